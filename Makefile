@@ -1,0 +1,14 @@
+# The two commands of the README. Each creates .venv (pinned) by itself when needed.
+.PHONY: build test venv clean
+
+venv:
+	@bash scripts/bootstrap.sh
+
+build: venv  ## the default build: SST-2 demo + MiniLM teacher -> verified .pte/.tflite + report
+	.venv/bin/edgesdk build --target host $(ARGS)
+
+test: venv  ## the whole test suite (real runtimes, tiny models; ~10 min on 2 cores)
+	.venv/bin/python -m pytest -q $(ARGS)
+
+clean:
+	rm -rf build .pytest_cache

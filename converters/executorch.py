@@ -1,0 +1,54 @@
+"""ExecuTorch lowering (.pte, XNNPACK partitioner) and its pybindings runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+from edgesdk.converters.registry import Backend, register
+from edgesdk.errors import ArtifactError
+
+
+def lower(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> bytes:
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    import torch
+
+    exported = torch.export.export(model.eval(), example, strict=True)
+    program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
+    return program.buffer
+
+
+def set_threads(threads: int) -> None:
+    # The pybindings threadpool defaults to every core; benchmarks must pin it.
+    from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+
+    _unsafe_reset_threadpool(threads)
+
+
+class ExecuTorchSession:
+    def __init__(self, path: Path, threads: int):
+        from executorch.runtime import Runtime
+
+        set_threads(threads)
+        try:
+            program = Runtime.get().load_program(str(path))
+            self._method = program.load_method("forward")
+        except Exception as exc:  # noqa: BLE001 - the runtime raises RuntimeError/ValueError variants
+            raise ArtifactError(f"ExecuTorch cannot load {path}: {str(exc).splitlines()[0][:160]}") from None
+
+    def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        out = self._method.execute([torch.from_numpy(ids), torch.from_numpy(mask)])
+        return out[0].numpy()
+
+
+BACKEND = register(Backend("executorch", ".pte", b"ET12", lower, ExecuTorchSession))

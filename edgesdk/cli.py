@@ -1,0 +1,151 @@
+"""The `edgesdk` command: a thin Typer layer, one API call per command.
+
+User errors (EdgeSDKError) become one red line on stderr and exit code 2; Ctrl-C exits 130
+and leaves the build dir resumable (every write is atomic).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgesdk.errors import EdgeSDKError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Distil, compress, lower, verify and profile text classifiers for edge targets.")
+out_console = Console()
+err_console = Console(stderr=True)
+
+TARGET_HELP = "target id or family alias (see `edgesdk targets`): host, android, ..."
+
+
+@app.command()
+def build(
+    target: str = typer.Option(..., "--target", "-t", help=TARGET_HELP),
+    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="recipe YAML file or bundled recipe name (default: default)"),
+    train: Optional[Path] = typer.Option(None, "--train", help="training data (.csv/.tsv/.jsonl); default: bundled SST-2"),
+    dev: Optional[Path] = typer.Option(None, "--dev", help="dev data; default: carved from --train (stratified, seeded)"),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="text column (default: detected)"),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help="label column (default: detected)"),
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help="HF BERT-family checkpoint dir (default: all-MiniLM-L6-v2)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="build dir (default: build/<recipe name>)"),
+) -> None:
+    """Build verified, profiled artifacts for a target from labelled text."""
+    from edgesdk.pipeline import BuildRequest, build as run_build
+    from edgesdk.recipe import load_recipe
+    from edgesdk.targets.registry import get_target
+
+    spec = get_target(target)
+    parsed = load_recipe(recipe)
+    overrides = {"train": _str(train), "dev": _str(dev), "text_column": text_column, "label_column": label_column}
+    request = BuildRequest(parsed, spec, out or Path("build") / parsed.name, overrides, _str(teacher))
+    result = run_build(request)
+    _print_summary(result.report, result.out_dir, result.cached_steps)
+
+
+@app.command("eval")
+def eval_artifact(
+    artifact: Path = typer.Argument(..., help="a .pte or .tflite inside an edgesdk build's artifacts/ dir"),
+    data: Path = typer.Option(..., "--data", help="labelled data (.csv/.tsv/.jsonl)"),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="text column (default: detected)"),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help="label column (default: detected)"),
+    threads: int = typer.Option(2, "--threads", min=1, help="runtime threads"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+) -> None:
+    """Run an artifact in its runtime over labelled data and report accuracy and latency."""
+    from edgesdk.converters.bundle import open_artifact
+    from edgesdk.converters.verify import evaluate, percentiles
+    from edgesdk.data import read_eval_split
+
+    loaded = open_artifact(artifact, threads)
+    split = read_eval_split(data, loaded.info.labels, text_column, label_column)
+    ev = evaluate(loaded, split)
+    result = {"artifact": str(artifact), "runtime": loaded.backend.name, "accuracy": ev.accuracy, "n": ev.n,
+              "latency_ms": percentiles(ev.latencies_ms), "threads": threads}
+    if as_json:
+        print(json.dumps(result))
+        return
+    table = Table(title=f"eval {artifact.name} ({loaded.backend.name})")
+    for col in ("n", "accuracy", "p50 ms", "p90 ms", "p99 ms"):
+        table.add_column(col)
+    lat = result["latency_ms"]
+    table.add_row(str(ev.n), f"{ev.accuracy:.4f}", f"{lat['p50']:.2f}", f"{lat['p90']:.2f}", f"{lat['p99']:.2f}")
+    out_console.print(table)
+
+
+@app.command()
+def targets() -> None:
+    """List the known deployment targets."""
+    from edgesdk.targets.registry import ALIASES, list_targets
+
+    table = Table(title="edgesdk targets")
+    for col in ("id", "family", "cpu", "cores", "RAM", "flash", "runtimes", "description"):
+        table.add_column(col)
+    for t in list_targets():
+        table.add_row(t.id, t.family, t.cpu, str(t.cores or "-"), _size(t.ram_bytes), _size(t.flash_bytes),
+                      ", ".join(t.runtimes), t.description)
+    out_console.print(table)
+    out_console.print("aliases: " + ", ".join(f"{k} -> {v}" for k, v in ALIASES.items()))
+
+
+@app.command()
+def report(build_dir: Path = typer.Argument(..., help="an edgesdk build dir")) -> None:
+    """Re-render report.json and report.md from a finished build dir."""
+    from edgesdk.report import rerender
+
+    rendered = rerender(build_dir)
+    _print_summary(rendered, build_dir, ())
+
+
+def _str(path: Optional[Path]) -> Optional[str]:
+    return None if path is None else str(path)
+
+
+def _size(n: Optional[int]) -> str:
+    if not n:
+        return "-"
+    return f"{n / 2**30:.0f} GiB" if n >= 2**30 else f"{n / 2**10:.0f} KiB"
+
+
+def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None:
+    table = Table(title=f"edgesdk build: {report['target']}  (teacher eager accuracy {report['teacher']['accuracy']:.4f})")
+    for col in ("artifact", "runtime", "accuracy", "agreement", "size MB", "p50 ms", "p90 ms", "peak RSS MB"):
+        table.add_column(col)
+    for a in report["artifacts"]:
+        table.add_row(a["path"], a["runtime"], f"{a['accuracy']:.4f}", f"{a['agreement']:.4f}",
+                      f"{a['size_bytes'] / 1e6:.2f}", f"{a['latency_ms']['p50']:.2f}",
+                      f"{a['latency_ms']['p90']:.2f}", f"{a['peak_rss_bytes'] / 1e6:.0f}")
+    out_console.print(table)
+    if cached:
+        out_console.print(f"cached steps: {', '.join(cached)}")
+    out_console.print(f"report: {out_dir / 'report.md'}")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except EdgeSDKError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: finished steps are kept; run the same command to resume")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

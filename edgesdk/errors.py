@@ -1,0 +1,44 @@
+"""Typed user-facing errors.
+
+Every error a user can cause (bad data, bad recipe, a model that does not fit, an artifact
+that fails its accuracy gate) is one of these. The CLI turns them into one line and exit
+code 2; anything else is a bug and keeps its traceback.
+"""
+
+
+class EdgeSDKError(Exception):
+    """Base class: the message is the single line shown to the user (problem + fix)."""
+
+    exit_code = 2
+
+
+class DataError(EdgeSDKError):
+    """Input data is missing, malformed or unusable for training."""
+
+
+class RecipeError(EdgeSDKError):
+    """A recipe file is unreadable or does not validate."""
+
+
+class TeacherError(EdgeSDKError):
+    """A teacher checkpoint directory cannot be loaded."""
+
+
+class TargetError(EdgeSDKError):
+    """Unknown target or target family."""
+
+
+class ArtifactError(EdgeSDKError):
+    """An exported artifact is missing, corrupt or lacks its sidecar files."""
+
+
+class ParityError(EdgeSDKError):
+    """Two implementations of the same model disagree beyond tolerance."""
+
+
+class AccuracyGateError(EdgeSDKError):
+    """An artifact lost more accuracy against the eager model than the recipe allows."""
+
+
+class LoweringError(EdgeSDKError):
+    """A model could not be lowered to a runtime's file format."""

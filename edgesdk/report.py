@@ -1,0 +1,128 @@
+"""report.json (a public interface: see docs/report.md) and report.md.
+
+Built only from files in the build dir (data/stats.json, teacher/, verify.json,
+profile.json, manifest.json), so `edgesdk report BUILD_DIR` can re-render it at any time.
+Accuracies are fractions; latencies are milliseconds; sizes are bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from edgesdk.fsutil import atomic_write_json, atomic_write_text
+from edgesdk.steps import Manifest
+from edgesdk.targets.registry import TargetSpec
+
+REPORT_VERSION = 1
+PRECISION = "fp32"  # every artifact is fp32 until the quantization step lands
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
+    teacher_info = manifest.steps.get("teacher", {}).get("info", {})
+    stats = _read(out / "data" / "stats.json")
+    verify = _read(out / "verify.json")
+    profile = _read(out / "profile.json")
+    by_runtime = {r["runtime"]: r for r in verify["results"]}
+    artifacts = []
+    for rel, prof in profile.items():
+        v = by_runtime[prof["runtime"]]
+        artifacts.append({
+            "path": rel,
+            "runtime": prof["runtime"],
+            "precision": PRECISION,
+            "accuracy": v["accuracy"],
+            "agreement": v["agreement"],
+            "max_logit_diff": v["max_logit_diff"],
+            "size_bytes": prof["size_bytes"],
+            "latency_ms": prof["latency_ms"],
+            "peak_rss_bytes": prof["peak_rss_bytes"],
+            "baseline_rss_bytes": prof["baseline_rss_bytes"],
+            "profiled_on": prof["target"],
+            "threads": prof["threads"],
+        })
+    eager = verify["eager_accuracy"]
+    return {
+        "report_version": REPORT_VERSION,
+        "target": target.id,
+        "data": stats,
+        "teacher": {"accuracy": eager, **{k: v for k, v in teacher_info.items() if k != "base"}},
+        # No separate student yet: the deployed model is the fine-tuned teacher.
+        "student": {"accuracy": eager, "kind": "teacher"},
+        "artifacts": artifacts,
+        "steps": {name: {"seconds": s["seconds"]} for name, s in manifest.steps.items()},
+        "versions": manifest.header.get("versions", {}),
+    }
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} KB"
+
+
+def render_markdown(report: dict) -> str:
+    d = report["data"]
+    lines = [
+        f"# edgesdk build report: target `{report['target']}`",
+        "",
+        f"Teacher (eager, fp32) dev accuracy: **{report['teacher']['accuracy']:.4f}** on {d['dev']['rows']} rows.",
+        f"Deployed model: {report['student']['kind']} (eager accuracy {report['student']['accuracy']:.4f}).",
+        "",
+        "## Artifacts (measured in their runtimes)",
+        "",
+        "| artifact | runtime | precision | accuracy | agreement | size | p50 ms | p90 ms | p99 ms | peak RSS | profiled on |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for a in report["artifacts"]:
+        lat = a["latency_ms"]
+        lines.append(
+            f"| `{a['path']}` | {a['runtime']} | {a['precision']} | {a['accuracy']:.4f} | {a['agreement']:.4f} | "
+            f"{_fmt_bytes(a['size_bytes'])} | {lat['p50']:.2f} | {lat['p90']:.2f} | {lat['p99']:.2f} | "
+            f"{_fmt_bytes(a['peak_rss_bytes'])} | {a['profiled_on']} ({a['threads']} threads) |"
+        )
+    lines += [
+        "",
+        "Latency: batch 1 over real dev sentences, after warm-up, in a child process; peak RSS is that",
+        "child's (runtime + artifact). Accuracy is from running the artifact itself on the dev set.",
+        "",
+        "## Data",
+        "",
+        f"- labels: {', '.join(d['labels'][:20])}",
+        f"- train: {d['train']['rows']} rows (mean {d['train']['mean_words']} words), dev: {d['dev']['rows']} rows "
+        f"(mean {d['dev']['mean_words']} words); dev source: {d['sources']['dev']}",
+        "",
+        "## Steps",
+        "",
+        "| step | seconds |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {s['seconds']} |" for name, s in report["steps"].items()]
+    lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in report["versions"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
+    report = build_report(out, target, manifest)
+    atomic_write_json(out / "report.json", report)
+    atomic_write_text(out / "report.md", render_markdown(report))
+    return report
+
+
+def rerender(out: Path) -> dict:
+    """Rebuild report.json/report.md from a finished build dir (`edgesdk report`)."""
+    from edgesdk.errors import ArtifactError
+    from edgesdk.steps import MANIFEST_FILE
+    from edgesdk.targets.registry import get_target
+
+    manifest_path = out / MANIFEST_FILE
+    if not manifest_path.exists():
+        raise ArtifactError(f"{out} is not an edgesdk build dir (no {MANIFEST_FILE}); run edgesdk build first")
+    header = _read(manifest_path)
+    manifest = Manifest.load(out, {k: v for k, v in header.items() if k != "steps"})
+    missing = [f for f in ("data/stats.json", "verify.json", "profile.json") if not (out / f).exists()]
+    if missing:
+        raise ArtifactError(f"build {out} is unfinished (missing {', '.join(missing)}); re-run edgesdk build to resume")
+    return write_report(out, get_target(header["target"]), manifest)

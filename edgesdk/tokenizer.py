@@ -1,0 +1,73 @@
+"""WordPiece tokenization shared by training, export, verification and eval.
+
+One tokenizer object is saved with the teacher and copied beside every artifact, so
+`edgesdk eval` and the apps tokenize exactly as training did. Ids come out as int32 because
+that is what every deployment runtime (LiteRT, TFLM, the Kotlin and C apps) feeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tokenizers import Tokenizer as _HFTokenizer
+
+from edgesdk.errors import ArtifactError, TeacherError
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+class Tokenizer:
+    def __init__(self, backend: _HFTokenizer):
+        self._backend = backend
+        self._backend.no_padding()
+        self._backend.no_truncation()
+        self.pad_id = backend.token_to_id("[PAD]") or 0
+
+    @classmethod
+    def from_dir(cls, directory: Path, error: type = TeacherError) -> "Tokenizer":
+        path = directory / TOKENIZER_FILE
+        if path.exists():
+            try:
+                return cls(_HFTokenizer.from_file(str(path)))
+            except Exception as exc:  # noqa: BLE001 - tokenizers raises plain Exception
+                raise error(f"cannot read {path} ({str(exc)[:120]}); re-save the tokenizer") from None
+        vocab = directory / "vocab.txt"
+        if vocab.exists():
+            from tokenizers import BertWordPieceTokenizer
+
+            return cls(BertWordPieceTokenizer(str(vocab), lowercase=True)._tokenizer)
+        raise error(f"{directory} has neither {TOKENIZER_FILE} nor vocab.txt; the tokenizer must ship with the model")
+
+    def save(self, directory: Path) -> Path:
+        path = directory / TOKENIZER_FILE
+        self._backend.save(str(path))
+        return path
+
+    @property
+    def vocab_size(self) -> int:
+        return self._backend.get_vocab_size()
+
+    def encode(self, texts: Sequence[str], max_length: int) -> list[list[int]]:
+        """Token ids with [CLS]/[SEP], truncated to max_length (keeping the final [SEP])."""
+        out = []
+        for enc in self._backend.encode_batch(list(texts)):
+            ids = enc.ids
+            if len(ids) > max_length:
+                ids = ids[: max_length - 1] + ids[-1:]
+            out.append(ids)
+        return out
+
+    def pad(self, batch: Sequence[Sequence[int]], length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Right-pad to `length` -> (ids, mask), both int32 [N, length]."""
+        ids = np.full((len(batch), length), self.pad_id, dtype=np.int32)
+        mask = np.zeros((len(batch), length), dtype=np.int32)
+        for i, seq in enumerate(batch):
+            ids[i, : len(seq)] = seq
+            mask[i, : len(seq)] = 1
+        return ids, mask
+
+
+def load_artifact_tokenizer(directory: Path) -> Tokenizer:
+    return Tokenizer.from_dir(directory, error=ArtifactError)

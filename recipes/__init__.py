@@ -1,0 +1,1 @@
+"""Bundled recipes (YAML). Copy one and edit it: `edgesdk build --recipe my.yaml`."""

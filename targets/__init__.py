@@ -1,0 +1,1 @@
+"""Target registry and per-family profilers (edgesdk.targets)."""

@@ -1,0 +1,42 @@
+"""Host profiler: latency percentiles and peak RSS of a child process running the artifact.
+
+Threads are pinned in both runtimes (ExecuTorch's threadpool defaults to every core), the
+child warms up first, then cycles through real dev sentences at batch 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from edgesdk.errors import ArtifactError
+from edgesdk.recipe import ProfileConfig
+
+CHILD_TIMEOUT_S = 1800
+
+
+def profile_host(artifact: Path, texts: Sequence[str], config: ProfileConfig) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        texts_file = Path(tmp) / "texts.json"
+        texts_file.write_text(json.dumps(list(texts)), encoding="utf-8")
+        cmd = [
+            sys.executable, "-m", "edgesdk.targets.runner", str(artifact), str(texts_file),
+            "--threads", str(config.threads), "--warmup", str(config.warmup),
+            "--repetitions", str(config.repetitions),
+        ]
+        env = dict(os.environ, OMP_NUM_THREADS=str(config.threads))
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ArtifactError(f"profiling {artifact.name} crashed the runtime (exit {proc.returncode}): {tail[:200]}")
+    result = json.loads(lines[-1])
+    if "error" in result:
+        raise ArtifactError(f"profiling {artifact.name} failed: {result['error']}")
+    result["target"] = "host"
+    return result

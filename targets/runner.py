@@ -1,0 +1,87 @@
+"""Stand-alone latency/memory runner: `python -m edgesdk.targets.runner ARTIFACT TEXTS.json`.
+
+Runs in a child process (or on a board over ssh) so that peak RSS belongs to the runtime and
+the artifact alone, and a crash in a native runtime cannot take the CLI down. Prints one
+JSON object on its last stdout line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def _proc_status_bytes(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def peak_rss_bytes() -> int:
+    # VmHWM belongs to this process's own address space. ru_maxrss would not do: Linux keeps
+    # the parent's peak across fork+exec, so a child of a 800 MB trainer would report 800 MB.
+    hwm = _proc_status_bytes("VmHWM")
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def current_rss_bytes() -> int:
+    rss = _proc_status_bytes("VmRSS")
+    return rss if rss is not None else peak_rss_bytes()
+
+
+def run(artifact: Path, texts: list[str], threads: int, warmup: int, repetitions: int) -> dict:
+    from edgesdk.converters.bundle import open_artifact
+    from edgesdk.converters.verify import percentiles
+
+    baseline = current_rss_bytes()
+    loaded = open_artifact(artifact, threads)
+    ids, mask = loaded.encode(texts)
+    n = len(texts)
+    for i in range(warmup):
+        loaded.session.run(ids[i % n : i % n + 1], mask[i % n : i % n + 1])
+    times = []
+    for i in range(repetitions):
+        row = i % n  # cycle through real sentences, not one repeated input
+        start = time.perf_counter()
+        loaded.session.run(ids[row : row + 1], mask[row : row + 1])
+        times.append((time.perf_counter() - start) * 1e3)
+    return {
+        "runtime": loaded.backend.name,
+        "threads": threads,
+        "warmup": warmup,
+        "repetitions": repetitions,
+        "latency_ms": percentiles(times),
+        "peak_rss_bytes": peak_rss_bytes(),
+        "baseline_rss_bytes": baseline,
+        "size_bytes": artifact.stat().st_size,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("artifact", type=Path)
+    parser.add_argument("texts", type=Path, help="JSON list of input sentences")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--repetitions", type=int, default=200)
+    args = parser.parse_args(argv)
+    texts = json.loads(args.texts.read_text(encoding="utf-8"))
+    try:
+        result = run(args.artifact, texts, args.threads, args.warmup, args.repetitions)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as one JSON error line
+        print(json.dumps({"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}))
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Shared fixtures: a tiny random BERT teacher, SST-2 slices, a fast recipe, a CLI runner.
+
+Everything is real: the teacher is a real HF checkpoint written by save_pretrained (random
+weights, real MiniLM WordPiece tokenizer), the data are real SST-2 rows from the bundled
+demo files, and the CLI runs as a subprocess.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgesdk.data import demo_data_paths
+from edgesdk.teacher import default_teacher_dir
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_RECIPE = """\
+name: tiny
+teacher: {epochs: 2, batch_size: 16, learning_rate: 1.0e-3, max_length: 32}
+export: {seq_len: 32}
+verify: {max_accuracy_drop: 0.01, min_agreement: 0.95}
+profile: {repetitions: 20, warmup: 2}
+"""
+
+
+def sst2_rows(split: str, n: int) -> list[str]:
+    train, dev = demo_data_paths()
+    lines = gzip.decompress((train if split == "train" else dev).read_bytes()).decode().splitlines()
+    return lines[: n + 1]  # header + n rows
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory) -> Path:
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("tiny_teacher")
+    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128)
+    BertModel(cfg).save_pretrained(d)
+    shutil.copy(default_teacher_dir() / "tokenizer.json", d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def sst2_slice(tmp_path_factory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("sst2")
+    (d / "train.tsv").write_text("\n".join(sst2_rows("train", 300)) + "\n")
+    (d / "dev.tsv").write_text("\n".join(sst2_rows("dev", 100)) + "\n")
+    return d / "train.tsv", d / "dev.tsv"
+
+
+@pytest.fixture(scope="session")
+def tiny_recipe(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("recipe") / "tiny.yaml"
+    path.write_text(TINY_RECIPE)
+    return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_cache(tmp_path_factory):
+    os.environ["EDGESDK_CACHE_DIR"] = str(tmp_path_factory.mktemp("edgesdk_cache"))
+    yield
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The real `edgesdk` entry point in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "edgesdk.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=dict(os.environ), timeout=900)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    """Exit 2, no traceback, a single 'error:' line naming the problem."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr + proc.stdout
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, proc.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]

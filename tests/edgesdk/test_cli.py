@@ -1,0 +1,157 @@
+"""End to end through the real CLI: tiny random BERT teacher, real SST-2 rows, both runtimes."""
+
+import json
+
+import pytest
+
+from tests.conftest import assert_one_line_error, run_cli
+
+REPORT_KEYS = ("accuracy", "agreement", "size_bytes", "peak_rss_bytes", "path", "runtime", "precision")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, tiny_teacher, sst2_slice, tiny_recipe):
+    out = tmp_path_factory.mktemp("build") / "b"
+    train, dev = sst2_slice
+    args = ("build", "--target", "host", "--recipe", tiny_recipe, "--train", train, "--dev", dev,
+            "--teacher", tiny_teacher, "--out", out)
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    return out, args, first
+
+
+def test_build_writes_the_documented_report(built):
+    out, _, first = built
+    report = json.loads((out / "report.json").read_text())
+    assert report["target"] == "host"
+    assert 0.0 <= report["teacher"]["accuracy"] <= 1.0
+    assert report["student"]["accuracy"] == report["teacher"]["accuracy"]
+    assert {a["runtime"] for a in report["artifacts"]} == {"executorch", "litert"}
+    for a in report["artifacts"]:
+        for key in REPORT_KEYS:
+            assert key in a
+        assert (out / a["path"]).is_file() and a["size_bytes"] == (out / a["path"]).stat().st_size
+        assert a["precision"] == "fp32"
+        assert a["agreement"] >= 0.95
+        assert abs(a["accuracy"] - report["teacher"]["accuracy"]) <= 0.01
+        lat = a["latency_ms"]
+        assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"]
+        assert a["peak_rss_bytes"] >= a["baseline_rss_bytes"] > 0
+    md = (out / "report.md").read_text()
+    assert "artifacts/model.pte" in md and "artifacts/model.tflite" in md
+    assert "edgesdk build: host" in first.stdout
+
+
+def test_manifest_hashes_every_artifact(built):
+    out = built[0]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["steps"]) == {"data", "teacher", "lower", "verify", "profile"}
+    assert manifest["versions"]["executorch"] == "1.5.1"
+    assert len(manifest["steps"]["lower"]["outputs"]["artifacts"]) == 64
+
+
+def test_second_build_reuses_every_step(built):
+    _, args, _ = built
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "cached steps: data, teacher, lower, verify, profile" in again.stdout
+
+
+def test_same_inputs_give_identical_artifacts(built, tmp_path):
+    out, args, _ = built
+    other = tmp_path / "again"
+    proc = run_cli(*args[:-1], other)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in ("model.pte", "model.tflite"):
+        assert (out / "artifacts" / name).read_bytes() == (other / "artifacts" / name).read_bytes()
+
+
+def test_eval_json_matches_the_build_verification(built, sst2_slice):
+    out = built[0]
+    report = json.loads((out / "report.json").read_text())
+    for artifact in report["artifacts"]:
+        proc = run_cli("eval", out / artifact["path"], "--data", sst2_slice[1], "--json")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert result["n"] == 100
+        assert result["accuracy"] == artifact["accuracy"]
+        assert result["latency_ms"]["p50"] > 0
+
+
+def test_report_command_rerenders(built):
+    out = built[0]
+    (out / "report.md").unlink()
+    proc = run_cli("report", out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "report.md").exists()
+
+
+def test_targets_lists_specs():
+    proc = run_cli("targets")
+    assert proc.returncode == 0 and "android-arm64" in proc.stdout and "host" in proc.stdout
+
+
+# -- bad input: one line, exit 2, no traceback, nothing written -----------------------------
+
+def _bad_build(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **changes):
+    train, dev = sst2_slice
+    opts = {"--target": "host", "--recipe": tiny_recipe, "--train": train, "--dev": dev, "--teacher": tiny_teacher,
+            "--out": tmp_path / "out"}
+    opts.update(changes)
+    args = ["build"]
+    for k, v in opts.items():
+        if v is not None:
+            args += [k, v]
+    return run_cli(*args)
+
+
+@pytest.mark.parametrize("case, needle", [
+    ("missing_file", "does not exist"),
+    ("missing_column", "no text column 'review'"),
+    ("empty_file", "is empty"),
+    ("single_class", "single label class"),
+    ("unknown_target", "unknown target 'toaster'"),
+    ("recipe_unknown_key", "unknown key 'teacher.epohcs'"),
+    ("recipe_wrong_type", "'export.seq_len'"),
+    ("teacher_missing", "does not exist"),
+    ("teacher_no_weights", "no model.safetensors"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, case, needle):
+    changes = {}
+    if case == "missing_file":
+        changes["--train"] = tmp_path / "nope.tsv"
+    elif case == "missing_column":
+        changes["--text-column"] = "review"
+    elif case == "empty_file":
+        (tmp_path / "empty.tsv").write_text("")
+        changes["--train"] = tmp_path / "empty.tsv"
+    elif case == "single_class":
+        (tmp_path / "one.tsv").write_text("sentence\tlabel\n" + "good\t1\n" * 20)
+        changes["--train"], changes["--dev"] = tmp_path / "one.tsv", None
+    elif case == "unknown_target":
+        changes["--target"] = "toaster"
+    elif case == "recipe_unknown_key":
+        (tmp_path / "r.yaml").write_text("teacher: {epohcs: 1}\n")
+        changes["--recipe"] = tmp_path / "r.yaml"
+    elif case == "recipe_wrong_type":
+        (tmp_path / "r.yaml").write_text("export: {seq_len: long}\n")
+        changes["--recipe"] = tmp_path / "r.yaml"
+    elif case == "teacher_missing":
+        changes["--teacher"] = tmp_path / "no_teacher"
+    elif case == "teacher_no_weights":
+        (tmp_path / "t").mkdir()
+        (tmp_path / "t" / "config.json").write_text((tiny_teacher / "config.json").read_text())
+        changes["--teacher"] = tmp_path / "t"
+    proc = _bad_build(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **changes)
+    assert_one_line_error(proc, needle)
+    assert not (tmp_path / "out").exists()
+
+
+def test_eval_of_a_corrupt_artifact_is_one_line(built, tmp_path, sst2_slice):
+    out = built[0]
+    src = out / "artifacts"
+    for f in src.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "model.tflite").write_bytes(b"garbage!" * 10)
+    assert_one_line_error(run_cli("eval", tmp_path / "model.tflite", "--data", sst2_slice[1]), "not a valid litert")
+    assert_one_line_error(run_cli("eval", tmp_path / "missing.pte", "--data", sst2_slice[1]), "does not exist")

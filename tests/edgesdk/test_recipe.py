@@ -1,0 +1,43 @@
+import pytest
+
+from edgesdk.errors import RecipeError
+from edgesdk.recipe import Recipe, load_recipe, parse_recipe
+
+
+def test_bundled_default_recipe_loads_and_round_trips():
+    recipe = load_recipe(None)
+    assert recipe.name == "default"
+    assert set(recipe.export.runtimes) == {"executorch", "litert"}
+    assert parse_recipe(recipe.to_yaml()) == recipe
+
+
+def test_empty_recipe_gives_defaults():
+    assert parse_recipe("") == Recipe()
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("teacher: {epohcs: 2}", "unknown key 'teacher.epohcs'"),
+        ("bogus: 1", "unknown key 'bogus'"),
+        ("teacher: {epochs: many}", "'teacher.epochs'"),
+        ("export: {seq_len: 2}", "'export.seq_len'"),
+        ("export: {runtimes: [coreml]}", "'export.runtimes.0'"),
+        ("export: {runtimes: []}", "at least one runtime"),
+        ("version: 7", "'version'"),
+        ("[1, 2]", "must be a YAML mapping"),
+        ("teacher: {epochs: [", "not valid YAML"),
+    ],
+)
+def test_bad_recipes_fail_with_one_clear_message(text, needle):
+    with pytest.raises(RecipeError) as err:
+        parse_recipe(text, "r.yaml")
+    assert needle in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_recipe_lists_bundled_names(tmp_path):
+    with pytest.raises(RecipeError, match="default"):
+        load_recipe(str(tmp_path / "nope.yaml"))
+    with pytest.raises(RecipeError, match="is a directory"):
+        load_recipe(str(tmp_path))

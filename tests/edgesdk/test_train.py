@@ -1,0 +1,52 @@
+import random
+
+import torch
+
+from edgesdk.data import Split
+from edgesdk.models import Encoder, EncoderConfig, LayerShape
+from edgesdk.recipe import TeacherConfig
+from edgesdk.teacher import default_teacher_dir
+from edgesdk.tokenizer import Tokenizer
+from edgesdk.train import accuracy, fine_tune, length_grouped_batches, predict_logits
+
+
+def test_length_grouped_batches_cover_everything_once_and_group_lengths():
+    rng = random.Random(0)
+    lengths = [rng.randint(3, 60) for _ in range(5000)]
+    batches = length_grouped_batches(lengths, 32, random.Random(1))
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(5000))
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    assert spread < 5  # length-sorted pools: little padding per batch
+    assert length_grouped_batches(lengths, 32, random.Random(1)) == batches
+
+
+def _tiny(seed: int) -> Encoder:
+    torch.manual_seed(seed)
+    return Encoder(EncoderConfig(vocab_size=30522, hidden_size=32, head_dim=8, max_positions=64,
+                                 layers=(LayerShape(heads=4, ffn=64),), dropout=0.0))
+
+
+SPLIT = Split(tuple(["a wonderful , moving film"] * 20 + ["a dull , boring mess"] * 20), tuple([1] * 20 + [0] * 20))
+
+
+def test_fine_tune_learns_a_separable_task_and_is_deterministic():
+    tok = Tokenizer.from_dir(default_teacher_dir())
+    cfg = TeacherConfig(epochs=8, batch_size=8, learning_rate=3e-3, freeze_word_embeddings=False)
+    model = _tiny(0)
+    result = fine_tune(model, tok, SPLIT, cfg, seed=0)
+    preds = predict_logits(model, tok, SPLIT.texts, 32).argmax(1)
+    assert accuracy(preds, SPLIT.labels) == 1.0
+    assert result.steps == 40
+    twin = _tiny(0)
+    fine_tune(twin, tok, SPLIT, cfg, seed=0)
+    for a, b in zip(model.state_dict().values(), twin.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_frozen_word_embeddings_do_not_move():
+    tok = Tokenizer.from_dir(default_teacher_dir())
+    model = _tiny(1)
+    before = model.word_embeddings.weight.detach().clone()
+    fine_tune(model, tok, SPLIT, TeacherConfig(epochs=1, batch_size=8), seed=0)
+    assert torch.equal(before, model.word_embeddings.weight)
