@@ -80,6 +80,38 @@ def eval_artifact(
 
 
 @app.command()
+def profile(
+    artifact: Path = typer.Argument(..., help="a .pte or .tflite inside an edgesdk build's artifacts/ dir"),
+    target: str = typer.Option("host", "--target", "-t", help=TARGET_HELP),
+    data: Optional[Path] = typer.Option(None, "--data", help="sentences to cycle through (default: bundled SST-2 dev)"),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="text column (default: detected)"),
+    threads: int = typer.Option(2, "--threads", min=1, help="runtime threads"),
+    warmup: int = typer.Option(10, "--warmup", min=0, help="untimed runs first"),
+    repetitions: int = typer.Option(200, "--repetitions", min=1, help="timed batch-1 runs"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+) -> None:
+    """Measure batch-1 latency percentiles and peak RSS of an artifact on a target."""
+    from edgesdk.data import demo_data_paths, read_texts
+    from edgesdk.recipe import ProfileConfig
+    from edgesdk.targets.profilers import profile_artifact
+    from edgesdk.targets.registry import get_target
+
+    spec = get_target(target)
+    texts = read_texts(data or demo_data_paths()[1], text_column)
+    result = profile_artifact(spec, artifact, texts, ProfileConfig(threads=threads, warmup=warmup, repetitions=repetitions))
+    if as_json:
+        print(json.dumps(result))
+        return
+    table = Table(title=f"profile {artifact.name} ({result['runtime']}) on {spec.id}, {threads} threads")
+    for col in ("runs", "mean ms", "p50 ms", "p90 ms", "p99 ms", "size MB", "peak RSS MB"):
+        table.add_column(col)
+    lat = result["latency_ms"]
+    table.add_row(str(repetitions), f"{lat['mean']:.3f}", f"{lat['p50']:.3f}", f"{lat['p90']:.3f}", f"{lat['p99']:.3f}",
+                  f"{result['size_bytes'] / 1e6:.2f}", f"{result['peak_rss_bytes'] / 1e6:.0f}")
+    out_console.print(table)
+
+
+@app.command()
 def targets() -> None:
     """List the known deployment targets."""
     from edgesdk.targets.registry import ALIASES, list_targets

@@ -308,3 +308,14 @@ def read_eval_split(path: Path, label_map: LabelMap, text_column: Optional[str],
             f"{', '.join(label_map.names[:10])}); check --label-column"
         )
     return Split(tuple(texts), tuple(label_map.id_of(v) for v in labels))
+
+
+def read_texts(path: Path, text_column: Optional[str]) -> list[str]:
+    """Just the texts of a file (labels optional), e.g. as profiling inputs."""
+    rows = read_rows(path)
+    columns = _columns_of(rows, path)
+    text_col = _pick_column(columns, text_column, TEXT_COLUMN_NAMES, "text", path, "--text-column")
+    texts = [t for t in ((r.get(text_col) or "").strip() for r in rows) if t]
+    if not texts:
+        raise DataError(f"{path}: column '{text_col}' has no non-empty texts; check --text-column")
+    return texts

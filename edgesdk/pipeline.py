@@ -112,7 +112,8 @@ def build(request: BuildRequest) -> BuildResult:
     # -- profile ------------------------------------------------------------------------
     profile_key = sha256_json([manifest.output_hash("lower"), data_hash, recipe.profile.model_dump(mode="json"),
                                request.target.id])
-    step("profile", profile_key, ["profile.json"], lambda: profile_all(out, task, recipe, artifact_names))
+    step("profile", profile_key, ["profile.json"],
+         lambda: profile_all(out, task, recipe, request.target, artifact_names))
 
     # -- report -------------------------------------------------------------------------
     from edgesdk.report import write_report
@@ -190,13 +191,17 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifact_names: list[str])
     return payload
 
 
-def profile_all(out: Path, task: Task, recipe: Recipe, artifact_names: list[str]) -> dict:
-    from edgesdk.targets.host import profile_host
+def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artifact_names: list[str]) -> dict:
+    from edgesdk.targets.profilers import PROFILERS, profile_artifact
+    from edgesdk.targets.registry import get_target
 
+    where = target if target.family in PROFILERS else get_target("host")
+    if where is not target:
+        status(f"profile: no {target.family} device profiler yet; measuring on host (labelled profiled_on: host)")
     profiles = {}
     for rel in artifact_names:
-        status(f"profile: {rel} on host ({recipe.profile.threads} threads, {recipe.profile.repetitions} runs)")
-        profiles[rel] = profile_host(out / rel, task.dev.texts, recipe.profile)
+        status(f"profile: {rel} on {where.id} ({recipe.profile.threads} threads, {recipe.profile.repetitions} runs)")
+        profiles[rel] = profile_artifact(where, out / rel, task.dev.texts, recipe.profile)
     atomic_write_json(out / "profile.json", profiles)
     return {"artifacts": list(profiles)}
 

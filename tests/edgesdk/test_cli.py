@@ -155,3 +155,19 @@ def test_eval_of_a_corrupt_artifact_is_one_line(built, tmp_path, sst2_slice):
     (tmp_path / "model.tflite").write_bytes(b"garbage!" * 10)
     assert_one_line_error(run_cli("eval", tmp_path / "model.tflite", "--data", sst2_slice[1]), "not a valid litert")
     assert_one_line_error(run_cli("eval", tmp_path / "missing.pte", "--data", sst2_slice[1]), "does not exist")
+
+
+def test_profile_command_measures_each_runtime(built, sst2_slice):
+    out = built[0]
+    for name, runtime in (("model.pte", "executorch"), ("model.tflite", "litert")):
+        proc = run_cli("profile", out / "artifacts" / name, "--data", sst2_slice[1], "--repetitions", "5",
+                       "--warmup", "1", "--threads", "1", "--json")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert result["runtime"] == runtime and result["repetitions"] == 5 and result["threads"] == 1
+        assert result["peak_rss_bytes"] > 0 and result["latency_ms"]["p50"] > 0
+
+
+def test_profile_on_a_family_without_profiler_says_so(built):
+    proc = run_cli("profile", built[0] / "artifacts" / "model.tflite", "--target", "android")
+    assert_one_line_error(proc, "no profiler for android targets yet")

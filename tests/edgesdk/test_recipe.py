@@ -41,3 +41,22 @@ def test_missing_recipe_lists_bundled_names(tmp_path):
         load_recipe(str(tmp_path / "nope.yaml"))
     with pytest.raises(RecipeError, match="is a directory"):
         load_recipe(str(tmp_path))
+
+
+def _keys(model_cls, prefix=""):
+    from pydantic import BaseModel
+
+    for name, field in model_cls.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            yield from _keys(ann, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}"
+
+
+def test_every_recipe_key_is_documented():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "recipes.md").read_text()
+    missing = [k for k in _keys(Recipe) if f"`{k}`" not in doc]
+    assert not missing, f"undocumented recipe keys: {missing}"
