@@ -21,7 +21,19 @@ from pathlib import Path
 
 def run_build(target: str, recipe: str, out: Path, cache: Path, extra: list[str]) -> tuple[float, dict, dict, list]:
     env = dict(os.environ, EDGESDK_CACHE_DIR=str(cache))
-    cmd = [sys.executable, "-m", "edgesdk.cli", "build", "--target", target, "--recipe", recipe, "--out", str(out), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgesdk.cli",
+        "build",
+        "--target",
+        target,
+        "--recipe",
+        recipe,
+        "--out",
+        str(out),
+        *extra,
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -30,7 +42,12 @@ def run_build(target: str, recipe: str, out: Path, cache: Path, extra: list[str]
     manifest = json.loads((out / "manifest.json").read_text())
     report = json.loads((out / "report.json").read_text())
     cached = [ln.split(":", 1)[1].strip() for ln in proc.stdout.splitlines() if ln.startswith("cached steps:")]
-    return wall, {k: v["seconds"] for k, v in manifest["steps"].items()}, report, cached[0].split(", ") if cached else []
+    return (
+        wall,
+        {k: v["seconds"] for k, v in manifest["steps"].items()},
+        report,
+        cached[0].split(", ") if cached else [],
+    )
 
 
 def main() -> None:
@@ -51,15 +68,19 @@ def main() -> None:
         "cold": {"wall_s": round(cold_wall, 1), "steps_s": cold_steps},
         "warm": {"wall_s": round(warm_wall, 1), "cached_steps": warm_cached},
         "teacher_accuracy": report["teacher"]["accuracy"],
-        "artifacts": [{k: a[k] for k in ("path", "runtime", "accuracy", "agreement", "size_bytes", "latency_ms")}
-                      for a in report["artifacts"]],
+        "artifacts": [
+            {k: a[k] for k in ("path", "runtime", "accuracy", "agreement", "size_bytes", "latency_ms")}
+            for a in report["artifacts"]
+        ],
     }
     print(f"{'step':<10} {'cold s':>9} {'warm':>9}")
     for step in cold_steps:
         print(f"{step:<10} {cold_steps[step]:>9.1f} {'cached' if step in warm_cached else 'ran':>9}")
     print(f"{'wall':<10} {cold_wall:>9.1f} {warm_wall:>8.1f}s")
-    print(f"teacher accuracy {report['teacher']['accuracy']:.4f}; "
-          + "; ".join(f"{a['runtime']} {a['accuracy']:.4f}" for a in report["artifacts"]))
+    print(
+        f"teacher accuracy {report['teacher']['accuracy']:.4f}; "
+        + "; ".join(f"{a['runtime']} {a['accuracy']:.4f}" for a in report["artifacts"])
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.json}")

@@ -5,6 +5,12 @@ open that file in the real runtime). Verification, `edgesdk eval` and the profil
 ever talk to this registry, so adding a runtime touches one module.
 """
 
-from edgesdk.converters.registry import BACKENDS, Backend, Session, backend_for_path, get_backend
+from edgesdk.converters.registry import (
+    BACKENDS,
+    Backend,
+    Session,
+    backend_for_path,
+    get_backend,
+)
 
 __all__ = ["BACKENDS", "Backend", "Session", "backend_for_path", "get_backend"]

@@ -12,8 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from edgesdk.converters.registry import (
+    Backend,
+    Session,
+    backend_for_path,
+    check_artifact_file,
+)
 
-from edgesdk.converters.registry import Backend, Session, backend_for_path, check_artifact_file
 from edgesdk.data import LabelMap
 from edgesdk.errors import ArtifactError
 from edgesdk.fsutil import atomic_write_json

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,14 +11,16 @@ if TYPE_CHECKING:
     import torch
 
 from edgesdk.converters.registry import Backend, register
+
 from edgesdk.errors import ArtifactError
 
 
 def lower(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> bytes:
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
-
     import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
+        XnnpackPartitioner,
+    )
+    from executorch.exir import to_edge_transform_and_lower
 
     exported = torch.export.export(model.eval(), example, strict=True)
     program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()

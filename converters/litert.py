@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +16,7 @@ if TYPE_CHECKING:
     import torch
 
 from edgesdk.converters.registry import Backend, register
+
 from edgesdk.errors import ArtifactError
 
 

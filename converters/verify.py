@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-
 from edgesdk.converters.bundle import LoadedArtifact
+
 from edgesdk.data import Split
 from edgesdk.errors import AccuracyGateError
 from edgesdk.recipe import VerifyConfig
@@ -81,7 +81,9 @@ def gate(
     eager_acc = float(np.mean(np.array(eager_predictions) == np.array(labels)))
     agreement = float(np.mean(np.array(artifact_eval.predictions) == np.array(eager_predictions)))
     max_diff = float(np.abs(artifact_eval.logits - eager_logits).max())
-    passed = (eager_acc - artifact_eval.accuracy) <= config.max_accuracy_drop + 1e-12 and agreement >= config.min_agreement
+    passed = (
+        eager_acc - artifact_eval.accuracy
+    ) <= config.max_accuracy_drop + 1e-12 and agreement >= config.min_agreement
     return VerifyResult(runtime, artifact_eval.accuracy, eager_acc, agreement, max_diff, artifact_eval.n, passed)
 
 

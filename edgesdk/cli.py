@@ -17,8 +17,12 @@ from rich.table import Table
 
 from edgesdk.errors import EdgeSDKError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Distil, compress, lower, verify and profile text classifiers for edge targets.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Distil, compress, lower, verify and profile text classifiers for edge targets.",
+)
 out_console = Console()
 err_console = Console(stderr=True)
 
@@ -28,16 +32,25 @@ TARGET_HELP = "target id or family alias (see `edgesdk targets`): host, android,
 @app.command()
 def build(
     target: str = typer.Option(..., "--target", "-t", help=TARGET_HELP),
-    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="recipe YAML file or bundled recipe name (default: default)"),
-    train: Optional[Path] = typer.Option(None, "--train", help="training data (.csv/.tsv/.jsonl); default: bundled SST-2"),
-    dev: Optional[Path] = typer.Option(None, "--dev", help="dev data; default: carved from --train (stratified, seeded)"),
+    recipe: Optional[str] = typer.Option(
+        None, "--recipe", "-r", help="recipe YAML file or bundled recipe name (default: default)"
+    ),
+    train: Optional[Path] = typer.Option(
+        None, "--train", help="training data (.csv/.tsv/.jsonl); default: bundled SST-2"
+    ),
+    dev: Optional[Path] = typer.Option(
+        None, "--dev", help="dev data; default: carved from --train (stratified, seeded)"
+    ),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="text column (default: detected)"),
     label_column: Optional[str] = typer.Option(None, "--label-column", help="label column (default: detected)"),
-    teacher: Optional[Path] = typer.Option(None, "--teacher", help="HF BERT-family checkpoint dir (default: all-MiniLM-L6-v2)"),
+    teacher: Optional[Path] = typer.Option(
+        None, "--teacher", help="HF BERT-family checkpoint dir (default: all-MiniLM-L6-v2)"
+    ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="build dir (default: build/<recipe name>)"),
 ) -> None:
     """Build verified, profiled artifacts for a target from labelled text."""
-    from edgesdk.pipeline import BuildRequest, build as run_build
+    from edgesdk.pipeline import BuildRequest
+    from edgesdk.pipeline import build as run_build
     from edgesdk.recipe import load_recipe
     from edgesdk.targets.registry import get_target
 
@@ -66,8 +79,14 @@ def eval_artifact(
     loaded = open_artifact(artifact, threads)
     split = read_eval_split(data, loaded.info.labels, text_column, label_column)
     ev = evaluate(loaded, split)
-    result = {"artifact": str(artifact), "runtime": loaded.backend.name, "accuracy": ev.accuracy, "n": ev.n,
-              "latency_ms": percentiles(ev.latencies_ms), "threads": threads}
+    result = {
+        "artifact": str(artifact),
+        "runtime": loaded.backend.name,
+        "accuracy": ev.accuracy,
+        "n": ev.n,
+        "latency_ms": percentiles(ev.latencies_ms),
+        "threads": threads,
+    }
     if as_json:
         print(json.dumps(result))
         return
@@ -98,7 +117,9 @@ def profile(
 
     spec = get_target(target)
     texts = read_texts(data or demo_data_paths()[1], text_column)
-    result = profile_artifact(spec, artifact, texts, ProfileConfig(threads=threads, warmup=warmup, repetitions=repetitions))
+    result = profile_artifact(
+        spec, artifact, texts, ProfileConfig(threads=threads, warmup=warmup, repetitions=repetitions)
+    )
     if as_json:
         print(json.dumps(result))
         return
@@ -106,8 +127,15 @@ def profile(
     for col in ("runs", "mean ms", "p50 ms", "p90 ms", "p99 ms", "size MB", "peak RSS MB"):
         table.add_column(col)
     lat = result["latency_ms"]
-    table.add_row(str(repetitions), f"{lat['mean']:.3f}", f"{lat['p50']:.3f}", f"{lat['p90']:.3f}", f"{lat['p99']:.3f}",
-                  f"{result['size_bytes'] / 1e6:.2f}", f"{result['peak_rss_bytes'] / 1e6:.0f}")
+    table.add_row(
+        str(repetitions),
+        f"{lat['mean']:.3f}",
+        f"{lat['p50']:.3f}",
+        f"{lat['p90']:.3f}",
+        f"{lat['p99']:.3f}",
+        f"{result['size_bytes'] / 1e6:.2f}",
+        f"{result['peak_rss_bytes'] / 1e6:.0f}",
+    )
     out_console.print(table)
 
 
@@ -120,8 +148,16 @@ def targets() -> None:
     for col in ("id", "family", "cpu", "cores", "RAM", "flash", "runtimes", "description"):
         table.add_column(col)
     for t in list_targets():
-        table.add_row(t.id, t.family, t.cpu, str(t.cores or "-"), _size(t.ram_bytes), _size(t.flash_bytes),
-                      ", ".join(t.runtimes), t.description)
+        table.add_row(
+            t.id,
+            t.family,
+            t.cpu,
+            str(t.cores or "-"),
+            _size(t.ram_bytes),
+            _size(t.flash_bytes),
+            ", ".join(t.runtimes),
+            t.description,
+        )
     out_console.print(table)
     out_console.print("aliases: " + ", ".join(f"{k} -> {v}" for k, v in ALIASES.items()))
 
@@ -146,13 +182,22 @@ def _size(n: Optional[int]) -> str:
 
 
 def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None:
-    table = Table(title=f"edgesdk build: {report['target']}  (teacher eager accuracy {report['teacher']['accuracy']:.4f})")
+    table = Table(
+        title=f"edgesdk build: {report['target']}  (teacher eager accuracy {report['teacher']['accuracy']:.4f})"
+    )
     for col in ("artifact", "runtime", "accuracy", "agreement", "size MB", "p50 ms", "p90 ms", "peak RSS MB"):
         table.add_column(col)
     for a in report["artifacts"]:
-        table.add_row(a["path"], a["runtime"], f"{a['accuracy']:.4f}", f"{a['agreement']:.4f}",
-                      f"{a['size_bytes'] / 1e6:.2f}", f"{a['latency_ms']['p50']:.2f}",
-                      f"{a['latency_ms']['p90']:.2f}", f"{a['peak_rss_bytes'] / 1e6:.0f}")
+        table.add_row(
+            a["path"],
+            a["runtime"],
+            f"{a['accuracy']:.4f}",
+            f"{a['agreement']:.4f}",
+            f"{a['size_bytes'] / 1e6:.2f}",
+            f"{a['latency_ms']['p50']:.2f}",
+            f"{a['latency_ms']['p90']:.2f}",
+            f"{a['peak_rss_bytes'] / 1e6:.0f}",
+        )
     out_console.print(table)
     if cached:
         out_console.print(f"cached steps: {', '.join(cached)}")

@@ -189,7 +189,9 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-def _pick_column(columns: Sequence[str], given: Optional[str], candidates: Sequence[str], role: str, path: Path, flag: str) -> str:
+def _pick_column(
+    columns: Sequence[str], given: Optional[str], candidates: Sequence[str], role: str, path: Path, flag: str
+) -> str:
     if given is not None:
         if given not in columns:
             raise DataError(f"{path} has no {role} column '{given}' (columns: {', '.join(columns)}); fix {flag}")
@@ -198,9 +200,7 @@ def _pick_column(columns: Sequence[str], given: Optional[str], candidates: Seque
     for name in candidates:
         if name in lowered:
             return lowered[name]
-    raise DataError(
-        f"cannot find a {role} column in {path} (columns: {', '.join(columns)}); pass {flag} COLUMN"
-    )
+    raise DataError(f"cannot find a {role} column in {path} (columns: {', '.join(columns)}); pass {flag} COLUMN")
 
 
 def _columns_of(rows: list[dict[str, str]], path: Path) -> list[str]:

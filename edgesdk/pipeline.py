@@ -18,7 +18,12 @@ from typing import Optional
 from edgesdk import __version__
 from edgesdk.data import Task, load_task
 from edgesdk.errors import EdgeSDKError, LoweringError
-from edgesdk.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_json
+from edgesdk.fsutil import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    sha256_json,
+)
 from edgesdk.progress import native_output_to, progress_bar, status
 from edgesdk.recipe import Recipe
 from edgesdk.steps import Manifest
@@ -55,8 +60,13 @@ def tool_versions() -> dict:
 
 
 def task_hash(task: Task) -> str:
-    return sha256_json({"train": [task.train.texts, task.train.labels], "dev": [task.dev.texts, task.dev.labels],
-                        "labels": task.label_map.names})
+    return sha256_json(
+        {
+            "train": [task.train.texts, task.train.labels],
+            "dev": [task.dev.texts, task.dev.labels],
+            "labels": task.label_map.names,
+        }
+    )
 
 
 def build(request: BuildRequest) -> BuildResult:
@@ -72,8 +82,9 @@ def build(request: BuildRequest) -> BuildResult:
     status(f"data: {len(task.train)} train / {len(task.dev)} dev rows, labels {', '.join(task.label_map.names[:8])}")
 
     out.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest.load(out, {"recipe": recipe.model_dump(mode="json"), "target": request.target.id,
-                                   "versions": tool_versions()})
+    manifest = Manifest.load(
+        out, {"recipe": recipe.model_dump(mode="json"), "target": request.target.id, "versions": tool_versions()}
+    )
     atomic_write_text(out / "recipe.yaml", recipe.to_yaml())
     cached: list[str] = []
 
@@ -94,8 +105,12 @@ def build(request: BuildRequest) -> BuildResult:
 
     # -- teacher ------------------------------------------------------------------------
     t_key = teacher_key(base_dir, data_hash, recipe.teacher, recipe.seed, task.label_map)
-    step("teacher", t_key, ["teacher"],
-                        lambda: build_teacher(base_dir, task, recipe.teacher, recipe.seed, t_key, out / "teacher"))
+    step(
+        "teacher",
+        t_key,
+        ["teacher"],
+        lambda: build_teacher(base_dir, task, recipe.teacher, recipe.seed, t_key, out / "teacher"),
+    )
 
     # -- lower --------------------------------------------------------------------------
     lower_key = sha256_json([manifest.output_hash("teacher"), recipe.export.model_dump(mode="json")])
@@ -110,10 +125,12 @@ def build(request: BuildRequest) -> BuildResult:
     raise_if_failed([VerifyResult(**v) for v in verify_info["results"]], recipe.verify)
 
     # -- profile ------------------------------------------------------------------------
-    profile_key = sha256_json([manifest.output_hash("lower"), data_hash, recipe.profile.model_dump(mode="json"),
-                               request.target.id])
-    step("profile", profile_key, ["profile.json"],
-         lambda: profile_all(out, task, recipe, request.target, artifact_names))
+    profile_key = sha256_json(
+        [manifest.output_hash("lower"), data_hash, recipe.profile.model_dump(mode="json"), request.target.id]
+    )
+    step(
+        "profile", profile_key, ["profile.json"], lambda: profile_all(out, task, recipe, request.target, artifact_names)
+    )
 
     # -- report -------------------------------------------------------------------------
     from edgesdk.report import write_report
@@ -155,7 +172,9 @@ def lower_all(out: Path, recipe: Recipe) -> dict:
                     data = backend.lower(model, example)
             except Exception as exc:  # noqa: BLE001 - converter internals raise anything
                 first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-                raise LoweringError(f"lowering to {runtime} failed: {first}; full log in {out / 'logs' / 'lower.log'}") from exc
+                raise LoweringError(
+                    f"lowering to {runtime} failed: {first}; full log in {out / 'logs' / 'lower.log'}"
+                ) from exc
             atomic_write_bytes(tmp / f"model{backend.suffix}", data)
             info[runtime] = {"size_bytes": len(data)}
         tokenizer.save(tmp)

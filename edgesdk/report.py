@@ -31,20 +31,22 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
     artifacts = []
     for rel, prof in profile.items():
         v = by_runtime[prof["runtime"]]
-        artifacts.append({
-            "path": rel,
-            "runtime": prof["runtime"],
-            "precision": PRECISION,
-            "accuracy": v["accuracy"],
-            "agreement": v["agreement"],
-            "max_logit_diff": v["max_logit_diff"],
-            "size_bytes": prof["size_bytes"],
-            "latency_ms": prof["latency_ms"],
-            "peak_rss_bytes": prof["peak_rss_bytes"],
-            "baseline_rss_bytes": prof["baseline_rss_bytes"],
-            "profiled_on": prof["target"],
-            "threads": prof["threads"],
-        })
+        artifacts.append(
+            {
+                "path": rel,
+                "runtime": prof["runtime"],
+                "precision": PRECISION,
+                "accuracy": v["accuracy"],
+                "agreement": v["agreement"],
+                "max_logit_diff": v["max_logit_diff"],
+                "size_bytes": prof["size_bytes"],
+                "latency_ms": prof["latency_ms"],
+                "peak_rss_bytes": prof["peak_rss_bytes"],
+                "baseline_rss_bytes": prof["baseline_rss_bytes"],
+                "profiled_on": prof["target"],
+                "threads": prof["threads"],
+            }
+        )
     eager = verify["eager_accuracy"]
     return {
         "report_version": REPORT_VERSION,

@@ -49,8 +49,13 @@ def resolve_teacher_dir(cfg: TeacherConfig, override: Optional[str]) -> Path:
 def teacher_key(base_dir: Path, task_hash: str, cfg: TeacherConfig, seed: int, labels: LabelMap) -> str:
     base_hash = sha256_dir(base_dir) if base_dir.is_dir() else "missing"
     return sha256_json(
-        {"base": base_hash, "data": task_hash, "teacher": cfg.model_dump(exclude={"path"}), "seed": seed,
-         "labels": list(labels.names)}
+        {
+            "base": base_hash,
+            "data": task_hash,
+            "teacher": cfg.model_dump(exclude={"path"}),
+            "seed": seed,
+            "labels": list(labels.names),
+        }
     )
 
 
@@ -77,8 +82,9 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
     else:
         if checkpoint.has_head:
             status(f"teacher: head labels {list(checkpoint.labels)[:5]} differ from the task's; training a new head")
-            model = import_hf_bert(base_dir, num_labels=len(task.label_map), pooling=cfg.pooling, dropout=cfg.dropout,
-                                   drop_head=True).encoder
+            model = import_hf_bert(
+                base_dir, num_labels=len(task.label_map), pooling=cfg.pooling, dropout=cfg.dropout, drop_head=True
+            ).encoder
         from edgesdk.train import fine_tune
 
         status(f"teacher: fine-tuning {info['parameters'] / 1e6:.1f}M parameters on {len(task.train)} rows")

@@ -48,7 +48,9 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: random.
     return batches
 
 
-def _collate(encoded: Sequence[Sequence[int]], idx: Sequence[int], tokenizer: Tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+def _collate(
+    encoded: Sequence[Sequence[int]], idx: Sequence[int], tokenizer: Tokenizer
+) -> tuple[torch.Tensor, torch.Tensor]:
     length = max(len(encoded[i]) for i in idx)
     ids, mask = tokenizer.pad([encoded[i] for i in idx], length)
     return torch.from_numpy(ids), torch.from_numpy(mask)
@@ -69,7 +71,7 @@ def fine_tune(model: Encoder, tokenizer: Tokenizer, train: Split, cfg: TeacherCo
     if cfg.freeze_word_embeddings:
         model.word_embeddings.weight.requires_grad_(False)
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    for p in model.parameters():
         if p.requires_grad:
             (no_decay if p.ndim < 2 else decay).append(p)
     optimizer = torch.optim.AdamW(
@@ -82,7 +84,9 @@ def fine_tune(model: Encoder, tokenizer: Tokenizer, train: Split, cfg: TeacherCo
     warmup = int(total_steps * cfg.warmup_ratio)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup)),
+        lambda s: (
+            (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup))
+        ),
     )
 
     model.train()
@@ -110,7 +114,9 @@ def fine_tune(model: Encoder, tokenizer: Tokenizer, train: Split, cfg: TeacherCo
 
 
 @torch.no_grad()
-def predict_logits(model: Encoder, tokenizer: Tokenizer, texts: Sequence[str], seq_len: int, batch_size: int = 64) -> np.ndarray:
+def predict_logits(
+    model: Encoder, tokenizer: Tokenizer, texts: Sequence[str], seq_len: int, batch_size: int = 64
+) -> np.ndarray:
     """Eager logits with the same truncation as the artifacts (seq_len), batched by length."""
     model.eval()
     encoded = tokenizer.encode(texts, seq_len)

@@ -25,9 +25,17 @@ def profile_host(artifact: Path, texts: Sequence[str], config: ProfileConfig) ->
         texts_file = Path(tmp) / "texts.json"
         texts_file.write_text(json.dumps(list(texts)), encoding="utf-8")
         cmd = [
-            sys.executable, "-m", "edgesdk.targets.runner", str(artifact), str(texts_file),
-            "--threads", str(config.threads), "--warmup", str(config.warmup),
-            "--repetitions", str(config.repetitions),
+            sys.executable,
+            "-m",
+            "edgesdk.targets.runner",
+            str(artifact),
+            str(texts_file),
+            "--threads",
+            str(config.threads),
+            "--warmup",
+            str(config.warmup),
+            "--repetitions",
+            str(config.repetitions),
         ]
         env = dict(os.environ, OMP_NUM_THREADS=str(config.threads))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, env=env)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-from edgesdk.errors import TargetError
-from edgesdk.recipe import ProfileConfig
 from edgesdk.targets.host import profile_host
 from edgesdk.targets.registry import TargetSpec
+
+from edgesdk.errors import TargetError
+from edgesdk.recipe import ProfileConfig
 
 Profiler = Callable[[Path, Sequence[str], ProfileConfig], dict]
 

@@ -43,8 +43,14 @@ def tiny_teacher(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("tiny_teacher")
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=128)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     BertModel(cfg).save_pretrained(d)
     shutil.copy(default_teacher_dir() / "tokenizer.json", d)
     return d
@@ -73,8 +79,14 @@ def isolated_cache(tmp_path_factory):
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """The real `edgesdk` entry point in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "edgesdk.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=dict(os.environ), timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "edgesdk.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=dict(os.environ),
+        timeout=900,
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:

@@ -181,4 +181,3 @@ class Encoder(nn.Module):
 
 def param_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-

@@ -75,7 +75,7 @@ def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
 
 def _strip_prefix(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     if any(k.startswith("bert.") for k in weights):
-        return {k[len("bert."):] if k.startswith("bert.") else k: v for k, v in weights.items()}
+        return {k[len("bert.") :] if k.startswith("bert.") else k: v for k, v in weights.items()}
     return weights
 
 

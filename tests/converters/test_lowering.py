@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-
 from edgesdk.converters import get_backend
 from edgesdk.converters.bundle import BundleInfo, open_artifact
 from edgesdk.converters.verify import evaluate, gate
+
 from edgesdk.data import LabelMap, Split
 from edgesdk.errors import ArtifactError
 from edgesdk.models import Encoder, EncoderConfig, LayerShape
@@ -21,8 +21,13 @@ TEXTS = ("a great film", "dull , lifeless and far too long .", "i loved every mi
 @pytest.fixture(scope="module")
 def tiny_model() -> Encoder:
     torch.manual_seed(0)
-    cfg = EncoderConfig(vocab_size=30522, hidden_size=32, head_dim=8, max_positions=64,
-                        layers=(LayerShape(heads=4, ffn=48), LayerShape(heads=2, ffn=16)))
+    cfg = EncoderConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        head_dim=8,
+        max_positions=64,
+        layers=(LayerShape(heads=4, ffn=48), LayerShape(heads=2, ffn=16)),
+    )
     return Encoder(cfg).eval()
 
 

@@ -13,8 +13,21 @@ REPORT_KEYS = ("accuracy", "agreement", "size_bytes", "peak_rss_bytes", "path", 
 def built(tmp_path_factory, tiny_teacher, sst2_slice, tiny_recipe):
     out = tmp_path_factory.mktemp("build") / "b"
     train, dev = sst2_slice
-    args = ("build", "--target", "host", "--recipe", tiny_recipe, "--train", train, "--dev", dev,
-            "--teacher", tiny_teacher, "--out", out)
+    args = (
+        "build",
+        "--target",
+        "host",
+        "--recipe",
+        tiny_recipe,
+        "--train",
+        train,
+        "--dev",
+        dev,
+        "--teacher",
+        tiny_teacher,
+        "--out",
+        out,
+    )
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     return out, args, first
@@ -93,10 +106,17 @@ def test_targets_lists_specs():
 
 # -- bad input: one line, exit 2, no traceback, nothing written -----------------------------
 
+
 def _bad_build(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **changes):
     train, dev = sst2_slice
-    opts = {"--target": "host", "--recipe": tiny_recipe, "--train": train, "--dev": dev, "--teacher": tiny_teacher,
-            "--out": tmp_path / "out"}
+    opts = {
+        "--target": "host",
+        "--recipe": tiny_recipe,
+        "--train": train,
+        "--dev": dev,
+        "--teacher": tiny_teacher,
+        "--out": tmp_path / "out",
+    }
     opts.update(changes)
     args = ["build"]
     for k, v in opts.items():
@@ -105,17 +125,20 @@ def _bad_build(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **changes):
     return run_cli(*args)
 
 
-@pytest.mark.parametrize("case, needle", [
-    ("missing_file", "does not exist"),
-    ("missing_column", "no text column 'review'"),
-    ("empty_file", "is empty"),
-    ("single_class", "single label class"),
-    ("unknown_target", "unknown target 'toaster'"),
-    ("recipe_unknown_key", "unknown key 'teacher.epohcs'"),
-    ("recipe_wrong_type", "'export.seq_len'"),
-    ("teacher_missing", "does not exist"),
-    ("teacher_no_weights", "no model.safetensors"),
-])
+@pytest.mark.parametrize(
+    "case, needle",
+    [
+        ("missing_file", "does not exist"),
+        ("missing_column", "no text column 'review'"),
+        ("empty_file", "is empty"),
+        ("single_class", "single label class"),
+        ("unknown_target", "unknown target 'toaster'"),
+        ("recipe_unknown_key", "unknown key 'teacher.epohcs'"),
+        ("recipe_wrong_type", "'export.seq_len'"),
+        ("teacher_missing", "does not exist"),
+        ("teacher_no_weights", "no model.safetensors"),
+    ],
+)
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, case, needle):
     changes = {}
     if case == "missing_file":
@@ -160,8 +183,19 @@ def test_eval_of_a_corrupt_artifact_is_one_line(built, tmp_path, sst2_slice):
 def test_profile_command_measures_each_runtime(built, sst2_slice):
     out = built[0]
     for name, runtime in (("model.pte", "executorch"), ("model.tflite", "litert")):
-        proc = run_cli("profile", out / "artifacts" / name, "--data", sst2_slice[1], "--repetitions", "5",
-                       "--warmup", "1", "--threads", "1", "--json")
+        proc = run_cli(
+            "profile",
+            out / "artifacts" / name,
+            "--data",
+            sst2_slice[1],
+            "--repetitions",
+            "5",
+            "--warmup",
+            "1",
+            "--threads",
+            "1",
+            "--json",
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         assert result["runtime"] == runtime and result["repetitions"] == 5 and result["threads"] == 1

@@ -2,7 +2,13 @@ import json
 
 import pytest
 
-from edgesdk.data import LabelMap, Split, load_task, read_eval_split, read_rows, stratified_split
+from edgesdk.data import (
+    LabelMap,
+    Split,
+    load_task,
+    read_eval_split,
+    stratified_split,
+)
 from edgesdk.errors import DataError
 from edgesdk.recipe import DataConfig
 
@@ -23,7 +29,7 @@ def test_bundled_sst2_is_the_default():
 
 
 def test_csv_with_string_labels_and_detected_columns(tmp_path):
-    rows = "text,category\n" + "".join(f"\"hello, {i}\",{'b' if i % 3 else 'a'}\n" for i in range(30))
+    rows = "text,category\n" + "".join(f'"hello, {i}",{"b" if i % 3 else "a"}\n' for i in range(30))
     task = load_task(DataConfig(train=write(tmp_path / "t.csv", rows)), seed=1)
     assert task.label_map.names == ("a", "b")
     assert task.text_column == "text" and task.label_column == "category"

@@ -23,8 +23,16 @@ def test_length_grouped_batches_cover_everything_once_and_group_lengths():
 
 def _tiny(seed: int) -> Encoder:
     torch.manual_seed(seed)
-    return Encoder(EncoderConfig(vocab_size=30522, hidden_size=32, head_dim=8, max_positions=64,
-                                 layers=(LayerShape(heads=4, ffn=64),), dropout=0.0))
+    return Encoder(
+        EncoderConfig(
+            vocab_size=30522,
+            hidden_size=32,
+            head_dim=8,
+            max_positions=64,
+            layers=(LayerShape(heads=4, ffn=64),),
+            dropout=0.0,
+        )
+    )
 
 
 SPLIT = Split(tuple(["a wonderful , moving film"] * 20 + ["a dull , boring mess"] * 20), tuple([1] * 20 + [0] * 20))

@@ -1,7 +1,7 @@
 import pytest
+from edgesdk.targets.registry import get_target, list_targets
 
 from edgesdk.errors import TargetError
-from edgesdk.targets.registry import get_target, list_targets
 
 
 def test_specs_parse_and_ids_are_unique():

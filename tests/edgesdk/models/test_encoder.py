@@ -38,8 +38,9 @@ def max_hidden_diff(hf_dir, seeds) -> list[float]:
 
 def test_parity_tiny_random_bert(tmp_path):
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                         intermediate_size=48)).save_pretrained(tmp_path)
+    BertModel(
+        BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=48)
+    ).save_pretrained(tmp_path)
     diffs = max_hidden_diff(tmp_path, range(5))
     print("tiny BERT max abs hidden-state diff per batch:", diffs)
     assert max(diffs) <= PARITY_TOL
@@ -53,8 +54,15 @@ def test_parity_real_minilm_teacher():
 
 def test_sequence_classification_checkpoint_keeps_its_head(tmp_path):
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=40, num_labels=3, id2label={0: "neg", 1: "neu", 2: "pos"})
+    cfg = BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=40,
+        num_labels=3,
+        id2label={0: "neg", 1: "neu", 2: "pos"},
+    )
     hf = BertForSequenceClassification(cfg).eval()
     hf.save_pretrained(tmp_path)
     ckpt = import_hf_bert(tmp_path)
@@ -86,20 +94,24 @@ def test_padding_does_not_change_logits():
     assert float((short - long).abs().max()) < 1e-5
 
 
-@pytest.mark.parametrize("breakage, needle", [
-    ("no_dir", "does not exist"),
-    ("no_config", "no config.json"),
-    ("bad_json", "not valid JSON"),
-    ("wrong_type", "model_type 'gpt2'"),
-    ("no_weights", "no model.safetensors"),
-    ("truncated_weights", "cannot read teacher weights"),
-    ("shape_mismatch", "shapes do not match"),
-])
+@pytest.mark.parametrize(
+    "breakage, needle",
+    [
+        ("no_dir", "does not exist"),
+        ("no_config", "no config.json"),
+        ("bad_json", "not valid JSON"),
+        ("wrong_type", "model_type 'gpt2'"),
+        ("no_weights", "no model.safetensors"),
+        ("truncated_weights", "cannot read teacher weights"),
+        ("shape_mismatch", "shapes do not match"),
+    ],
+)
 def test_unreadable_teacher_dirs(tmp_path, breakage, needle):
     torch.manual_seed(0)
     d = tmp_path / "t"
-    BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=16)).save_pretrained(d)
+    BertModel(
+        BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    ).save_pretrained(d)
     cfg = d / "config.json"
     if breakage == "no_dir":
         d = tmp_path / "missing"
@@ -128,8 +140,9 @@ def test_pickled_bin_with_payload_is_refused(tmp_path):
             return (print, ("pwned",))
 
     d = tmp_path / "t"
-    BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=16)).save_pretrained(d)
+    BertModel(
+        BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    ).save_pretrained(d)
     (d / "model.safetensors").unlink()
     with open(d / "pytorch_model.bin", "wb") as fh:
         pickle.dump({"x": Payload()}, fh)

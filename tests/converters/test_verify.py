@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+from edgesdk.converters.verify import (
+    Evaluation,
+    VerifyResult,
+    gate,
+    percentiles,
+    raise_if_failed,
+)
+
+from edgesdk.errors import AccuracyGateError
+from edgesdk.recipe import VerifyConfig
+
+
+def _eval(preds, labels):
+    return Evaluation(
+        tuple(preds),
+        float(np.mean(np.array(preds) == np.array(labels))),
+        (1.0,) * len(preds),
+        np.zeros((len(preds), 2), dtype=np.float32),
+    )
+
+
+def test_gate_allows_exactly_the_configured_drop():
+    labels = [0, 1] * 50
+    eager = list(labels)
+    one_wrong = list(labels)
+    one_wrong[0] = 1
+    cfg = VerifyConfig(max_accuracy_drop=0.01, min_agreement=0.99)
+    assert gate("litert", _eval(one_wrong, labels), eager, np.zeros((100, 2)), labels, cfg).passed
+    two_wrong = list(one_wrong)
+    two_wrong[1] = 0
+    r = gate("litert", _eval(two_wrong, labels), eager, np.zeros((100, 2)), labels, cfg)
+    assert not r.passed and r.agreement == 0.98 and r.eager_accuracy == 1.0
+
+
+def test_failed_gate_is_one_clear_line():
+    r = VerifyResult("litert", 0.80, 0.85, 0.9, 0.1, 100, False)
+    with pytest.raises(AccuracyGateError) as err:
+        raise_if_failed([r], VerifyConfig())
+    msg = str(err.value)
+    assert "litert artifact failed verification: accuracy 0.8000 vs eager 0.8500" in msg and "\n" not in msg
+    raise_if_failed([VerifyResult("litert", 0.85, 0.85, 1.0, 0.0, 100, True)], VerifyConfig())
+
+
+def test_percentiles_are_ordered():
+    p = percentiles(list(range(1, 101)))
+    assert p["p50"] == 50.5 and p["p50"] <= p["p90"] <= p["p99"] <= 100

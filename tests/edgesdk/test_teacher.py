@@ -1,0 +1,79 @@
+"""The teacher step: reuse of a matching head, fine-tuning otherwise, and the user cache."""
+
+import shutil
+
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+from edgesdk.data import LabelMap, Split, Task
+from edgesdk.recipe import TeacherConfig
+from edgesdk.teacher import (
+    build_teacher,
+    default_teacher_dir,
+    load_teacher,
+    teacher_key,
+)
+
+TASK = Task(
+    train=Split(("good film", "bad film") * 8, (1, 0) * 8),
+    dev=Split(("good", "bad"), (1, 0)),
+    label_map=LabelMap(("neg", "pos")),
+    text_column="sentence",
+    label_column="label",
+    sources={},
+)
+CFG = TeacherConfig(epochs=1, batch_size=4)
+
+
+def _checkpoint(tmp_path, id2label):
+    torch.manual_seed(0)
+    d = tmp_path / "ckpt"
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        num_labels=len(id2label),
+        id2label=id2label,
+    )
+    BertForSequenceClassification(cfg).save_pretrained(d)
+    shutil.copy(default_teacher_dir() / "tokenizer.json", d)
+    return d
+
+
+def test_matching_head_is_used_as_is(tmp_path):
+    base = _checkpoint(tmp_path, {0: "neg", 1: "pos"})
+    info = build_teacher(base, TASK, CFG, 0, teacher_key(base, "h", CFG, 0, TASK.label_map), tmp_path / "out")
+    assert info["fine_tuned"] is False
+    model, _, labels = load_teacher(tmp_path / "out")
+    assert labels == TASK.label_map and model.config.pooler and model.config.pooling == "cls"
+
+
+def test_other_labels_get_a_new_head_and_training_then_the_cache_serves_it(tmp_path):
+    base = _checkpoint(tmp_path, {0: "sports", 1: "politics", 2: "tech"})
+    key = teacher_key(base, "h", CFG, 0, TASK.label_map)
+    first = build_teacher(base, TASK, CFG, 0, key, tmp_path / "a")
+    assert first["fine_tuned"] is True and first["cache"] == "trained" and first["steps"] == 4
+    model, _, _ = load_teacher(tmp_path / "a")
+    assert model.config.num_labels == 2 and not model.config.pooler
+    second = build_teacher(base, TASK, CFG, 0, key, tmp_path / "b")
+    assert second["cache"] == "user-cache"
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("change", ["seed", "config", "data", "labels"])
+def test_teacher_key_depends_on_every_input(tmp_path, change):
+    base = _checkpoint(tmp_path, {0: "neg", 1: "pos"})
+    ref = teacher_key(base, "h", CFG, 0, TASK.label_map)
+    args = {"task_hash": "h", "cfg": CFG, "seed": 0, "labels": TASK.label_map}
+    args.update(
+        {
+            "seed": {"seed": 1},
+            "config": {"cfg": TeacherConfig(epochs=2)},
+            "data": {"task_hash": "h2"},
+            "labels": {"labels": LabelMap(("a", "b"))},
+        }[change]
+    )
+    assert teacher_key(base, args["task_hash"], args["cfg"], args["seed"], args["labels"]) != ref
