@@ -205,3 +205,15 @@ def test_profile_command_measures_each_runtime(built, sst2_slice):
 def test_profile_on_a_family_without_profiler_says_so(built):
     proc = run_cli("profile", built[0] / "artifacts" / "model.tflite", "--target", "android")
     assert_one_line_error(proc, "no profiler for android targets yet")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("build",), "Missing option '--target'"),
+    (("eval", "x.pte"), "Missing option '--data'"),
+    (("eval", "x.pte", "--data", "d.tsv", "--threads", "0"), "--threads"),
+    (("frobnicate",), "No such command"),
+])
+def test_usage_errors_exit_2_without_traceback(args, needle):
+    proc = run_cli(*args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert needle in proc.stderr
