@@ -118,14 +118,18 @@ def import_hf_bert(
         state = _map_state(w, econf, model)
     except KeyError as exc:
         raise TeacherError(f"teacher weights in {directory} lack tensor {exc}; the checkpoint is incomplete") from None
+    expected = model.state_dict()
+    bad = [k for k, v in state.items() if k in expected and v.shape != expected[k].shape]
+    if bad:
+        raise TeacherError(
+            f"teacher {directory}: tensor shapes do not match config.json ({bad[0]}: "
+            f"{tuple(state[bad[0]].shape)} vs {tuple(expected[bad[0]].shape)}); re-save the checkpoint"
+        )
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected:
         raise TeacherError(f"teacher {directory}: unexpected tensors {unexpected[:3]}")
     if has_head and missing:
         raise TeacherError(f"teacher {directory}: missing tensors {missing[:3]}")
-    bad = [k for k, v in state.items() if v.shape != model.state_dict()[k].shape]
-    if bad:
-        raise TeacherError(f"teacher {directory}: tensor shapes do not match config.json ({bad[0]})")
     return HFCheckpoint(model.eval(), has_head, labels)
 
 
