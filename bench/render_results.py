@@ -1,6 +1,6 @@
 """Regenerate docs/results.md from bench/results/*.json (no hand-typed numbers).
 
-    .venv/bin/python bench/render_results.py
+.venv/bin/python bench/render_results.py
 """
 
 from __future__ import annotations

@@ -182,8 +182,11 @@ def _size(n: Optional[int]) -> str:
 
 
 def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None:
+    t, s = report["teacher"], report["student"]
     table = Table(
-        title=f"edgesdk build: {report['target']}  (teacher eager accuracy {report['teacher']['accuracy']:.4f})"
+        title=f"edgesdk build: {report['target']}  teacher {t['accuracy']:.4f} ({t['params'] / 1e6:.1f}M params) -> "
+        f"{s['kind']} student {s['accuracy']:.4f} ({s['params'] / 1e6:.2f}M, {t['flops'] / max(s['flops'], 1):.1f}x "
+        "fewer FLOPs)"
     )
     for col in ("artifact", "runtime", "accuracy", "agreement", "size MB", "p50 ms", "p90 ms", "peak RSS MB"):
         table.add_column(col)

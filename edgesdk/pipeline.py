@@ -112,8 +112,27 @@ def build(request: BuildRequest) -> BuildResult:
         lambda: build_teacher(base_dir, task, recipe.teacher, recipe.seed, t_key, out / "teacher"),
     )
 
+    # -- student (distillation) -------------------------------------------------------
+    from edgesdk.student import build_student_dir
+
+    student_key = sha256_json(
+        [
+            manifest.output_hash("teacher"),
+            data_hash,
+            recipe.seed,
+            recipe.student.model_dump(mode="json"),
+            recipe.distill.model_dump(mode="json"),
+        ]
+    )
+    step(
+        "student",
+        student_key,
+        ["student"],
+        lambda: build_student_dir(out / "teacher", task, recipe, manifest.output_hash("teacher"), out / "student"),
+    )
+
     # -- lower --------------------------------------------------------------------------
-    lower_key = sha256_json([manifest.output_hash("teacher"), recipe.export.model_dump(mode="json")])
+    lower_key = sha256_json([manifest.output_hash("student"), recipe.export.model_dump(mode="json")])
     artifact_names = [f"{ARTIFACTS_DIR}/model{_suffix(r)}" for r in recipe.export.runtimes]
     step("lower", lower_key, [ARTIFACTS_DIR], lambda: lower_all(out, recipe))
 
@@ -155,12 +174,13 @@ def lower_all(out: Path, recipe: Recipe) -> dict:
     from edgesdk.converters import get_backend
     from edgesdk.converters.bundle import BundleInfo
     from edgesdk.fsutil import atomic_dir
-    from edgesdk.teacher import load_teacher
+    from edgesdk.teacher import load_model_dir
 
-    model, tokenizer, labels = load_teacher(out / "teacher")
+    model, tokenizer, labels = load_model_dir(out / "student")
     seq_len = recipe.export.seq_len
-    if seq_len > model.config.max_positions:
-        raise EdgeSDKError(f"export.seq_len {seq_len} exceeds the model's {model.config.max_positions} positions")
+    max_positions = getattr(model.config, "max_positions", None)
+    if max_positions is not None and seq_len > max_positions:
+        raise EdgeSDKError(f"export.seq_len {seq_len} exceeds the model's {max_positions} positions")
     example = (torch.ones(1, seq_len, dtype=torch.int32), torch.ones(1, seq_len, dtype=torch.int32))
     info = {}
     with atomic_dir(out / ARTIFACTS_DIR) as tmp:
@@ -178,7 +198,7 @@ def lower_all(out: Path, recipe: Recipe) -> dict:
             atomic_write_bytes(tmp / f"model{backend.suffix}", data)
             info[runtime] = {"size_bytes": len(data)}
         tokenizer.save(tmp)
-        shutil.copy2(out / "teacher" / "labels.json", tmp / "labels.json")
+        shutil.copy2(out / "student" / "labels.json", tmp / "labels.json")
         BundleInfo(seq_len, labels).write(tmp)
     return info
 
@@ -188,13 +208,22 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifact_names: list[str])
 
     from edgesdk.converters.bundle import open_artifact
     from edgesdk.converters.verify import evaluate, gate
-    from edgesdk.teacher import load_teacher
+    from edgesdk.models.flops import model_flops
+    from edgesdk.models.registry import param_count
+    from edgesdk.teacher import load_model_dir
     from edgesdk.train import accuracy, predict_logits
 
     torch.set_num_threads(os.cpu_count() or 1)
-    model, tokenizer, _ = load_teacher(out / "teacher")
-    eager_logits = predict_logits(model, tokenizer, task.dev.texts, recipe.export.seq_len)
+    seq_len = recipe.export.seq_len
+    teacher, tokenizer, _ = load_model_dir(out / "teacher")
+    model, _, _ = load_model_dir(out / "student")
+    teacher_preds = predict_logits(teacher, tokenizer, task.dev.texts, seq_len).argmax(1).tolist()
+    eager_logits = predict_logits(model, tokenizer, task.dev.texts, seq_len)
     eager_preds = eager_logits.argmax(1).tolist()
+    models = {
+        name: {"params": param_count(m), "flops": model_flops(m, seq_len), "config": m.config.model_dump(mode="json")}
+        for name, m in (("teacher", teacher), ("student", model))
+    }
     results = []
     for rel in artifact_names:
         artifact = open_artifact(out / rel, recipe.profile.threads)
@@ -203,6 +232,8 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifact_names: list[str])
         results.append(gate(artifact.backend.name, ev, eager_preds, eager_logits, task.dev.labels, recipe.verify))
     payload = {
         "eager_accuracy": accuracy(eager_preds, task.dev.labels),
+        "teacher_accuracy": accuracy(teacher_preds, task.dev.labels),
+        "models": models,
         "n": len(task.dev),
         "results": [r.to_json() for r in results],
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -54,6 +54,72 @@ class TeacherConfig(_Section):
     max_train_rows: Optional[int] = Field(None, gt=0, description="cap on fine-tuning rows")
 
 
+class StudentConfig(_Section):
+    """The deployed model. `family: teacher` ships the fine-tuned teacher itself.
+
+    Encoder fields (layers, hidden, heads, ffn, activation, embedding_size, layer_init,
+    hidden_init) apply to `encoder`; cnn uses embedding_size, kernel_sizes, filters;
+    bilstm uses embedding_size and lstm_hidden. CNN/BiLSTM embeddings start from a PCA
+    projection of the teacher's word-embedding table.
+    """
+
+    family: Literal["teacher", "encoder", "cnn", "bilstm"] = "encoder"
+    layers: int = Field(4, ge=1)
+    hidden: int = Field(128, ge=8)
+    heads: int = Field(2, ge=1)
+    ffn: int = Field(512, ge=8)
+    activation: Literal["gelu", "relu"] = "gelu"
+    embedding_size: Optional[int] = Field(None, ge=8, description="factorized (encoder) or embedding width")
+    layer_init: Union[Literal["uniform", "bottom", "none"], list[int]] = "uniform"
+    hidden_init: Literal["truncate", "pca"] = "pca"
+    kernel_sizes: list[int] = Field(default_factory=lambda: [3, 4, 5])
+    filters: int = Field(128, ge=1)
+    lstm_hidden: int = Field(128, ge=1)
+
+    @model_validator(mode="after")
+    def _shapes(self) -> "StudentConfig":
+        if self.family == "encoder" and self.hidden % self.heads:
+            raise ValueError(f"student.hidden {self.hidden} must be divisible by student.heads {self.heads}")
+        return self
+
+
+class LossWeights(_Section):
+    """Weight of each distillation loss; 0 switches a loss off."""
+
+    kd: float = Field(1.0, ge=0.0, description="soft-label KL at the temperature")
+    ce: float = Field(0.0, ge=0.0, description="hard-label cross-entropy")
+    hidden: float = Field(0.0, ge=0.0, description="TinyBERT hidden-state MSE via learned projection")
+    attention: float = Field(0.0, ge=0.0, description="attention-distribution KL over mapped layers")
+    minilm: float = Field(0.0, ge=0.0, description="MiniLM last-layer attention + value relation KL")
+    embedding: float = Field(0.0, ge=0.0, description="embedding-layer MSE via learned projection")
+
+
+class AugmentConfig(_Section):
+    """TinyBERT-style word replacement by nearest neighbours in the teacher's embedding space."""
+
+    factor: int = Field(0, ge=0, description="augmented copies per training row (0 = off)")
+    replace_prob: float = Field(0.3, gt=0.0, le=1.0)
+    neighbours: int = Field(15, ge=1)
+
+
+class DistillConfig(_Section):
+    epochs: float = Field(3.0, gt=0.0)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(5e-4, gt=0.0)
+    warmup_ratio: float = Field(0.06, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.01, ge=0.0)
+    max_length: int = Field(64, ge=8, le=512)
+    temperature: float = Field(2.0, gt=0.0)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    losses: LossWeights = LossWeights()
+    layer_map: Union[Literal["uniform", "last", "bottom"], list[int]] = "uniform"
+    relation_heads: int = Field(4, ge=1, description="MiniLM relation heads (must divide both hidden sizes)")
+    two_stage: bool = Field(False, description="TinyBERT: intermediate losses first, then prediction losses")
+    intermediate_epochs: float = Field(1.0, gt=0.0)
+    augment: AugmentConfig = AugmentConfig()
+    max_train_rows: Optional[int] = Field(None, gt=0)
+
+
 class ExportConfig(_Section):
     """Lowering to deployable artifacts (fp32 for now)."""
 
@@ -86,6 +152,8 @@ class Recipe(_Section):
     seed: int = 0
     data: DataConfig = DataConfig()
     teacher: TeacherConfig = TeacherConfig()
+    student: StudentConfig = StudentConfig()
+    distill: DistillConfig = DistillConfig()
     export: ExportConfig = ExportConfig()
     verify: VerifyConfig = VerifyConfig()
     profile: ProfileConfig = ProfileConfig()

@@ -47,14 +47,26 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
                 "threads": prof["threads"],
             }
         )
-    eager = verify["eager_accuracy"]
+    models = verify["models"]
+    student_info = manifest.steps.get("student", {}).get("info", {})
     return {
         "report_version": REPORT_VERSION,
         "target": target.id,
         "data": stats,
-        "teacher": {"accuracy": eager, **{k: v for k, v in teacher_info.items() if k != "base"}},
-        # No separate student yet: the deployed model is the fine-tuned teacher.
-        "student": {"accuracy": eager, "kind": "teacher"},
+        "teacher": {
+            "accuracy": verify["teacher_accuracy"],
+            "params": models["teacher"]["params"],
+            "flops": models["teacher"]["flops"],
+            **{k: v for k, v in teacher_info.items() if k not in ("base", "parameters")},
+        },
+        "student": {
+            "accuracy": verify["eager_accuracy"],
+            "kind": student_info.get("kind", "teacher"),
+            "params": models["student"]["params"],
+            "flops": models["student"]["flops"],
+            "config": models["student"]["config"],
+            "distill": {k: v for k, v in student_info.items() if k != "kind"},
+        },
         "artifacts": artifacts,
         "steps": {name: {"seconds": s["seconds"]} for name, s in manifest.steps.items()},
         "versions": manifest.header.get("versions", {}),
@@ -66,12 +78,19 @@ def _fmt_bytes(n: int) -> str:
 
 
 def render_markdown(report: dict) -> str:
-    d = report["data"]
+    d, t, s = report["data"], report["teacher"], report["student"]
     lines = [
         f"# edgesdk build report: target `{report['target']}`",
         "",
-        f"Teacher (eager, fp32) dev accuracy: **{report['teacher']['accuracy']:.4f}** on {d['dev']['rows']} rows.",
-        f"Deployed model: {report['student']['kind']} (eager accuracy {report['student']['accuracy']:.4f}).",
+        f"Dev set: {d['dev']['rows']} rows. FLOPs per sequence at the export length.",
+        "",
+        "| model | kind | params | FLOPs | eager accuracy |",
+        "|---|---|---|---|---|",
+        f"| teacher | encoder | {t['params'] / 1e6:.2f} M | {t['flops'] / 1e6:.1f} M | {t['accuracy']:.4f} |",
+        f"| student | {s['kind']} | {s['params'] / 1e6:.2f} M | {s['flops'] / 1e6:.1f} M | {s['accuracy']:.4f} |",
+        "",
+        f"Student vs teacher: {t['params'] / max(s['params'], 1):.1f}x fewer parameters, "
+        f"{t['flops'] / max(s['flops'], 1):.1f}x fewer FLOPs, accuracy {100 * (s['accuracy'] - t['accuracy']):+.2f} pt.",
         "",
         "## Artifacts (measured in their runtimes)",
         "",

@@ -19,6 +19,7 @@ from edgesdk.errors import TeacherError
 from edgesdk.fsutil import atomic_dir, atomic_write_json, sha256_dir, sha256_json
 from edgesdk.models.encoder import Encoder
 from edgesdk.models.hf_import import import_hf_bert
+from edgesdk.models.registry import load_model, save_model
 from edgesdk.progress import status
 from edgesdk.recipe import TeacherConfig
 from edgesdk.tokenizer import Tokenizer
@@ -92,7 +93,7 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
         info.update(fine_tuned=True, steps=result.steps, final_loss=result.final_loss, train_seconds=result.seconds)
 
     with atomic_dir(out_dir) as tmp:
-        model.save(tmp)
+        save_model(model, tmp)
         tokenizer.save(tmp)
         (tmp / LABELS_FILE).write_text(task.label_map.to_json())
         atomic_write_json(tmp / TRAIN_INFO_FILE, info)
@@ -105,8 +106,8 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
     return {**info, "cache": "trained"}
 
 
-def load_teacher(directory: Path) -> tuple[Encoder, Tokenizer, LabelMap]:
-    model = Encoder.load(directory)
+def load_model_dir(directory: Path) -> tuple[Encoder, Tokenizer, LabelMap]:
+    model = load_model(directory)
     tokenizer = Tokenizer.from_dir(directory)
     labels = LabelMap.from_json((directory / LABELS_FILE).read_text())
     return model, tokenizer, labels

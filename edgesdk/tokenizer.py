@@ -49,6 +49,9 @@ class Tokenizer:
     def vocab_size(self) -> int:
         return self._backend.get_vocab_size()
 
+    def vocabulary(self) -> dict[str, int]:
+        return self._backend.get_vocab()
+
     def encode(self, texts: Sequence[str], max_length: int) -> list[list[int]]:
         """Token ids with [CLS]/[SEP], truncated to max_length (keeping the final [SEP])."""
         out = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -48,7 +48,7 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: random.
     return batches
 
 
-def _collate(
+def collate(
     encoded: Sequence[Sequence[int]], idx: Sequence[int], tokenizer: Tokenizer
 ) -> tuple[torch.Tensor, torch.Tensor]:
     length = max(len(encoded[i]) for i in idx)
@@ -56,75 +56,108 @@ def _collate(
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
-def fine_tune(model: Encoder, tokenizer: Tokenizer, train: Split, cfg: TeacherConfig, seed: int) -> TrainResult:
+@dataclass(frozen=True)
+class Schedule:
+    """What every training loop here shares: AdamW, linear warmup then linear decay."""
+
+    epochs: float
+    batch_size: int
+    learning_rate: float
+    warmup_ratio: float
+    weight_decay: float
+
+
+def optimize(
+    modules: Sequence[torch.nn.Module],
+    lengths: Sequence[int],
+    schedule: Schedule,
+    rng: random.Random,
+    loss_fn: Callable[[list[int]], torch.Tensor],
+    description: str,
+) -> TrainResult:
+    """Train every trainable parameter of `modules` on length-grouped batches of row indices."""
     import time
 
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    texts, labels = train.texts, train.labels
-    if cfg.max_train_rows is not None and len(texts) > cfg.max_train_rows:
-        keep = sorted(rng.sample(range(len(texts)), cfg.max_train_rows))
-        texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
-    encoded = tokenizer.encode(texts, cfg.max_length)
-    target = torch.tensor(labels, dtype=torch.long)
-
-    if cfg.freeze_word_embeddings:
-        model.word_embeddings.weight.requires_grad_(False)
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim < 2 else decay).append(p)
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]  # no decay on biases and LayerNorm gains
+    no_decay = [p for p in params if p.ndim < 2]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.learning_rate,
+        [{"params": decay, "weight_decay": schedule.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=schedule.learning_rate,
     )
-    lengths = [len(e) for e in encoded]
-    steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
-    total_steps = max(1, math.ceil(steps_per_epoch * cfg.epochs))
-    warmup = int(total_steps * cfg.warmup_ratio)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: (
-            (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup))
-        ),
-    )
+    total_steps = max(1, math.ceil(math.ceil(len(lengths) / schedule.batch_size) * schedule.epochs))
+    warmup = int(total_steps * schedule.warmup_ratio)
 
-    model.train()
+    def lr_factor(s: int) -> float:
+        if s < warmup:
+            return (s + 1) / max(1, warmup)
+        return max(0.0, (total_steps - s) / max(1, total_steps - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    for m in modules:
+        m.train()
     step, ema = 0, None
     start = time.perf_counter()
-    with progress_bar("fine-tune teacher", total_steps) as bar:
+    with progress_bar(description, total_steps) as bar:
         while step < total_steps:
-            for idx in length_grouped_batches(lengths, cfg.batch_size, rng):
+            for idx in length_grouped_batches(lengths, schedule.batch_size, rng):
                 if step >= total_steps:
                     break
-                ids, mask = _collate(encoded, idx, tokenizer)
-                loss = F.cross_entropy(model(ids, mask), target[idx])
+                loss = loss_fn(idx)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
                 optimizer.step()
                 scheduler.step()
                 step += 1
                 value = loss.item()
                 ema = value if ema is None else 0.98 * ema + 0.02 * value
                 bar.advance(1, f"loss {ema:.4f}")
-    model.eval()
-    model.word_embeddings.weight.requires_grad_(True)
+    for m in modules:
+        m.eval()
     return TrainResult(step, round(ema or 0.0, 6), round(time.perf_counter() - start, 2))
 
 
-@torch.no_grad()
-def predict_logits(
-    model: Encoder, tokenizer: Tokenizer, texts: Sequence[str], seq_len: int, batch_size: int = 64
-) -> np.ndarray:
+def subsample(texts: Sequence[str], labels: Sequence[int], cap, rng: random.Random) -> tuple[list, list]:
+    if cap is None or len(texts) <= cap:
+        return list(texts), list(labels)
+    keep = sorted(rng.sample(range(len(texts)), cap))
+    return [texts[i] for i in keep], [labels[i] for i in keep]
+
+
+def fine_tune(model: Encoder, tokenizer: Tokenizer, train: Split, cfg: TeacherConfig, seed: int) -> TrainResult:
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    texts, labels = subsample(train.texts, train.labels, cfg.max_train_rows, rng)
+    encoded = tokenizer.encode(texts, cfg.max_length)
+    target = torch.tensor(labels, dtype=torch.long)
+
+    def loss_fn(idx: list[int]) -> torch.Tensor:
+        ids, mask = collate(encoded, idx, tokenizer)
+        return F.cross_entropy(model(ids, mask), target[idx])
+
+    if cfg.freeze_word_embeddings:
+        model.word_embeddings.weight.requires_grad_(False)
+    schedule = Schedule(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)
+    try:
+        return optimize([model], [len(e) for e in encoded], schedule, rng, loss_fn, "fine-tune teacher")
+    finally:
+        model.word_embeddings.weight.requires_grad_(True)
+
+
+def predict_logits(model, tokenizer: Tokenizer, texts: Sequence[str], seq_len: int, batch_size: int = 64) -> np.ndarray:
     """Eager logits with the same truncation as the artifacts (seq_len), batched by length."""
+    return logits_for_ids(model, tokenizer, tokenizer.encode(texts, seq_len), batch_size)
+
+
+@torch.no_grad()
+def logits_for_ids(model, tokenizer: Tokenizer, encoded: Sequence[Sequence[int]], batch_size: int = 64) -> np.ndarray:
     model.eval()
-    encoded = tokenizer.encode(texts, seq_len)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     out = np.zeros((len(encoded), model.config.num_labels), dtype=np.float32)
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        ids, mask = _collate(encoded, idx, tokenizer)
+        ids, mask = collate(encoded, idx, tokenizer)
         out[idx] = model(ids, mask).numpy()
     return out
 

@@ -12,25 +12,18 @@ segment 1), which removes one gather from the deployed graph; it is added in HF'
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, Optional
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from safetensors.torch import load_file, save_file
 from torch import nn
-
-from edgesdk.errors import TeacherError
 
 # Additive bias for masked keys. exp(-1e4 + s) underflows to exactly 0 in fp32 for any
 # realistic score s, matching HF's finfo.min masking bit for bit, while staying a value an
 # int8 or fp16 runtime can represent.
 MASK_BIAS = -1e4
-
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 
 
 class LayerShape(BaseModel):
@@ -42,6 +35,7 @@ class LayerShape(BaseModel):
 class EncoderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    family: Literal["encoder"] = "encoder"
     vocab_size: int = Field(ge=1)
     hidden_size: int = Field(ge=1)
     head_dim: int = Field(ge=1)
@@ -54,10 +48,29 @@ class EncoderConfig(BaseModel):
     pooler: bool = False
     dropout: float = 0.1
     pad_token_id: int = 0
+    embedding_size: Optional[int] = Field(None, ge=1, description="factorized V x E + E x H when set")
 
     @property
     def num_layers(self) -> int:
         return len(self.layers)
+
+
+@dataclass
+class AttentionTrace:
+    out: torch.Tensor  # [B, T, H] layer-normed attention block output
+    probs: torch.Tensor  # [B, heads, T, T] attention distribution (before dropout)
+    query: torch.Tensor  # [B, T, heads*head_dim], for MiniLM relation losses
+    key: torch.Tensor
+    value: torch.Tensor
+
+
+@dataclass
+class EncoderTrace:
+    """Everything distillation losses read. Only built in training; export uses forward()."""
+
+    hidden_states: list[torch.Tensor]  # embedding output, then each layer's output
+    attentions: list[AttentionTrace]
+    logits: torch.Tensor
 
 
 class Attention(nn.Module):
@@ -77,13 +90,18 @@ class Attention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, self.heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    def attend(self, x: torch.Tensor, bias: torch.Tensor) -> "AttentionTrace":
         b, t, _ = x.shape
-        q, k, v = self._split(self.query(x)), self._split(self.key(x)), self._split(self.value(x))
+        q_flat, k_flat, v_flat = self.query(x), self.key(x), self.value(x)
+        q, k, v = self._split(q_flat), self._split(k_flat), self._split(v_flat)
         scores = torch.matmul(q * self.scale, k.transpose(-1, -2)) + bias
-        probs = self.dropout(torch.softmax(scores, dim=-1))
-        context = torch.matmul(probs, v).transpose(1, 2).reshape(b, t, self.heads * self.head_dim)
-        return self.norm(x + self.dropout(self.output(context)))
+        probs = torch.softmax(scores, dim=-1)
+        context = torch.matmul(self.dropout(probs), v).transpose(1, 2).reshape(b, t, self.heads * self.head_dim)
+        out = self.norm(x + self.dropout(self.output(context)))
+        return AttentionTrace(out, probs, q_flat, k_flat, v_flat)
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return self.attend(x, bias).out
 
 
 class FeedForward(nn.Module):
@@ -115,7 +133,10 @@ class Encoder(nn.Module):
     def __init__(self, cfg: EncoderConfig):
         super().__init__()
         self.config = cfg
-        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
+        factorized = cfg.embedding_size is not None and cfg.embedding_size != cfg.hidden_size
+        width = cfg.embedding_size if factorized else cfg.hidden_size
+        self.word_embeddings = nn.Embedding(cfg.vocab_size, width, padding_idx=cfg.pad_token_id)
+        self.embedding_projection = nn.Linear(width, cfg.hidden_size, bias=False) if factorized else None
         self.position_embeddings = nn.Embedding(cfg.max_positions, cfg.hidden_size)
         self.segment_embedding = nn.Parameter(torch.zeros(cfg.hidden_size))
         self.embedding_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
@@ -128,7 +149,10 @@ class Encoder(nn.Module):
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         t = input_ids.shape[1]
         positions = self.position_embeddings.weight[:t].unsqueeze(0)
-        summed = (self.word_embeddings(input_ids) + self.segment_embedding) + positions
+        words = self.word_embeddings(input_ids)
+        if self.embedding_projection is not None:
+            words = self.embedding_projection(words)
+        summed = (words + self.segment_embedding) + positions
         return self.embedding_dropout(self.embedding_norm(summed))
 
     @staticmethod
@@ -143,6 +167,15 @@ class Encoder(nn.Module):
         for layer in self.layers:
             states.append(layer(states[-1], bias))
         return states
+
+    def trace(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> EncoderTrace:
+        bias = self.attention_bias(attention_mask)
+        states, attentions = [self.embed(input_ids)], []
+        for layer in self.layers:
+            att = layer.attention.attend(states[-1], bias)
+            attentions.append(att)
+            states.append(layer.ffn(att.out))
+        return EncoderTrace(states, attentions, self.classify(states[-1], attention_mask))
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.config.pooling == "cls":
@@ -159,25 +192,3 @@ class Encoder(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.classify(self.hidden_states(input_ids, attention_mask)[-1], attention_mask)
-
-    # -- persistence: safetensors + JSON, never pickle -------------------------------------
-    def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_FILE).write_text(self.config.model_dump_json(indent=1))
-        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS_FILE))
-
-    @classmethod
-    def load(cls, directory: Path) -> "Encoder":
-        try:
-            cfg = EncoderConfig.model_validate(json.loads((directory / CONFIG_FILE).read_text()))
-            model = cls(cfg)
-            model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
-        except (OSError, ValueError, RuntimeError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise TeacherError(f"cannot load edgesdk model from {directory}: {first}") from None
-        return model.eval()
-
-
-def param_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -207,12 +207,15 @@ def test_profile_on_a_family_without_profiler_says_so(built):
     assert_one_line_error(proc, "no profiler for android targets yet")
 
 
-@pytest.mark.parametrize("args, needle", [
-    (("build",), "Missing option '--target'"),
-    (("eval", "x.pte"), "Missing option '--data'"),
-    (("eval", "x.pte", "--data", "d.tsv", "--threads", "0"), "--threads"),
-    (("frobnicate",), "No such command"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (("build",), "Missing option '--target'"),
+        (("eval", "x.pte"), "Missing option '--data'"),
+        (("eval", "x.pte", "--data", "d.tsv", "--threads", "0"), "--threads"),
+        (("frobnicate",), "No such command"),
+    ],
+)
 def test_usage_errors_exit_2_without_traceback(args, needle):
     proc = run_cli(*args)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

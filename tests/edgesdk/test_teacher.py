@@ -11,7 +11,7 @@ from edgesdk.recipe import TeacherConfig
 from edgesdk.teacher import (
     build_teacher,
     default_teacher_dir,
-    load_teacher,
+    load_model_dir,
     teacher_key,
 )
 
@@ -47,7 +47,7 @@ def test_matching_head_is_used_as_is(tmp_path):
     base = _checkpoint(tmp_path, {0: "neg", 1: "pos"})
     info = build_teacher(base, TASK, CFG, 0, teacher_key(base, "h", CFG, 0, TASK.label_map), tmp_path / "out")
     assert info["fine_tuned"] is False
-    model, _, labels = load_teacher(tmp_path / "out")
+    model, _, labels = load_model_dir(tmp_path / "out")
     assert labels == TASK.label_map and model.config.pooler and model.config.pooling == "cls"
 
 
@@ -56,7 +56,7 @@ def test_other_labels_get_a_new_head_and_training_then_the_cache_serves_it(tmp_p
     key = teacher_key(base, "h", CFG, 0, TASK.label_map)
     first = build_teacher(base, TASK, CFG, 0, key, tmp_path / "a")
     assert first["fine_tuned"] is True and first["cache"] == "trained" and first["steps"] == 4
-    model, _, _ = load_teacher(tmp_path / "a")
+    model, _, _ = load_model_dir(tmp_path / "a")
     assert model.config.num_labels == 2 and not model.config.pooler
     second = build_teacher(base, TASK, CFG, 0, key, tmp_path / "b")
     assert second["cache"] == "user-cache"

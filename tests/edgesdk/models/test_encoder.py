@@ -5,8 +5,8 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification, BertModel
 
 from edgesdk.errors import TeacherError
-from edgesdk.models.encoder import Encoder
 from edgesdk.models.hf_import import import_hf_bert
+from edgesdk.models.registry import load_model, save_model
 from edgesdk.teacher import default_teacher_dir
 
 PARITY_TOL = 1e-5
@@ -76,8 +76,8 @@ def test_sequence_classification_checkpoint_keeps_its_head(tmp_path):
 
 def test_save_load_round_trip_is_exact(tmp_path):
     model = import_hf_bert(default_teacher_dir()).encoder
-    model.save(tmp_path)
-    again = Encoder.load(tmp_path)
+    save_model(model, tmp_path)
+    again = load_model(tmp_path)
     ids, mask = padded_batch(30522, 1)
     with torch.no_grad():
         assert torch.equal(model(ids, mask), again(ids, mask))

@@ -1,0 +1,1 @@
+"""Compression: distillation (distill.py, losses.py, augment.py); pruning and quantization follow."""

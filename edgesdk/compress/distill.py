@@ -1,0 +1,197 @@
+"""Knowledge distillation of a student from the fine-tuned teacher.
+
+Losses and their weights come from the recipe (edgesdk/compress/losses.py). Teacher soft
+labels for every training row (original and augmented) are computed once and cached on
+disk under a content hash, so epochs and re-runs never pay for them again. Losses on
+internals (hidden states, attention, MiniLM relations, embeddings) need the teacher's
+internals for each batch, which are recomputed (caching them would take gigabytes); they
+apply to encoder students only. The TinyBERT schedule (intermediate losses first, then the
+prediction losses) is a recipe switch.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from edgesdk.compress.augment import augment
+from edgesdk.compress.losses import attention_kl, hidden_mse, kd_loss, layer_map, relation_kl
+from edgesdk.data import Split
+from edgesdk.errors import RecipeError
+from edgesdk.fsutil import atomic_write_bytes, sha256_json
+from edgesdk.models.encoder import Encoder
+from edgesdk.progress import status
+from edgesdk.recipe import DistillConfig, LossWeights
+from edgesdk.tokenizer import Tokenizer
+from edgesdk.train import Schedule, collate, logits_for_ids, optimize, subsample
+
+INTERNAL_LOSSES = ("hidden", "attention", "minilm", "embedding")
+
+
+@dataclass(frozen=True)
+class DistillResult:
+    rows: int
+    augmented_rows: int
+    stages: list
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class Projections(nn.Module):
+    """Learned student->teacher width maps for the hidden and embedding losses (not exported)."""
+
+    def __init__(self, student_width: int, teacher_width: int, layers: int):
+        super().__init__()
+        self.hidden = nn.ModuleList(nn.Linear(student_width, teacher_width) for _ in range(layers))
+        self.embedding = nn.Linear(student_width, teacher_width)
+
+
+def teacher_soft_labels(
+    teacher: Encoder, tokenizer: Tokenizer, encoded: list[list[int]], cache: Optional[Path], teacher_hash: str
+) -> np.ndarray:
+    key = sha256_json([teacher_hash, encoded])
+    path = cache / f"{key}.npy" if cache is not None else None
+    if path is not None and path.exists():
+        status(f"distill: teacher soft labels from cache ({path.name[:12]}…)")
+        return np.load(path, allow_pickle=False)
+    status(f"distill: computing teacher soft labels for {len(encoded)} rows (cached afterwards)")
+    logits = logits_for_ids(teacher, tokenizer, encoded, batch_size=128)
+    if path is not None:
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, logits, allow_pickle=False)
+        atomic_write_bytes(path, buf.getvalue())
+    return logits
+
+
+def _check(student: nn.Module, weights: LossWeights) -> None:
+    internal = [name for name in INTERNAL_LOSSES if getattr(weights, name) > 0]
+    if internal and not isinstance(student, Encoder):
+        raise RecipeError(
+            f"distill.losses {', '.join(internal)} need an encoder student (internals); set them to 0 for "
+            f"{type(student).__name__}"
+        )
+    if sum(getattr(weights, f) for f in LossWeights.model_fields) <= 0:
+        raise RecipeError("every distill.losses weight is 0; give at least kd or ce a positive weight")
+
+
+class DistillObjective:
+    """Weighted sum of the recipe's losses for one batch of row indices."""
+
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: Encoder,
+        tokenizer: Tokenizer,
+        encoded,
+        hard,
+        soft,
+        cfg: DistillConfig,
+        weights: LossWeights,
+        projections: Optional[Projections],
+    ):
+        self.student, self.teacher, self.tokenizer = student, teacher, tokenizer
+        self.encoded, self.hard, self.soft = encoded, hard, soft
+        self.cfg, self.w, self.proj = cfg, weights, projections
+        self.internal = any(getattr(weights, n) > 0 for n in INTERNAL_LOSSES)
+        if self.internal:
+            self.map = layer_map(student.config.num_layers, teacher.config.num_layers, cfg.layer_map)
+
+    def __call__(self, idx: list[int]) -> torch.Tensor:
+        ids, mask = collate(self.encoded, idx, self.tokenizer)
+        w, total = self.w, torch.zeros(())
+        if not self.internal:
+            logits = self.student(ids, mask)
+        else:
+            s = self.student.trace(ids, mask)
+            with torch.no_grad():
+                t = self.teacher.trace(ids, mask)
+            logits = s.logits
+            mapped = [(i, m) for i, m in enumerate(self.map, start=1)]
+            if w.hidden > 0:
+                total = total + w.hidden * sum(
+                    hidden_mse(s.hidden_states[i], t.hidden_states[m], mask, self.proj.hidden[i - 1]) for i, m in mapped
+                ) / len(mapped)
+            if w.embedding > 0:
+                total = total + w.embedding * hidden_mse(
+                    s.hidden_states[0], t.hidden_states[0], mask, self.proj.embedding
+                )
+            if w.attention > 0:
+                pairs = [(i, m) for i, m in mapped if m >= 1]
+                total = total + w.attention * sum(
+                    attention_kl(s.attentions[i - 1].probs, t.attentions[m - 1].probs, mask) for i, m in pairs
+                ) / max(1, len(pairs))
+            if w.minilm > 0:
+                sa, ta, r = s.attentions[-1], t.attentions[-1], self.cfg.relation_heads
+                total = total + w.minilm * (
+                    relation_kl(sa.query, sa.key, ta.query, ta.key, mask, r)
+                    + relation_kl(sa.value, sa.value, ta.value, ta.value, mask, r)
+                )
+        if w.kd > 0:
+            total = total + w.kd * kd_loss(logits, self.soft[idx], self.cfg.temperature)
+        if w.ce > 0:
+            total = total + w.ce * F.cross_entropy(logits, self.hard[idx])
+        return total
+
+
+def distill(
+    student: nn.Module,
+    teacher: Encoder,
+    tokenizer: Tokenizer,
+    train: Split,
+    cfg: DistillConfig,
+    seed: int,
+    cache: Optional[Path],
+    teacher_hash: str,
+) -> DistillResult:
+    _check(student, cfg.losses)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    texts, labels = subsample(train.texts, train.labels, cfg.max_train_rows, rng)
+    encoded = tokenizer.encode(texts, cfg.max_length)
+    extra = augment(
+        encoded,
+        teacher.word_embeddings.weight,
+        tokenizer,
+        cfg.augment.factor,
+        cfg.augment.replace_prob,
+        cfg.augment.neighbours,
+        seed,
+    )
+    if extra:
+        status(f"distill: {len(extra)} augmented rows ({cfg.augment.factor}x, p={cfg.augment.replace_prob})")
+    encoded = encoded + extra
+    soft = torch.from_numpy(teacher_soft_labels(teacher, tokenizer, encoded, cache, teacher_hash))
+    # Augmented rows have no gold label: the teacher's decision stands in for it.
+    hard = torch.tensor(list(labels) + soft[len(labels) :].argmax(-1).tolist(), dtype=torch.long)
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+
+    projections = None
+    if isinstance(student, Encoder) and any(getattr(cfg.losses, n) > 0 for n in INTERNAL_LOSSES):
+        projections = Projections(student.config.hidden_size, teacher.config.hidden_size, student.config.num_layers)
+    prediction = LossWeights(kd=cfg.losses.kd, ce=cfg.losses.ce)
+    intermediate = cfg.losses.model_copy(update={"kd": 0.0, "ce": 0.0})
+    if cfg.two_stage and any(getattr(intermediate, n) > 0 for n in INTERNAL_LOSSES):
+        stages = [("intermediate", cfg.intermediate_epochs, intermediate), ("prediction", cfg.epochs, prediction)]
+    else:
+        stages = [("joint", cfg.epochs, cfg.losses)]
+    lengths = [len(e) for e in encoded]
+    done = []
+    for name, epochs, weights in stages:
+        objective = DistillObjective(student, teacher, tokenizer, encoded, hard, soft, cfg, weights, projections)
+        modules = [student] + ([projections] if projections is not None and objective.internal else [])
+        schedule = Schedule(epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)
+        result = optimize(modules, lengths, schedule, rng, objective, f"distill ({name})")
+        done.append({"stage": name, "steps": result.steps, "final_loss": result.final_loss, "seconds": result.seconds})
+    return DistillResult(len(texts), len(extra), done)

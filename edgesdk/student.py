@@ -1,0 +1,68 @@
+"""The student step: build the recipe's student from the teacher and distil it.
+
+`student.family: teacher` ships the fine-tuned teacher itself (a copy of teacher/). The
+student dir has the same layout as the teacher dir (model, tokenizer, labels, info), so the
+lowering step never needs to know which one it got.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from edgesdk.data import Task
+from edgesdk.errors import RecipeError
+from edgesdk.fsutil import atomic_dir, atomic_write_json
+from edgesdk.models.registry import load_model, param_count, save_model
+from edgesdk.progress import status
+from edgesdk.recipe import Recipe
+from edgesdk.teacher import LABELS_FILE, TRAIN_INFO_FILE, cache_root, load_model_dir
+
+STUDENT_INFO_FILE = "student.json"
+
+
+def build_student_dir(teacher_dir: Path, task: Task, recipe: Recipe, teacher_hash: str, out_dir: Path) -> dict:
+    if recipe.student.family == "teacher":
+        with atomic_dir(out_dir) as tmp:
+            for f in teacher_dir.iterdir():
+                shutil.copy2(f, tmp / f.name)
+            atomic_write_json(tmp / STUDENT_INFO_FILE, {"kind": "teacher"})
+        return {"kind": "teacher"}
+
+    import torch
+
+    from edgesdk.compress.distill import distill
+    from edgesdk.models.students import build_student
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    teacher, tokenizer, _ = load_model_dir(teacher_dir)
+    torch.manual_seed(recipe.seed)
+    try:
+        student = build_student(recipe.student, teacher, recipe.distill.dropout)
+    except ValueError as exc:
+        raise RecipeError(f"student: {exc}; adjust the recipe's student section") from None
+    status(
+        f"student: {recipe.student.family}, {param_count(student) / 1e6:.2f}M parameters "
+        f"(teacher {param_count(teacher) / 1e6:.1f}M)"
+    )
+    result = distill(
+        student, teacher, tokenizer, task.train, recipe.distill, recipe.seed, cache_root() / "soft_labels", teacher_hash
+    )
+    info = {"kind": recipe.student.family, **result.to_json()}
+    with atomic_dir(out_dir) as tmp:
+        save_model(student, tmp)
+        tokenizer.save(tmp)
+        shutil.copy2(teacher_dir / LABELS_FILE, tmp / LABELS_FILE)
+        atomic_write_json(tmp / STUDENT_INFO_FILE, info)
+    return info
+
+
+def load_student(directory: Path):
+    model = load_model(directory)
+    info = json.loads((directory / STUDENT_INFO_FILE).read_text())
+    return model, info
+
+
+__all__ = ["build_student_dir", "load_student", "TRAIN_INFO_FILE"]

@@ -1,0 +1,138 @@
+import numpy as np
+import pytest
+import torch
+
+from edgesdk.compress.augment import augment, nearest_neighbours
+from edgesdk.compress.distill import distill
+from edgesdk.data import Split
+from edgesdk.errors import RecipeError
+from edgesdk.models import Encoder, EncoderConfig, LayerShape
+from edgesdk.models.students import build_student
+from edgesdk.recipe import DistillConfig, LossWeights, StudentConfig, TeacherConfig
+from edgesdk.teacher import default_teacher_dir
+from edgesdk.tokenizer import Tokenizer
+from edgesdk.train import fine_tune, predict_logits
+
+SPLIT = Split(tuple(["a wonderful , moving film"] * 16 + ["a dull , boring mess"] * 16), tuple([1] * 16 + [0] * 16))
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return Tokenizer.from_dir(default_teacher_dir())
+
+
+@pytest.fixture(scope="module")
+def teacher(tok):
+    torch.manual_seed(0)
+    model = Encoder(
+        EncoderConfig(
+            vocab_size=30522,
+            hidden_size=32,
+            head_dim=8,
+            max_positions=64,
+            layers=(LayerShape(heads=4, ffn=48),) * 2,
+            dropout=0.0,
+        )
+    )
+    fine_tune(
+        model,
+        tok,
+        SPLIT,
+        TeacherConfig(epochs=6, batch_size=8, learning_rate=3e-3, freeze_word_embeddings=False),
+        seed=0,
+    )
+    return model.eval()
+
+
+def _accuracy(model, tok):
+    return float(np.mean(predict_logits(model, tok, SPLIT.texts, 16).argmax(1) == np.array(SPLIT.labels)))
+
+
+@pytest.mark.parametrize(
+    "family, losses",
+    [
+        ("encoder", LossWeights(kd=1.0)),
+        ("encoder", LossWeights(kd=1.0, ce=0.5, hidden=1.0, attention=1.0, minilm=1.0, embedding=1.0)),
+        ("cnn", LossWeights(kd=1.0)),
+        ("bilstm", LossWeights(kd=1.0, ce=1.0)),
+    ],
+)
+def test_students_learn_from_the_teacher(teacher, tok, tmp_path, family, losses):
+    assert _accuracy(teacher, tok) == 1.0
+    student = build_student(
+        StudentConfig(
+            family=family,
+            layers=1,
+            hidden=16,
+            heads=2,
+            ffn=16,
+            embedding_size=16,
+            filters=8,
+            lstm_hidden=8,
+            layer_init="none",
+        ),
+        teacher,
+        dropout=0.0,
+    )
+    cfg = DistillConfig(epochs=12, batch_size=8, learning_rate=3e-3, losses=losses, relation_heads=2, max_length=16)
+    result = distill(student, teacher, tok, SPLIT, cfg, seed=0, cache=tmp_path, teacher_hash="t")
+    assert _accuracy(student, tok) == 1.0, family
+    assert result.stages[0]["steps"] == 48
+    assert all(p.grad is None or not p.requires_grad for p in teacher.parameters())
+
+
+def test_soft_labels_are_cached_on_disk(teacher, tok, tmp_path):
+    student = build_student(StudentConfig(family="cnn", embedding_size=8, filters=4), teacher, dropout=0.0)
+    cfg = DistillConfig(epochs=0.1, batch_size=8, max_length=16)
+    distill(student, teacher, tok, SPLIT, cfg, seed=0, cache=tmp_path, teacher_hash="t")
+    files = list(tmp_path.glob("*.npy"))
+    assert len(files) == 1
+    cached = np.load(files[0], allow_pickle=False)
+    assert cached.shape == (32, 2)
+    np.testing.assert_allclose(cached, predict_logits(teacher, tok, SPLIT.texts, 16), atol=1e-5)
+
+
+def test_two_stage_schedule_runs_both_stages(teacher, tok, tmp_path):
+    student = build_student(StudentConfig(family="encoder", layers=1, hidden=16, heads=2, ffn=16), teacher, 0.0)
+    cfg = DistillConfig(
+        epochs=1,
+        intermediate_epochs=2,
+        batch_size=8,
+        max_length=16,
+        two_stage=True,
+        losses=LossWeights(kd=1.0, hidden=1.0),
+        relation_heads=2,
+    )
+    result = distill(student, teacher, tok, SPLIT, cfg, seed=0, cache=None, teacher_hash="t")
+    assert [s["stage"] for s in result.stages] == ["intermediate", "prediction"]
+    assert [s["steps"] for s in result.stages] == [8, 4]
+
+
+@pytest.mark.parametrize(
+    "losses, needle",
+    [
+        (LossWeights(kd=1.0, hidden=1.0), "need an encoder student"),
+        (LossWeights(kd=0.0), "every distill.losses weight is 0"),
+    ],
+)
+def test_impossible_loss_settings_are_recipe_errors(teacher, tok, losses, needle):
+    student = build_student(StudentConfig(family="cnn", embedding_size=8, filters=4), teacher, dropout=0.0)
+    with pytest.raises(RecipeError, match=needle):
+        distill(student, teacher, tok, SPLIT, DistillConfig(losses=losses), seed=0, cache=None, teacher_hash="t")
+
+
+def test_augmentation_replaces_whole_words_with_neighbours(teacher, tok):
+    encoded = tok.encode(["a wonderful moving film about friendship"], 32)
+    out = augment(encoded, teacher.word_embeddings.weight, tok, factor=3, replace_prob=1.0, k=5, seed=0)
+    assert len(out) == 3
+    for seq in out:
+        assert len(seq) == len(encoded[0]) and seq[0] == encoded[0][0] and seq[-1] == encoded[0][-1]
+        assert seq != encoded[0]
+    assert out == augment(encoded, teacher.word_embeddings.weight, tok, 3, 1.0, 5, seed=0)
+    assert augment(encoded, teacher.word_embeddings.weight, tok, factor=0, replace_prob=1.0, k=5, seed=0) == []
+
+
+def test_nearest_neighbours_exclude_the_word_itself():
+    table = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0]])
+    nn_ = nearest_neighbours(table, [0], [0, 1, 2, 3], k=2)
+    assert nn_[0] == [1, 2]
