@@ -38,7 +38,11 @@ def test_build_writes_the_documented_report(built):
     report = json.loads((out / "report.json").read_text())
     assert report["target"] == "host"
     assert 0.0 <= report["teacher"]["accuracy"] <= 1.0
-    assert report["student"]["accuracy"] == report["teacher"]["accuracy"]
+    t, s = report["teacher"], report["student"]
+    assert 0.0 <= s["accuracy"] <= 1.0 and s["kind"] == "encoder"
+    assert s["params"] < t["params"] and s["flops"] < t["flops"]
+    assert s["config"]["hidden_size"] == 16 and len(s["config"]["layers"]) == 1
+    assert s["distill"]["stages"][0]["steps"] > 0
     assert {a["runtime"] for a in report["artifacts"]} == {"executorch", "litert"}
     for a in report["artifacts"]:
         for key in REPORT_KEYS:
@@ -46,7 +50,7 @@ def test_build_writes_the_documented_report(built):
         assert (out / a["path"]).is_file() and a["size_bytes"] == (out / a["path"]).stat().st_size
         assert a["precision"] == "fp32"
         assert a["agreement"] >= 0.95
-        assert abs(a["accuracy"] - report["teacher"]["accuracy"]) <= 0.01
+        assert abs(a["accuracy"] - s["accuracy"]) <= 0.01
         lat = a["latency_ms"]
         assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"]
         assert a["peak_rss_bytes"] >= a["baseline_rss_bytes"] > 0
@@ -58,7 +62,7 @@ def test_build_writes_the_documented_report(built):
 def test_manifest_hashes_every_artifact(built):
     out = built[0]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert set(manifest["steps"]) == {"data", "teacher", "lower", "verify", "profile"}
+    assert set(manifest["steps"]) == {"data", "teacher", "student", "lower", "verify", "profile"}
     assert manifest["versions"]["executorch"] == "1.5.1"
     assert len(manifest["steps"]["lower"]["outputs"]["artifacts"]) == 64
 
@@ -67,7 +71,7 @@ def test_second_build_reuses_every_step(built):
     _, args, _ = built
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "cached steps: data, teacher, lower, verify, profile" in again.stdout
+    assert "cached steps: data, teacher, student, lower, verify, profile" in again.stdout
 
 
 def test_same_inputs_give_identical_artifacts(built, tmp_path):
