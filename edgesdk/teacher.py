@@ -73,6 +73,7 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
+    torch.manual_seed(seed)  # the new classification head is initialised here: seed it
     checkpoint = import_hf_bert(base_dir, num_labels=len(task.label_map), pooling=cfg.pooling, dropout=cfg.dropout)
     tokenizer = Tokenizer.from_dir(base_dir)
     model = checkpoint.encoder
@@ -83,6 +84,7 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
     else:
         if checkpoint.has_head:
             status(f"teacher: head labels {list(checkpoint.labels)[:5]} differ from the task's; training a new head")
+            torch.manual_seed(seed)
             model = import_hf_bert(
                 base_dir, num_labels=len(task.label_map), pooling=cfg.pooling, dropout=cfg.dropout, drop_head=True
             ).encoder

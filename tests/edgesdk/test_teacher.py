@@ -77,3 +77,25 @@ def test_teacher_key_depends_on_every_input(tmp_path, change):
         }[change]
     )
     assert teacher_key(base, args["task_hash"], args["cfg"], args["seed"], args["labels"]) != ref
+
+
+def test_fine_tuned_teacher_is_bit_identical_across_processes(tmp_path):
+    """Same recipe, data and seed -> same weights, even from a fresh process (no shared RNG state)."""
+    import subprocess
+    import sys
+
+    base = _checkpoint(tmp_path, {0: "sports", 1: "politics", 2: "tech"})
+    script = (
+        "import sys, torch; from pathlib import Path; from tests.edgesdk.test_teacher import TASK, CFG;"
+        "from edgesdk.teacher import build_teacher; torch.randn(int(sys.argv[2]));"  # disturb the global RNG
+        "build_teacher(Path(sys.argv[3]), TASK, CFG, 0, sys.argv[1], Path(sys.argv[1]))"
+    )
+    outs = []
+    for i, disturb in enumerate((1, 7)):
+        out = tmp_path / f"run{i}"
+        env = {**__import__("os").environ, "EDGESDK_CACHE_DIR": str(tmp_path / f"cache{i}")}
+        proc = subprocess.run([sys.executable, "-c", script, str(out), str(disturb), str(base)], env=env,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outs.append((out / "model.safetensors").read_bytes())
+    assert outs[0] == outs[1]
