@@ -61,7 +61,9 @@ def main() -> None:
         out, cache = Path(tmp) / "build", Path(tmp) / "cache"
         cold_wall, cold_steps, report, _ = run_build(args.target, args.recipe, out, cache, args.extra)
         warm_wall, _, _, warm_cached = run_build(args.target, args.recipe, out, cache, args.extra)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     result = {
+        "commit": commit,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "target": args.target,
         "recipe": args.recipe,

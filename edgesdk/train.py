@@ -9,6 +9,7 @@ with linear warmup and decay, seeded shuffling, so the same recipe gives the sam
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 from dataclasses import dataclass
@@ -151,14 +152,22 @@ def predict_logits(model, tokenizer: Tokenizer, texts: Sequence[str], seq_len: i
 
 
 @torch.no_grad()
-def logits_for_ids(model, tokenizer: Tokenizer, encoded: Sequence[Sequence[int]], batch_size: int = 64) -> np.ndarray:
+def logits_for_ids(
+    model, tokenizer: Tokenizer, encoded: Sequence[Sequence[int]], batch_size: int = 64, description: str = ""
+) -> np.ndarray:
+    """Eager logits of id sequences, batched by length; a progress bar when described."""
     model.eval()
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     out = np.zeros((len(encoded), model.config.num_labels), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        ids, mask = collate(encoded, idx, tokenizer)
-        out[idx] = model(ids, mask).numpy()
+    starts = range(0, len(order), batch_size)
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(progress_bar(description, len(starts))) if description else None
+        for start in starts:
+            idx = order[start : start + batch_size]
+            ids, mask = collate(encoded, idx, tokenizer)
+            out[idx] = model(ids, mask).numpy()
+            if bar is not None:
+                bar.advance(1)
     return out
 
 

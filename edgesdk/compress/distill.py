@@ -63,7 +63,7 @@ def teacher_soft_labels(
         status(f"distill: teacher soft labels from cache ({path.name[:12]}…)")
         return np.load(path, allow_pickle=False)
     status(f"distill: computing teacher soft labels for {len(encoded)} rows (cached afterwards)")
-    logits = logits_for_ids(teacher, tokenizer, encoded, batch_size=128)
+    logits = logits_for_ids(teacher, tokenizer, encoded, batch_size=128, description="teacher soft labels")
     if path is not None:
         import io
 

@@ -94,8 +94,9 @@ def test_fine_tuned_teacher_is_bit_identical_across_processes(tmp_path):
     for i, disturb in enumerate((1, 7)):
         out = tmp_path / f"run{i}"
         env = {**__import__("os").environ, "EDGESDK_CACHE_DIR": str(tmp_path / f"cache{i}")}
-        proc = subprocess.run([sys.executable, "-c", script, str(out), str(disturb), str(base)], env=env,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", script, str(out), str(disturb), str(base)], env=env, capture_output=True, text=True
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         outs.append((out / "model.safetensors").read_bytes())
     assert outs[0] == outs[1]

@@ -1,0 +1,133 @@
+"""Teacher vs students (and loss/augmentation ablations), measured on the artifacts.
+
+Each variant is a real `edgesdk build` with the default recipe plus the variant's overrides,
+all sharing one cache dir, so the teacher is fine-tuned once and its soft labels computed
+once. Accuracy, size and latency come from each build's report.json (artifacts run in their
+runtimes). A benchmark, never a test: a full run takes hours on 2 cores.
+
+    .venv/bin/python bench/students.py --dataset sst2 [--only enc4x128,cnn] [--json bench/results/students_sst2.json]
+    .venv/bin/python bench/students.py --dataset banking77 --data-dir ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ENC = {"family": "encoder", "layers": 4, "hidden": 128, "heads": 4, "ffn": 512}
+VARIANTS: dict[str, dict] = {
+    "teacher": {"student": {"family": "teacher"}},
+    "enc4x128": {"student": ENC},
+    "enc4x256": {"student": {**ENC, "hidden": 256, "heads": 8, "ffn": 1024}},
+    "enc2x128": {"student": {**ENC, "layers": 2}},
+    "enc6x128": {"student": {**ENC, "layers": 6}},
+    "cnn": {"student": {"family": "cnn", "embedding_size": 128, "filters": 128}},
+    "bilstm": {"student": {"family": "bilstm", "embedding_size": 128, "lstm_hidden": 128}},
+    # ablations on enc4x128: one change each against the default (kd only, no augmentation)
+    "enc4x128+ce": {"student": ENC, "distill": {"losses": {"kd": 1.0, "ce": 1.0}}},
+    "enc4x128+hidden": {"student": ENC, "distill": {"losses": {"kd": 1.0, "hidden": 1.0}}},
+    "enc4x128+attention": {"student": ENC, "distill": {"losses": {"kd": 1.0, "attention": 1.0}}},
+    "enc4x128+minilm": {"student": ENC, "distill": {"losses": {"kd": 1.0, "minilm": 1.0}}},
+    "enc4x128+embedding": {"student": ENC, "distill": {"losses": {"kd": 1.0, "embedding": 1.0}}},
+    "enc4x128+augment": {"student": ENC, "distill": {"augment": {"factor": 1}}},
+    "enc4x128-init": {"student": {**ENC, "layer_init": "none"}},
+}
+DATASETS = {
+    "sst2": {},  # the bundled demo data
+    "banking77": {"train": "banking77/train.csv", "dev": "banking77/test.csv"},
+}
+
+
+def merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = merge(out.get(k, {}), v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def run_variant(name: str, overrides: dict, dataset: str, data_dir: Path, work: Path, cache: Path) -> dict:
+    from edgesdk.recipe import load_recipe
+
+    recipe = merge(load_recipe("default").model_dump(mode="json"), overrides)
+    recipe["name"] = f"{dataset}-{name}"
+    recipe["profile"] = {**recipe["profile"], "repetitions": 100}
+    if dataset == "banking77":
+        # BANKING77 has no dev split: model selection/calibration data is carved from train, and
+        # test.csv is used only for the final numbers (passed as --dev, never tuned on).
+        recipe["data"] = {**recipe["data"], "dev_fraction": 0.1}
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = work / name
+    cmd = [sys.executable, "-m", "edgesdk.cli", "build", "--target", "host", "--recipe", str(path), "--out", str(out)]
+    for flag, rel in DATASETS[dataset].items():
+        cmd += [f"--{flag}", str(data_dir / rel)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "EDGESDK_CACHE_DIR": str(cache)})
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        return {"variant": name, "error": (proc.stderr.strip().splitlines() or ["?"])[-1], "wall_s": round(wall, 1)}
+    report = json.loads((out / "report.json").read_text())
+    s, t = report["student"], report["teacher"]
+    return {
+        "variant": name,
+        "kind": s["kind"],
+        "params": s["params"],
+        "flops": s["flops"],
+        "flops_vs_teacher": round(s["flops"] / t["flops"], 4),
+        "teacher_accuracy": t["accuracy"],
+        "eager_accuracy": s["accuracy"],
+        "artifacts": [
+            {k: a[k] for k in ("runtime", "accuracy", "agreement", "size_bytes", "latency_ms", "peak_rss_bytes")}
+            for a in report["artifacts"]
+        ],
+        "distill_seconds": sum(st["seconds"] for st in s.get("distill", {}).get("stages", [])),
+        "wall_s": round(wall, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="sst2")
+    parser.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--only", default="", help="comma-separated variant names (default: all)")
+    parser.add_argument("--cache", type=Path, default=None, help="edgesdk cache dir to share across runs")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    names = [n for n in args.only.split(",") if n] or list(VARIANTS)
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        sys.exit(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+    out_json = args.json or Path(f"bench/results/students_{args.dataset}.json")
+    rows = json.loads(out_json.read_text())["rows"] if out_json.exists() else []
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = args.cache or Path(tmp) / "cache"
+        for name in names:
+            row = run_variant(name, VARIANTS[name], args.dataset, args.data_dir, Path(tmp), cache)
+            rows = [r for r in rows if r["variant"] != name] + [row]
+            out_json.parent.mkdir(parents=True, exist_ok=True)
+            out_json.write_text(json.dumps({"dataset": args.dataset, "cpus": os.cpu_count(), "rows": rows}, indent=1))
+            print(format_row(row), flush=True)
+    print(f"wrote {out_json}")
+
+
+def format_row(row: dict) -> str:
+    if "error" in row:
+        return f"{row['variant']:<22} ERROR {row['error']}"
+    arts = " ".join(f"{a['runtime']}={a['accuracy']:.4f}/{a['latency_ms']['p50']:.2f}ms" for a in row["artifacts"])
+    return (
+        f"{row['variant']:<22} params {row['params'] / 1e6:6.2f}M flops x{row['flops_vs_teacher']:.3f} "
+        f"eager {row['eager_accuracy']:.4f} (teacher {row['teacher_accuracy']:.4f}) {arts} "
+        f"distill {row['distill_seconds']:.0f}s"
+    )
+
+
+if __name__ == "__main__":
+    main()
