@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from edgesdk.data import demo_data_paths
-from edgesdk.teacher import default_teacher_dir
+from tests.helpers import save_tiny_bert
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,22 +39,7 @@ def sst2_rows(split: str, n: int) -> list[str]:
 
 @pytest.fixture(scope="session")
 def tiny_teacher(tmp_path_factory) -> Path:
-    import torch
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("tiny_teacher")
-    cfg = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(cfg).save_pretrained(d)
-    shutil.copy(default_teacher_dir() / "tokenizer.json", d)
-    return d
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_teacher"))
 
 
 @pytest.fixture(scope="session")

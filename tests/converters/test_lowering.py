@@ -9,10 +9,11 @@ from edgesdk.converters.verify import evaluate, gate
 
 from edgesdk.data import LabelMap, Split
 from edgesdk.errors import ArtifactError
-from edgesdk.models import Encoder, EncoderConfig, LayerShape
+from edgesdk.models import Encoder, LayerShape
 from edgesdk.recipe import VerifyConfig
 from edgesdk.teacher import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
+from tests.helpers import tiny_encoder
 
 SEQ_LEN = 16
 TEXTS = ("a great film", "dull , lifeless and far too long .", "i loved every minute of it", "not good")
@@ -20,15 +21,7 @@ TEXTS = ("a great film", "dull , lifeless and far too long .", "i loved every mi
 
 @pytest.fixture(scope="module")
 def tiny_model() -> Encoder:
-    torch.manual_seed(0)
-    cfg = EncoderConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        head_dim=8,
-        max_positions=64,
-        layers=(LayerShape(heads=4, ffn=48), LayerShape(heads=2, ffn=16)),
-    )
-    return Encoder(cfg).eval()
+    return tiny_encoder(shapes=(LayerShape(heads=4, ffn=48), LayerShape(heads=2, ffn=16))).eval()
 
 
 @pytest.fixture(scope="module", params=["executorch", "litert"])

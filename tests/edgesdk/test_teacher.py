@@ -1,19 +1,11 @@
 """The teacher step: reuse of a matching head, fine-tuning otherwise, and the user cache."""
 
-import shutil
-
 import pytest
-import torch
-from transformers import BertConfig, BertForSequenceClassification
 
 from edgesdk.data import LabelMap, Split, Task
 from edgesdk.recipe import TeacherConfig
-from edgesdk.teacher import (
-    build_teacher,
-    default_teacher_dir,
-    load_model_dir,
-    teacher_key,
-)
+from edgesdk.teacher import build_teacher, load_model_dir, teacher_key
+from tests.helpers import save_tiny_bert
 
 TASK = Task(
     train=Split(("good film", "bad film") * 8, (1, 0) * 8),
@@ -27,20 +19,7 @@ CFG = TeacherConfig(epochs=1, batch_size=4)
 
 
 def _checkpoint(tmp_path, id2label):
-    torch.manual_seed(0)
-    d = tmp_path / "ckpt"
-    cfg = BertConfig(
-        vocab_size=30522,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=16,
-        num_labels=len(id2label),
-        id2label=id2label,
-    )
-    BertForSequenceClassification(cfg).save_pretrained(d)
-    shutil.copy(default_teacher_dir() / "tokenizer.json", d)
-    return d
+    return save_tiny_bert(tmp_path / "ckpt", hidden=16, layers=1, ffn=16, labels=id2label)
 
 
 def test_matching_head_is_used_as_is(tmp_path):

@@ -3,11 +3,12 @@ import random
 import torch
 
 from edgesdk.data import Split
-from edgesdk.models import Encoder, EncoderConfig, LayerShape
+from edgesdk.models import Encoder
 from edgesdk.recipe import TeacherConfig
 from edgesdk.teacher import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
 from edgesdk.train import accuracy, fine_tune, length_grouped_batches, predict_logits
+from tests.helpers import tiny_encoder
 
 
 def test_length_grouped_batches_cover_everything_once_and_group_lengths():
@@ -22,17 +23,7 @@ def test_length_grouped_batches_cover_everything_once_and_group_lengths():
 
 
 def _tiny(seed: int) -> Encoder:
-    torch.manual_seed(seed)
-    return Encoder(
-        EncoderConfig(
-            vocab_size=30522,
-            hidden_size=32,
-            head_dim=8,
-            max_positions=64,
-            layers=(LayerShape(heads=4, ffn=64),),
-            dropout=0.0,
-        )
-    )
+    return tiny_encoder(seed, ffn=64, layers=1, dropout=0.0)
 
 
 SPLIT = Split(tuple(["a wonderful , moving film"] * 20 + ["a dull , boring mess"] * 20), tuple([1] * 20 + [0] * 20))

@@ -6,12 +6,12 @@ from edgesdk.compress.augment import augment, nearest_neighbours
 from edgesdk.compress.distill import distill
 from edgesdk.data import Split
 from edgesdk.errors import RecipeError
-from edgesdk.models import Encoder, EncoderConfig, LayerShape
 from edgesdk.models.students import build_student
 from edgesdk.recipe import DistillConfig, LossWeights, StudentConfig, TeacherConfig
 from edgesdk.teacher import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
 from edgesdk.train import fine_tune, predict_logits
+from tests.helpers import tiny_encoder
 
 SPLIT = Split(tuple(["a wonderful , moving film"] * 16 + ["a dull , boring mess"] * 16), tuple([1] * 16 + [0] * 16))
 
@@ -23,17 +23,7 @@ def tok():
 
 @pytest.fixture(scope="module")
 def teacher(tok):
-    torch.manual_seed(0)
-    model = Encoder(
-        EncoderConfig(
-            vocab_size=30522,
-            hidden_size=32,
-            head_dim=8,
-            max_positions=64,
-            layers=(LayerShape(heads=4, ffn=48),) * 2,
-            dropout=0.0,
-        )
-    )
+    model = tiny_encoder(dropout=0.0)
     fine_tune(
         model,
         tok,

@@ -5,21 +5,11 @@ import pytest
 import torch
 
 from edgesdk.compress.losses import attention_kl, hidden_mse, kd_loss, layer_map, relation_kl
-from edgesdk.models import Encoder, EncoderConfig, LayerShape
+from tests.helpers import tiny_encoder
 
 
 def encoder(seed, hidden=32, heads=4, layers=2):
-    torch.manual_seed(seed)
-    return Encoder(
-        EncoderConfig(
-            vocab_size=50,
-            hidden_size=hidden,
-            head_dim=hidden // heads,
-            max_positions=16,
-            layers=(LayerShape(heads=heads, ffn=48),) * layers,
-            dropout=0.0,
-        )
-    ).eval()
+    return tiny_encoder(seed, vocab_size=50, hidden=hidden, heads=heads, layers=layers, dropout=0.0).eval()
 
 
 IDS = torch.randint(1, 50, (3, 10), generator=torch.Generator().manual_seed(0))

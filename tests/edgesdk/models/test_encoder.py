@@ -2,12 +2,13 @@
 
 import pytest
 import torch
-from transformers import BertConfig, BertForSequenceClassification, BertModel
+from transformers import BertForSequenceClassification, BertModel
 
 from edgesdk.errors import TeacherError
 from edgesdk.models.hf_import import import_hf_bert
 from edgesdk.models.registry import load_model, save_model
 from edgesdk.teacher import default_teacher_dir
+from tests.helpers import save_tiny_bert
 
 PARITY_TOL = 1e-5
 
@@ -37,10 +38,7 @@ def max_hidden_diff(hf_dir, seeds) -> list[float]:
 
 
 def test_parity_tiny_random_bert(tmp_path):
-    torch.manual_seed(0)
-    BertModel(
-        BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=48)
-    ).save_pretrained(tmp_path)
+    save_tiny_bert(tmp_path, vocab_size=120, hidden=32, layers=3, heads=4, ffn=48, tokenizer=False)
     diffs = max_hidden_diff(tmp_path, range(5))
     print("tiny BERT max abs hidden-state diff per batch:", diffs)
     assert max(diffs) <= PARITY_TOL
@@ -53,18 +51,8 @@ def test_parity_real_minilm_teacher():
 
 
 def test_sequence_classification_checkpoint_keeps_its_head(tmp_path):
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=40,
-        num_labels=3,
-        id2label={0: "neg", 1: "neu", 2: "pos"},
-    )
-    hf = BertForSequenceClassification(cfg).eval()
-    hf.save_pretrained(tmp_path)
+    save_tiny_bert(tmp_path, vocab_size=100, ffn=40, labels={0: "neg", 1: "neu", 2: "pos"}, tokenizer=False)
+    hf = BertForSequenceClassification.from_pretrained(tmp_path).eval()
     ckpt = import_hf_bert(tmp_path)
     assert ckpt.has_head and ckpt.labels == ("neg", "neu", "pos")
     ids, mask = padded_batch(100, 0)
@@ -109,9 +97,7 @@ def test_padding_does_not_change_logits():
 def test_unreadable_teacher_dirs(tmp_path, breakage, needle):
     torch.manual_seed(0)
     d = tmp_path / "t"
-    BertModel(
-        BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
-    ).save_pretrained(d)
+    save_tiny_bert(d, vocab_size=50, hidden=16, layers=1, ffn=16, tokenizer=False)
     cfg = d / "config.json"
     if breakage == "no_dir":
         d = tmp_path / "missing"
@@ -140,9 +126,7 @@ def test_pickled_bin_with_payload_is_refused(tmp_path):
             return (print, ("pwned",))
 
     d = tmp_path / "t"
-    BertModel(
-        BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
-    ).save_pretrained(d)
+    save_tiny_bert(d, vocab_size=50, hidden=16, layers=1, ffn=16, tokenizer=False)
     (d / "model.safetensors").unlink()
     with open(d / "pytorch_model.bin", "wb") as fh:
         pickle.dump({"x": Payload()}, fh)

@@ -8,13 +8,13 @@ from edgesdk.converters import get_backend
 from edgesdk.converters.bundle import BundleInfo, open_artifact
 
 from edgesdk.data import LabelMap
-from edgesdk.models import Encoder, EncoderConfig, LayerShape
 from edgesdk.models.flops import model_flops
 from edgesdk.models.registry import load_model, save_model
 from edgesdk.models.students import build_student, principal_directions
 from edgesdk.recipe import StudentConfig
 from edgesdk.teacher import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
+from tests.helpers import tiny_encoder
 
 SEQ = 12
 TEXTS = ("a gripping , beautiful film", "dull", "the plot is thin but the acting is superb")
@@ -28,12 +28,7 @@ FAMILIES = {
 
 @pytest.fixture(scope="module")
 def teacher():
-    torch.manual_seed(0)
-    return Encoder(
-        EncoderConfig(
-            vocab_size=30522, hidden_size=32, head_dim=8, max_positions=64, layers=(LayerShape(heads=4, ffn=48),) * 2
-        )
-    ).eval()
+    return tiny_encoder().eval()
 
 
 @pytest.mark.parametrize("name", FAMILIES)
