@@ -55,10 +55,13 @@ def main() -> None:
     parser.add_argument("--target", default="host")
     parser.add_argument("--recipe", default="default")
     parser.add_argument("--json", type=Path, default=Path("bench/results/build_time.json"))
+    parser.add_argument("--cache", type=Path, default=None, help="cache dir (default: a fresh temp dir = cold)")
     parser.add_argument("extra", nargs="*", help="further edgesdk build arguments (after --)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        out, cache = Path(tmp) / "build", Path(tmp) / "cache"
+        out, cache = Path(tmp) / "build", args.cache or Path(tmp) / "cache"
+        if any(cache.glob("teachers/*")):
+            sys.exit(f"cache {cache} already holds teachers: a cold run needs an empty cache")
         cold_wall, cold_steps, report, _ = run_build(args.target, args.recipe, out, cache, args.extra)
         warm_wall, _, _, warm_cached = run_build(args.target, args.recipe, out, cache, args.extra)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()

@@ -111,6 +111,7 @@ class DistillConfig(_Section):
     max_length: int = Field(64, ge=8, le=512)
     temperature: float = Field(2.0, gt=0.0)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    freeze_word_embeddings: bool = Field(False, description="keep the (teacher-initialised) word table fixed")
     losses: LossWeights = LossWeights()
     layer_map: Union[Literal["uniform", "last", "bottom"], list[int]] = "uniform"
     relation_heads: int = Field(4, ge=1, description="MiniLM relation heads (must divide both hidden sizes)")

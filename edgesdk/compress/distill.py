@@ -186,6 +186,8 @@ def distill(
         stages = [("intermediate", cfg.intermediate_epochs, intermediate), ("prediction", cfg.epochs, prediction)]
     else:
         stages = [("joint", cfg.epochs, cfg.losses)]
+    if cfg.freeze_word_embeddings:
+        student.word_embeddings.weight.requires_grad_(False)
     lengths = [len(e) for e in encoded]
     done = []
     for name, epochs, weights in stages:
@@ -194,4 +196,5 @@ def distill(
         schedule = Schedule(epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)
         result = optimize(modules, lengths, schedule, rng, objective, f"distill ({name})")
         done.append({"stage": name, "steps": result.steps, "final_loss": result.final_loss, "seconds": result.seconds})
+    student.word_embeddings.weight.requires_grad_(True)
     return DistillResult(len(texts), len(extra), done)

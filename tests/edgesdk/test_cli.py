@@ -224,3 +224,32 @@ def test_usage_errors_exit_2_without_traceback(args, needle):
     proc = run_cli(*args)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert needle in proc.stderr
+
+
+def test_shipping_the_teacher_lowers_the_teacher_itself(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
+    recipe = tmp_path / "r.yaml"
+    text = tiny_recipe.read_text().split("\n")
+    recipe.write_text(
+        "\n".join(line for line in text if not line.startswith(("student:", "distill:")))
+        + "student: {family: teacher}\n"
+    )
+    proc = run_cli(
+        "build",
+        "--target",
+        "host",
+        "--recipe",
+        recipe,
+        "--train",
+        sst2_slice[0],
+        "--dev",
+        sst2_slice[1],
+        "--teacher",
+        tiny_teacher,
+        "--out",
+        tmp_path / "out",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    t, s = report["teacher"], report["student"]
+    assert s["kind"] == "teacher" and s["params"] == t["params"] and s["accuracy"] == t["accuracy"]
+    assert all(a["agreement"] >= 0.99 for a in report["artifacts"])

@@ -126,3 +126,15 @@ def test_nearest_neighbours_exclude_the_word_itself():
     table = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0]])
     nn_ = nearest_neighbours(table, [0], [0, 1, 2, 3], k=2)
     assert nn_[0] == [1, 2]
+
+
+def test_frozen_student_word_table_does_not_move(teacher, tok):
+    student = build_student(StudentConfig(family="encoder", layers=1, hidden=32, heads=4, ffn=16), teacher, 0.0)
+    before = student.word_embeddings.weight.detach().clone()
+    cfg = DistillConfig(epochs=1, batch_size=8, max_length=16, freeze_word_embeddings=True)
+    distill(student, teacher, tok, SPLIT, cfg, seed=0, cache=None, teacher_hash="t")
+    assert torch.equal(before, student.word_embeddings.weight)
+    assert student.word_embeddings.weight.requires_grad  # restored for later steps
+    moved = build_student(StudentConfig(family="encoder", layers=1, hidden=32, heads=4, ffn=16), teacher, 0.0)
+    distill(moved, teacher, tok, SPLIT, cfg.model_copy(update={"freeze_word_embeddings": False}), 0, None, "t")
+    assert not torch.equal(before, moved.word_embeddings.weight)
