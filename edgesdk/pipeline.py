@@ -18,12 +18,7 @@ from typing import Optional
 from edgesdk import __version__
 from edgesdk.data import Task, load_task
 from edgesdk.errors import EdgeSDKError, LoweringError
-from edgesdk.fsutil import (
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    sha256_json,
-)
+from edgesdk.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file, sha256_json
 from edgesdk.progress import native_output_to, progress_bar, status
 from edgesdk.recipe import Recipe
 from edgesdk.steps import Manifest
@@ -155,7 +150,7 @@ def build(request: BuildRequest) -> BuildResult:
     from edgesdk.report import write_report
 
     report = write_report(out, request.target, manifest)
-    manifest.header["artifacts"] = {rel: manifest.steps["lower"]["outputs"][ARTIFACTS_DIR] for rel in artifact_names}
+    manifest.header["artifacts"] = {rel: sha256_file(out / rel) for rel in artifact_names}
     manifest.save()
     return BuildResult(out, report, tuple(cached))
 

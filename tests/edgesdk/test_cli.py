@@ -1,5 +1,6 @@
 """End to end through the real CLI: tiny random BERT teacher, real SST-2 rows, both runtimes."""
 
+import hashlib
 import json
 
 import pytest
@@ -65,6 +66,9 @@ def test_manifest_hashes_every_artifact(built):
     assert set(manifest["steps"]) == {"data", "teacher", "student", "lower", "verify", "profile"}
     assert manifest["versions"]["executorch"] == "1.5.1"
     assert len(manifest["steps"]["lower"]["outputs"]["artifacts"]) == 64
+    for rel, digest in manifest["artifacts"].items():
+        assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == digest
+    assert set(manifest["artifacts"]) == {"artifacts/model.pte", "artifacts/model.tflite"}
 
 
 def test_second_build_reuses_every_step(built):
