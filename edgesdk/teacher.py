@@ -24,6 +24,9 @@ from edgesdk.progress import status
 from edgesdk.recipe import TeacherConfig
 from edgesdk.tokenizer import Tokenizer
 
+# Bump when fine-tuning would produce different weights for the same inputs (a fix in the
+# loop, a seeding change) so that cached teachers from older code are not reused.
+TRAINER_VERSION = 2
 LABELS_FILE = "labels.json"
 TRAIN_INFO_FILE = "train.json"
 
@@ -51,6 +54,7 @@ def teacher_key(base_dir: Path, task_hash: str, cfg: TeacherConfig, seed: int, l
     base_hash = sha256_dir(base_dir) if base_dir.is_dir() else "missing"
     return sha256_json(
         {
+            "trainer": TRAINER_VERSION,
             "base": base_hash,
             "data": task_hash,
             "teacher": cfg.model_dump(exclude={"path"}),

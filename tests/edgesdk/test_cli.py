@@ -257,3 +257,12 @@ def test_shipping_the_teacher_lowers_the_teacher_itself(tmp_path, tiny_teacher, 
     t, s = report["teacher"], report["student"]
     assert s["kind"] == "teacher" and s["params"] == t["params"] and s["accuracy"] == t["accuracy"]
     assert all(a["agreement"] >= 0.99 for a in report["artifacts"])
+
+
+def test_student_wider_than_teacher_is_one_line(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(tiny_recipe.read_text().replace("hidden: 16, heads: 2", "hidden: 64, heads: 2"))
+    proc = run_cli("build", "--target", "host", "--recipe", recipe, "--train", sst2_slice[0], "--dev", sst2_slice[1],
+                   "--teacher", tiny_teacher, "--out", tmp_path / "out")
+    assert_one_line_error(proc, "student width 64 exceeds the teacher's 32")
+    assert not (tmp_path / "out" / "student").exists()

@@ -27,6 +27,11 @@ def test_empty_recipe_gives_defaults():
         ("version: 7", "'version'"),
         ("[1, 2]", "must be a YAML mapping"),
         ("teacher: {epochs: [", "not valid YAML"),
+        ("student: {hidden: 100, heads: 3}", "divisible by student.heads"),
+        ("student: {family: transformer}", "'student.family'"),
+        ("distill: {losses: {kd: -1}}", "'distill.losses.kd'"),
+        ("distill: {losses: {mse: 1}}", "unknown key 'distill.losses.mse'"),
+        ("distill: {layer_map: diagonal}", "'distill.layer_map"),
     ],
 )
 def test_bad_recipes_fail_with_one_clear_message(text, needle):
