@@ -87,6 +87,7 @@ def run_variant(name: str, overrides: dict, dataset: str, data_dir: Path, work: 
         "artifacts": [
             {k: a[k] for k in ("runtime", "accuracy", "agreement", "size_bytes", "latency_ms", "peak_rss_bytes")}
             for a in report["artifacts"]
+            if a.get("model", "student") == "student"
         ],
         "distill_seconds": sum(st["seconds"] for st in s.get("distill", {}).get("stages", [])),
         "wall_s": round(wall, 1),

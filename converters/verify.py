@@ -40,6 +40,7 @@ class VerifyResult:
     max_logit_diff: float
     n: int
     passed: bool
+    model: str = "student"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -77,6 +78,7 @@ def gate(
     eager_logits: np.ndarray,
     labels: Sequence[int],
     config: VerifyConfig,
+    model: str = "student",
 ) -> VerifyResult:
     eager_acc = float(np.mean(np.array(eager_predictions) == np.array(labels)))
     agreement = float(np.mean(np.array(artifact_eval.predictions) == np.array(eager_predictions)))
@@ -84,14 +86,14 @@ def gate(
     passed = (
         eager_acc - artifact_eval.accuracy
     ) <= config.max_accuracy_drop + 1e-12 and agreement >= config.min_agreement
-    return VerifyResult(runtime, artifact_eval.accuracy, eager_acc, agreement, max_diff, artifact_eval.n, passed)
+    return VerifyResult(runtime, artifact_eval.accuracy, eager_acc, agreement, max_diff, artifact_eval.n, passed, model)
 
 
 def raise_if_failed(results: Sequence[VerifyResult], config: VerifyConfig) -> None:
     for r in results:
         if not r.passed:
             raise AccuracyGateError(
-                f"{r.runtime} artifact failed verification: accuracy {r.accuracy:.4f} vs eager {r.eager_accuracy:.4f} "
+                f"{r.model} {r.runtime} artifact failed verification: accuracy {r.accuracy:.4f} vs eager {r.eager_accuracy:.4f} "
                 f"(allowed drop {config.max_accuracy_drop}), agreement {r.agreement:.4f} (min {config.min_agreement}); "
                 "see verify.json, or relax verify.max_accuracy_drop in the recipe"
             )

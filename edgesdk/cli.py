@@ -188,11 +188,12 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
         f"{s['kind']} student {s['accuracy']:.4f} ({s['params'] / 1e6:.2f}M, {t['flops'] / max(s['flops'], 1):.1f}x "
         "fewer FLOPs)"
     )
-    for col in ("artifact", "runtime", "accuracy", "agreement", "size MB", "p50 ms", "p90 ms", "peak RSS MB"):
+    for col in ("artifact", "model", "runtime", "accuracy", "agreement", "size MB", "p50 ms", "p90 ms", "peak RSS MB"):
         table.add_column(col)
     for a in report["artifacts"]:
         table.add_row(
             a["path"],
+            a["model"],
             a["runtime"],
             f"{a['accuracy']:.4f}",
             f"{a['agreement']:.4f}",

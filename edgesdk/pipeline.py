@@ -127,24 +127,28 @@ def build(request: BuildRequest) -> BuildResult:
     )
 
     # -- lower --------------------------------------------------------------------------
-    lower_key = sha256_json([manifest.output_hash("student"), recipe.export.model_dump(mode="json")])
-    artifact_names = [f"{ARTIFACTS_DIR}/model{_suffix(r)}" for r in recipe.export.runtimes]
+    lower_key = sha256_json(
+        [manifest.output_hash("student"), manifest.output_hash("teacher"), recipe.export.model_dump(mode="json")]
+    )
+    artifacts = artifact_entries(recipe)
+    artifact_names = [rel for _, rel in artifacts]
     step("lower", lower_key, [ARTIFACTS_DIR], lambda: lower_all(out, recipe))
 
     # -- verify -------------------------------------------------------------------------
     verify_key = sha256_json([manifest.output_hash("lower"), data_hash, recipe.verify.model_dump(mode="json")])
-    verify_info = step("verify", verify_key, ["verify.json"], lambda: verify_all(out, task, recipe, artifact_names))
+    verify_info = step("verify", verify_key, ["verify.json"], lambda: verify_all(out, task, recipe, artifacts))
     from edgesdk.converters.verify import VerifyResult, raise_if_failed
 
-    raise_if_failed([VerifyResult(**v) for v in verify_info["results"]], recipe.verify)
+    raise_if_failed(
+        [VerifyResult(**{k: v for k, v in r.items() if k != "path"}) for r in verify_info["results"]],
+        recipe.verify,
+    )
 
     # -- profile ------------------------------------------------------------------------
     profile_key = sha256_json(
         [manifest.output_hash("lower"), data_hash, recipe.profile.model_dump(mode="json"), request.target.id]
     )
-    step(
-        "profile", profile_key, ["profile.json"], lambda: profile_all(out, task, recipe, request.target, artifact_names)
-    )
+    step("profile", profile_key, ["profile.json"], lambda: profile_all(out, task, recipe, request.target, artifacts))
 
     # -- report -------------------------------------------------------------------------
     from edgesdk.report import write_report
@@ -155,50 +159,75 @@ def build(request: BuildRequest) -> BuildResult:
     return BuildResult(out, report, tuple(cached))
 
 
-def _suffix(runtime: str) -> str:
+def deployed_models(recipe: Recipe) -> list[tuple[str, str]]:
+    """(model role, artifact dir): the student at artifacts/, and when it was distilled the
+    teacher beside it at artifacts/teacher/, so the report compares both on their artifacts."""
+    roles = [("student", ARTIFACTS_DIR)]
+    if recipe.student.family != "teacher":
+        roles.append(("teacher", f"{ARTIFACTS_DIR}/teacher"))
+    return roles
+
+
+def artifact_entries(recipe: Recipe) -> list[tuple[str, str]]:
     from edgesdk.converters import get_backend
 
-    return get_backend(runtime).suffix
+    return [
+        (role, f"{directory}/model{get_backend(runtime).suffix}")
+        for role, directory in deployed_models(recipe)
+        for runtime in recipe.export.runtimes
+    ]
 
 
 def lower_all(out: Path, recipe: Recipe) -> dict:
-    import shutil
-
     import torch
+
+    from edgesdk.fsutil import atomic_dir
+
+    seq_len = recipe.export.seq_len
+    example = (torch.ones(1, seq_len, dtype=torch.int32), torch.ones(1, seq_len, dtype=torch.int32))
+    info = {}
+    with atomic_dir(out / ARTIFACTS_DIR) as tmp:
+        for role, directory in deployed_models(recipe):
+            bundle_dir = tmp / Path(directory).relative_to(ARTIFACTS_DIR)
+            info[role] = lower_bundle(out, out / role, bundle_dir, recipe, example)
+    return info
+
+
+def lower_bundle(out: Path, model_dir: Path, bundle_dir: Path, recipe: Recipe, example: tuple) -> dict:
+    """One model -> one artifact per runtime, with its tokenizer, labels and bundle.json."""
+    import shutil
 
     from edgesdk.converters import get_backend
     from edgesdk.converters.bundle import BundleInfo
-    from edgesdk.fsutil import atomic_dir
     from edgesdk.teacher import load_model_dir
 
-    model, tokenizer, labels = load_model_dir(out / "student")
+    model, tokenizer, labels = load_model_dir(model_dir)
     seq_len = recipe.export.seq_len
     max_positions = getattr(model.config, "max_positions", None)
     if max_positions is not None and seq_len > max_positions:
         raise EdgeSDKError(f"export.seq_len {seq_len} exceeds the model's {max_positions} positions")
-    example = (torch.ones(1, seq_len, dtype=torch.int32), torch.ones(1, seq_len, dtype=torch.int32))
+    bundle_dir.mkdir(parents=True, exist_ok=True)
     info = {}
-    with atomic_dir(out / ARTIFACTS_DIR) as tmp:
-        for runtime in recipe.export.runtimes:
-            backend = get_backend(runtime)
-            status(f"lower: {runtime} ({backend.suffix}, fp32, length {seq_len}); log: logs/lower.log")
-            try:
-                with native_output_to(out / "logs" / "lower.log"):
-                    data = backend.lower(model, example)
-            except Exception as exc:  # noqa: BLE001 - converter internals raise anything
-                first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-                raise LoweringError(
-                    f"lowering to {runtime} failed: {first}; full log in {out / 'logs' / 'lower.log'}"
-                ) from exc
-            atomic_write_bytes(tmp / f"model{backend.suffix}", data)
-            info[runtime] = {"size_bytes": len(data)}
-        tokenizer.save(tmp)
-        shutil.copy2(out / "student" / "labels.json", tmp / "labels.json")
-        BundleInfo(seq_len, labels).write(tmp)
+    for runtime in recipe.export.runtimes:
+        backend = get_backend(runtime)
+        status(f"lower: {model_dir.name} -> {runtime} ({backend.suffix}, fp32, length {seq_len}); log: logs/lower.log")
+        try:
+            with native_output_to(out / "logs" / "lower.log"):
+                data = backend.lower(model, example)
+        except Exception as exc:  # noqa: BLE001 - converter internals raise anything
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise LoweringError(
+                f"lowering {model_dir.name} to {runtime} failed: {first}; full log in {out / 'logs' / 'lower.log'}"
+            ) from exc
+        atomic_write_bytes(bundle_dir / f"model{backend.suffix}", data)
+        info[runtime] = {"size_bytes": len(data)}
+    tokenizer.save(bundle_dir)
+    shutil.copy2(model_dir / "labels.json", bundle_dir / "labels.json")
+    BundleInfo(seq_len, labels).write(bundle_dir)
     return info
 
 
-def verify_all(out: Path, task: Task, recipe: Recipe, artifact_names: list[str]) -> dict:
+def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[tuple[str, str]]) -> dict:
     import torch
 
     from edgesdk.converters.bundle import open_artifact
@@ -210,33 +239,35 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifact_names: list[str])
 
     torch.set_num_threads(os.cpu_count() or 1)
     seq_len = recipe.export.seq_len
-    teacher, tokenizer, _ = load_model_dir(out / "teacher")
-    model, _, _ = load_model_dir(out / "student")
-    teacher_preds = predict_logits(teacher, tokenizer, task.dev.texts, seq_len).argmax(1).tolist()
-    eager_logits = predict_logits(model, tokenizer, task.dev.texts, seq_len)
-    eager_preds = eager_logits.argmax(1).tolist()
-    models = {
-        name: {"params": param_count(m), "flops": model_flops(m, seq_len), "config": m.config.model_dump(mode="json")}
-        for name, m in (("teacher", teacher), ("student", model))
-    }
+    models, eager = {}, {}
+    for role in ("teacher", "student"):
+        model, tokenizer, _ = load_model_dir(out / role)
+        eager[role] = predict_logits(model, tokenizer, task.dev.texts, seq_len)
+        models[role] = {
+            "params": param_count(model),
+            "flops": model_flops(model, seq_len),
+            "config": model.config.model_dump(mode="json"),
+        }
     results = []
-    for rel in artifact_names:
+    for role, rel in artifacts:
         artifact = open_artifact(out / rel, recipe.profile.threads)
-        with progress_bar(f"verify {artifact.backend.name}", len(task.dev)) as bar:
+        with progress_bar(f"verify {role} {artifact.backend.name}", len(task.dev)) as bar:
             ev = evaluate(artifact, task.dev, progress=bar.advance)
-        results.append(gate(artifact.backend.name, ev, eager_preds, eager_logits, task.dev.labels, recipe.verify))
+        ref = eager[role]
+        result = gate(artifact.backend.name, ev, ref.argmax(1).tolist(), ref, task.dev.labels, recipe.verify, role)
+        results.append({**result.to_json(), "path": rel})
     payload = {
-        "eager_accuracy": accuracy(eager_preds, task.dev.labels),
-        "teacher_accuracy": accuracy(teacher_preds, task.dev.labels),
+        "eager_accuracy": accuracy(eager["student"].argmax(1), task.dev.labels),
+        "teacher_accuracy": accuracy(eager["teacher"].argmax(1), task.dev.labels),
         "models": models,
         "n": len(task.dev),
-        "results": [r.to_json() for r in results],
+        "results": results,
     }
     atomic_write_json(out / "verify.json", payload)
     return payload
 
 
-def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artifact_names: list[str]) -> dict:
+def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artifacts: list[tuple[str, str]]) -> dict:
     from edgesdk.targets.profilers import PROFILERS, profile_artifact
     from edgesdk.targets.registry import get_target
 
@@ -244,9 +275,9 @@ def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artif
     if where is not target:
         status(f"profile: no {target.family} device profiler yet; measuring on host (labelled profiled_on: host)")
     profiles = {}
-    for rel in artifact_names:
+    for role, rel in artifacts:
         status(f"profile: {rel} on {where.id} ({recipe.profile.threads} threads, {recipe.profile.repetitions} runs)")
-        profiles[rel] = profile_artifact(where, out / rel, task.dev.texts, recipe.profile)
+        profiles[rel] = {**profile_artifact(where, out / rel, task.dev.texts, recipe.profile), "model": role}
     atomic_write_json(out / "profile.json", profiles)
     return {"artifacts": list(profiles)}
 

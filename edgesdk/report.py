@@ -27,13 +27,14 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
     stats = _read(out / "data" / "stats.json")
     verify = _read(out / "verify.json")
     profile = _read(out / "profile.json")
-    by_runtime = {r["runtime"]: r for r in verify["results"]}
+    by_path = {r["path"]: r for r in verify["results"]}
     artifacts = []
     for rel, prof in profile.items():
-        v = by_runtime[prof["runtime"]]
+        v = by_path[rel]
         artifacts.append(
             {
                 "path": rel,
+                "model": v["model"],
                 "runtime": prof["runtime"],
                 "precision": PRECISION,
                 "accuracy": v["accuracy"],
@@ -94,13 +95,14 @@ def render_markdown(report: dict) -> str:
         "",
         "## Artifacts (measured in their runtimes)",
         "",
-        "| artifact | runtime | precision | accuracy | agreement | size | p50 ms | p90 ms | p99 ms | peak RSS | profiled on |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| artifact | model | runtime | precision | accuracy | agreement | size | p50 ms | p90 ms | p99 ms | peak RSS "
+        "| profiled on |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a in report["artifacts"]:
         lat = a["latency_ms"]
         lines.append(
-            f"| `{a['path']}` | {a['runtime']} | {a['precision']} | {a['accuracy']:.4f} | {a['agreement']:.4f} | "
+            f"| `{a['path']}` | {a['model']} | {a['runtime']} | {a['precision']} | {a['accuracy']:.4f} | {a['agreement']:.4f} | "
             f"{_fmt_bytes(a['size_bytes'])} | {lat['p50']:.2f} | {lat['p90']:.2f} | {lat['p99']:.2f} | "
             f"{_fmt_bytes(a['peak_rss_bytes'])} | {a['profiled_on']} ({a['threads']} threads) |"
         )

@@ -44,19 +44,21 @@ def test_build_writes_the_documented_report(built):
     assert s["params"] < t["params"] and s["flops"] < t["flops"]
     assert s["config"]["hidden_size"] == 16 and len(s["config"]["layers"]) == 1
     assert s["distill"]["stages"][0]["steps"] > 0
-    assert {a["runtime"] for a in report["artifacts"]} == {"executorch", "litert"}
+    assert {(a["model"], a["runtime"]) for a in report["artifacts"]} == {
+        (m, r) for m in ("student", "teacher") for r in ("executorch", "litert")
+    }
     for a in report["artifacts"]:
         for key in REPORT_KEYS:
             assert key in a
         assert (out / a["path"]).is_file() and a["size_bytes"] == (out / a["path"]).stat().st_size
         assert a["precision"] == "fp32"
         assert a["agreement"] >= 0.95
-        assert abs(a["accuracy"] - s["accuracy"]) <= 0.01
+        assert abs(a["accuracy"] - report[a["model"]]["accuracy"]) <= 0.01
         lat = a["latency_ms"]
         assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"]
         assert a["peak_rss_bytes"] >= a["baseline_rss_bytes"] > 0
     md = (out / "report.md").read_text()
-    assert "artifacts/model.pte" in md and "artifacts/model.tflite" in md
+    assert "artifacts/model.pte" in md and "artifacts/teacher/model.tflite" in md
     assert "edgesdk build: host" in first.stdout
 
 
@@ -68,7 +70,12 @@ def test_manifest_hashes_every_artifact(built):
     assert len(manifest["steps"]["lower"]["outputs"]["artifacts"]) == 64
     for rel, digest in manifest["artifacts"].items():
         assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == digest
-    assert set(manifest["artifacts"]) == {"artifacts/model.pte", "artifacts/model.tflite"}
+    assert set(manifest["artifacts"]) == {
+        "artifacts/model.pte",
+        "artifacts/model.tflite",
+        "artifacts/teacher/model.pte",
+        "artifacts/teacher/model.tflite",
+    }
 
 
 def test_second_build_reuses_every_step(built):
@@ -83,7 +90,7 @@ def test_same_inputs_give_identical_artifacts(built, tmp_path):
     other = tmp_path / "again"
     proc = run_cli(*args[:-1], other)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for name in ("model.pte", "model.tflite"):
+    for name in ("model.pte", "model.tflite", "teacher/model.pte", "teacher/model.tflite"):
         assert (out / "artifacts" / name).read_bytes() == (other / "artifacts" / name).read_bytes()
 
 
@@ -182,7 +189,8 @@ def test_eval_of_a_corrupt_artifact_is_one_line(built, tmp_path, sst2_slice):
     out = built[0]
     src = out / "artifacts"
     for f in src.iterdir():
-        (tmp_path / f.name).write_bytes(f.read_bytes())
+        if f.is_file():
+            (tmp_path / f.name).write_bytes(f.read_bytes())
     (tmp_path / "model.tflite").write_bytes(b"garbage!" * 10)
     assert_one_line_error(run_cli("eval", tmp_path / "model.tflite", "--data", sst2_slice[1]), "not a valid litert")
     assert_one_line_error(run_cli("eval", tmp_path / "missing.pte", "--data", sst2_slice[1]), "does not exist")
@@ -257,12 +265,26 @@ def test_shipping_the_teacher_lowers_the_teacher_itself(tmp_path, tiny_teacher, 
     t, s = report["teacher"], report["student"]
     assert s["kind"] == "teacher" and s["params"] == t["params"] and s["accuracy"] == t["accuracy"]
     assert all(a["agreement"] >= 0.99 for a in report["artifacts"])
+    assert {a["model"] for a in report["artifacts"]} == {"student"}  # the teacher is not lowered twice
 
 
 def test_student_wider_than_teacher_is_one_line(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(tiny_recipe.read_text().replace("hidden: 16, heads: 2", "hidden: 64, heads: 2"))
-    proc = run_cli("build", "--target", "host", "--recipe", recipe, "--train", sst2_slice[0], "--dev", sst2_slice[1],
-                   "--teacher", tiny_teacher, "--out", tmp_path / "out")
+    proc = run_cli(
+        "build",
+        "--target",
+        "host",
+        "--recipe",
+        recipe,
+        "--train",
+        sst2_slice[0],
+        "--dev",
+        sst2_slice[1],
+        "--teacher",
+        tiny_teacher,
+        "--out",
+        tmp_path / "out",
+    )
     assert_one_line_error(proc, "student width 64 exceeds the teacher's 32")
     assert not (tmp_path / "out" / "student").exists()
