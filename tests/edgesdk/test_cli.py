@@ -288,3 +288,32 @@ def test_student_wider_than_teacher_is_one_line(tmp_path, tiny_teacher, sst2_sli
     )
     assert_one_line_error(proc, "student width 64 exceeds the teacher's 32")
     assert not (tmp_path / "out" / "student").exists()
+
+
+def test_killed_build_resumes_and_matches_an_uninterrupted_one(built, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ref_out, args, _ = built
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "edgesdk.cli", *map(str, args[:-1]), str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        manifest = out / "manifest.json"  # written atomically: never seen half-written
+        if manifest.exists() and "teacher" in json.loads(manifest.read_text())["steps"]:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "build finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "report.json").exists()
+    resumed = run_cli(*args[:-1], out)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "cached steps: data, teacher" in resumed.stdout
+    for name in ("model.pte", "model.tflite", "teacher/model.pte", "teacher/model.tflite"):
+        assert (out / "artifacts" / name).read_bytes() == (ref_out / "artifacts" / name).read_bytes()
+    assert not list(out.rglob("*.tmp")), "a temp file was left behind"
