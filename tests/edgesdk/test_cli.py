@@ -317,3 +317,16 @@ def test_killed_build_resumes_and_matches_an_uninterrupted_one(built, tmp_path):
     for name in ("model.pte", "model.tflite", "teacher/model.pte", "teacher/model.tflite"):
         assert (out / "artifacts" / name).read_bytes() == (ref_out / "artifacts" / name).read_bytes()
     assert not list(out.rglob("*.tmp")), "a temp file was left behind"
+
+
+def test_android_target_builds_verified_artifacts_profiled_on_host(built):
+    out, args, _ = built
+    android = list(args)
+    android[android.index("host")] = "android"
+    proc = run_cli(*android)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "cached steps: data, teacher, student, lower, verify" in proc.stdout  # only profiling re-runs
+    report = json.loads((out / "report.json").read_text())
+    assert report["target"] == "android-arm64"
+    assert {a["profiled_on"] for a in report["artifacts"]} == {"host"}
+    assert "no android device profiler yet" in proc.stderr
