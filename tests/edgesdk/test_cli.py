@@ -122,7 +122,7 @@ def test_targets_lists_specs():
 # -- bad input: one line, exit 2, no traceback, nothing written -----------------------------
 
 
-def _bad_build(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **changes):
+def _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **changes):
     train, dev = sst2_slice
     opts = {
         "--target": "host",
@@ -180,7 +180,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_teacher, sst2_s
         (tmp_path / "t").mkdir()
         (tmp_path / "t" / "config.json").write_text((tiny_teacher / "config.json").read_text())
         changes["--teacher"] = tmp_path / "t"
-    proc = _bad_build(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **changes)
+    proc = _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **changes)
     assert_one_line_error(proc, needle)
     assert not (tmp_path / "out").exists()
 
@@ -245,21 +245,7 @@ def test_shipping_the_teacher_lowers_the_teacher_itself(tmp_path, tiny_teacher, 
         "\n".join(line for line in text if not line.startswith(("student:", "distill:")))
         + "student: {family: teacher}\n"
     )
-    proc = run_cli(
-        "build",
-        "--target",
-        "host",
-        "--recipe",
-        recipe,
-        "--train",
-        sst2_slice[0],
-        "--dev",
-        sst2_slice[1],
-        "--teacher",
-        tiny_teacher,
-        "--out",
-        tmp_path / "out",
-    )
+    proc = _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **{"--recipe": recipe})
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     t, s = report["teacher"], report["student"]
@@ -271,21 +257,7 @@ def test_shipping_the_teacher_lowers_the_teacher_itself(tmp_path, tiny_teacher, 
 def test_student_wider_than_teacher_is_one_line(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(tiny_recipe.read_text().replace("hidden: 16, heads: 2", "hidden: 64, heads: 2"))
-    proc = run_cli(
-        "build",
-        "--target",
-        "host",
-        "--recipe",
-        recipe,
-        "--train",
-        sst2_slice[0],
-        "--dev",
-        sst2_slice[1],
-        "--teacher",
-        tiny_teacher,
-        "--out",
-        tmp_path / "out",
-    )
+    proc = _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **{"--recipe": recipe})
     assert_one_line_error(proc, "student width 64 exceeds the teacher's 32")
     assert not (tmp_path / "out" / "student").exists()
 
