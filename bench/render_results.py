@@ -41,27 +41,36 @@ def build_time_section(data: dict) -> list[str]:
     return lines
 
 
+def _p50(row: dict, runtime: str) -> float:
+    return next((a["latency_ms"]["p50"] for a in row.get("artifacts", []) if a["runtime"] == runtime), float("nan"))
+
+
 def students_section(data: dict) -> list[str]:
     rows = data["rows"]
+    teacher = next((r for r in rows if r["variant"] == "teacher" and "error" not in r), None)
     lines = [
         f"## Students on {data['dataset']} (bench/students.py)",
         "",
-        "Accuracy from the artifacts (ExecuTorch .pte / LiteRT .tflite, fp32, batch 1, "
-        f"{data['cpus']} CPUs); FLOPs relative to the teacher at the export length.",
+        f"Commit `{data.get('commit', '?')}`. Accuracy from the artifacts (ExecuTorch .pte / LiteRT .tflite, fp32, "
+        f"batch 1, {data['cpus']} CPUs, 2 threads); FLOPs relative to the teacher at the export length; speed-up = "
+        "teacher .tflite p50 / variant .tflite p50, both measured in the same bench run (one build after another, "
+        "not interleaved; distill seconds include CPU contention from other work on the machine).",
         "",
-        "| variant | kind | params (M) | FLOPs vs teacher | eager acc | .pte acc | .tflite acc | .tflite p50 ms | distill s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| variant | kind | params (M) | FLOPs vs teacher | eager acc | .pte acc | .tflite acc | .tflite p50 ms "
+        "| speed-up | distill s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['variant']} | error: {r['error']} | | | | | | | |")
+            lines.append(f"| {r['variant']} | error: {r['error']} | | | | | | | | |")
             continue
         by = {a["runtime"]: a for a in r["artifacts"]}
         pte, tfl = by.get("executorch"), by.get("litert")
         lines.append(
             f"| {r['variant']} | {r['kind']} | {r['params'] / 1e6:.2f} | {r['flops_vs_teacher']:.3f} | "
             f"{r['eager_accuracy']:.4f} | {pte['accuracy'] if pte else float('nan'):.4f} | "
-            f"{tfl['accuracy'] if tfl else float('nan'):.4f} | {tfl['latency_ms']['p50'] if tfl else float('nan'):.2f} | "
+            f"{tfl['accuracy'] if tfl else float('nan'):.4f} | {_p50(r, 'litert'):.2f} | "
+            f"{_p50(teacher, 'litert') / _p50(r, 'litert') if teacher else float('nan'):.1f}x | "
             f"{r['distill_seconds']:.0f} |"
         )
     return lines + [""]

@@ -108,13 +108,15 @@ def main() -> None:
         sys.exit(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     out_json = args.json or Path(f"bench/results/students_{args.dataset}.json")
     rows = json.loads(out_json.read_text())["rows"] if out_json.exists() else []
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache or Path(tmp) / "cache"
         for name in names:
             row = run_variant(name, VARIANTS[name], args.dataset, args.data_dir, Path(tmp), cache)
             rows = [r for r in rows if r["variant"] != name] + [row]
             out_json.parent.mkdir(parents=True, exist_ok=True)
-            out_json.write_text(json.dumps({"dataset": args.dataset, "cpus": os.cpu_count(), "rows": rows}, indent=1))
+            payload = {"dataset": args.dataset, "cpus": os.cpu_count(), "commit": commit, "rows": rows}
+            out_json.write_text(json.dumps(payload, indent=1))
             print(format_row(row), flush=True)
     print(f"wrote {out_json}")
 
