@@ -54,6 +54,14 @@ def atomic_dir(path: Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def atomic_copy_dir(src: Path, dst: Path) -> Path:
+    """Copy the files of the flat dir `src` so that `dst` is replaced whole or not at all."""
+    with atomic_dir(dst) as tmp:
+        for f in src.iterdir():
+            shutil.copy2(f, tmp / f.name)
+    return dst
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -7,28 +7,25 @@ lowering step never needs to know which one it got.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 from edgesdk.data import Task
 from edgesdk.errors import RecipeError
-from edgesdk.fsutil import atomic_dir, atomic_write_json
-from edgesdk.models.registry import load_model, param_count, save_model
+from edgesdk.fsutil import atomic_copy_dir, atomic_dir, atomic_write_json
+from edgesdk.models.registry import param_count, save_model
 from edgesdk.progress import status
 from edgesdk.recipe import Recipe
-from edgesdk.teacher import LABELS_FILE, TRAIN_INFO_FILE, cache_root, load_model_dir
+from edgesdk.teacher import LABELS_FILE, cache_root, load_model_dir
 
 STUDENT_INFO_FILE = "student.json"
 
 
 def build_student_dir(teacher_dir: Path, task: Task, recipe: Recipe, teacher_hash: str, out_dir: Path) -> dict:
     if recipe.student.family == "teacher":
-        with atomic_dir(out_dir) as tmp:
-            for f in teacher_dir.iterdir():
-                shutil.copy2(f, tmp / f.name)
-            atomic_write_json(tmp / STUDENT_INFO_FILE, {"kind": "teacher"})
+        atomic_copy_dir(teacher_dir, out_dir)
+        atomic_write_json(out_dir / STUDENT_INFO_FILE, {"kind": "teacher"})
         return {"kind": "teacher"}
 
     import torch
@@ -57,12 +54,3 @@ def build_student_dir(teacher_dir: Path, task: Task, recipe: Recipe, teacher_has
         shutil.copy2(teacher_dir / LABELS_FILE, tmp / LABELS_FILE)
         atomic_write_json(tmp / STUDENT_INFO_FILE, info)
     return info
-
-
-def load_student(directory: Path):
-    model = load_model(directory)
-    info = json.loads((directory / STUDENT_INFO_FILE).read_text())
-    return model, info
-
-
-__all__ = ["build_student_dir", "load_student", "TRAIN_INFO_FILE"]

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Optional
 
 from edgesdk.data import LabelMap, Task
 from edgesdk.errors import TeacherError
-from edgesdk.fsutil import atomic_dir, atomic_write_json, sha256_dir, sha256_json
+from edgesdk.fsutil import atomic_copy_dir, atomic_dir, atomic_write_json, sha256_dir, sha256_json
 from edgesdk.models.encoder import Encoder
 from edgesdk.models.hf_import import import_hf_bert
 from edgesdk.models.registry import load_model, save_model
@@ -69,9 +68,7 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
     cached = cache_root() / "teachers" / key
     if (cached / TRAIN_INFO_FILE).exists():
         status(f"teacher: reusing cached fine-tuned weights ({cached})")
-        with atomic_dir(out_dir) as tmp:
-            for f in cached.iterdir():
-                shutil.copy2(f, tmp / f.name)
+        atomic_copy_dir(cached, out_dir)
         return {**json.loads((cached / TRAIN_INFO_FILE).read_text()), "cache": "user-cache"}
 
     import torch
@@ -104,9 +101,7 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
         (tmp / LABELS_FILE).write_text(task.label_map.to_json())
         atomic_write_json(tmp / TRAIN_INFO_FILE, info)
     try:  # the user cache is an optimisation; a read-only home must not fail the build
-        with atomic_dir(cached) as tmp:
-            for f in out_dir.iterdir():
-                shutil.copy2(f, tmp / f.name)
+        atomic_copy_dir(out_dir, cached)
     except OSError:
         pass
     return {**info, "cache": "trained"}
