@@ -240,7 +240,9 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[tuple[str,
     torch.set_num_threads(os.cpu_count() or 1)
     seq_len = recipe.export.seq_len
     models, eager = {}, {}
-    for role in ("teacher", "student"):
+    # When the recipe ships the teacher, student/ is a copy of teacher/: evaluate it once.
+    roles = ("teacher",) if recipe.student.family == "teacher" else ("teacher", "student")
+    for role in roles:
         model, tokenizer, _ = load_model_dir(out / role)
         eager[role] = predict_logits(model, tokenizer, task.dev.texts, seq_len)
         models[role] = {
@@ -248,6 +250,8 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[tuple[str,
             "flops": model_flops(model, seq_len),
             "config": model.config.model_dump(mode="json"),
         }
+    eager.setdefault("student", eager["teacher"])
+    models.setdefault("student", models["teacher"])
     results = []
     for role, rel in artifacts:
         artifact = open_artifact(out / rel, recipe.profile.threads)
