@@ -15,16 +15,43 @@ from edgesdk.converters.registry import Backend, register
 from edgesdk.errors import ArtifactError
 
 
-def lower(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> bytes:
+def lower(model: torch.nn.Module, example: tuple[torch.Tensor, ...], precision: str = "fp32", calibration=None) -> bytes:
+    """Every precision lowers the same way: the quantizers already put the q/dq (PT2E) or
+    int4 tensor-subclass ops in the module, which the XNNPACK partitioner recognises."""
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
         XnnpackPartitioner,
     )
     from executorch.exir import to_edge_transform_and_lower
 
-    exported = torch.export.export(model.eval(), example, strict=True)
+    if isinstance(model, torch.nn.Module) and not isinstance(model, torch.fx.GraphModule):
+        model = model.eval()
+    exported = torch.export.export(model, example, strict=True)
     program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
     return program.buffer
+
+
+def _xnnpack_pt2e(dynamic: bool):
+    def quantize(model, calibration, config, seq_len):
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+            XNNPACKQuantizer,
+            get_symmetric_quantization_config,
+        )
+
+        from edgesdk.compress.quantize import int8_embeddings, pt2e_quantize
+
+        quantizer = XNNPACKQuantizer().set_global(
+            get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
+        )
+        return pt2e_quantize(int8_embeddings(model, config), quantizer, calibration, seq_len)
+
+    return quantize
+
+
+def _int4_weights(model, calibration, config, seq_len):
+    from edgesdk.compress.quantize import int4_weights, int8_embeddings
+
+    return int4_weights(int8_embeddings(model, config), config.group_size)
 
 
 def set_threads(threads: int) -> None:
@@ -52,4 +79,13 @@ class ExecuTorchSession:
         return out[0].numpy()
 
 
-BACKEND = register(Backend("executorch", ".pte", b"ET12", lower, ExecuTorchSession))
+BACKEND = register(
+    Backend(
+        "executorch",
+        ".pte",
+        b"ET12",
+        lower,
+        ExecuTorchSession,
+        quantizers={"int8": _xnnpack_pt2e(False), "int8-dynamic": _xnnpack_pt2e(True), "int4w": _int4_weights},
+    )
+)

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 if TYPE_CHECKING:
     import torch
 
+    from edgesdk.compress.quantize import Calibration
+
 from edgesdk.converters.registry import Backend, register
+from edgesdk.converters.tflite_flatbuffer import inline_buffers, int8_embedding_tables
 
 from edgesdk.errors import ArtifactError
 
 
-def lower(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> bytes:
+def convert_fp32(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> bytes:
     import litert_torch
 
     edge_model = litert_torch.convert(model.eval(), example)
@@ -28,6 +31,71 @@ def lower(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> bytes:
         path = Path(tmp) / "model.tflite"
         edge_model.export(str(path))
         return path.read_bytes()
+
+
+def lower(
+    model: torch.nn.Module,
+    example: tuple[torch.Tensor, ...],
+    precision: str = "fp32",
+    calibration: Optional[Calibration] = None,
+) -> bytes:
+    """fp32 through litert-torch; int8 and int8-dynamic by ai-edge-quantizer on that flatbuffer.
+
+    Why ai-edge-quantizer and not litert-torch's PT2E path: PT2E annotates only linear/conv/
+    add/mul, so an encoder keeps LayerNorm, BATCH_MATMUL, SOFTMAX and MEAN in float, which TFLM
+    cannot use; ai-edge-quantizer's static recipe quantizes all of them (both held accuracy on
+    the SST-2 students, see docs/quantization.md)."""
+    data = convert_fp32(model, example)
+    if precision == "fp32":
+        return data
+    if precision == "int8-dynamic":  # the word table is already int8 (Int8Embedding in the graph)
+        from ai_edge_quantizer import quantizer, recipe
+
+        q = quantizer.Quantizer(data)
+        q.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+        return inline_buffers(bytes(q.quantize().quantized_model))
+    data, _ = int8_embedding_tables(stock_static_int8(data, calibration))
+    return data
+
+
+def stock_static_int8(fp32_data: bytes, calibration: Calibration) -> bytes:
+    """ai-edge-quantizer's static int8 as it comes: float embedding table, stored by offset."""
+    from ai_edge_quantizer import quantizer, recipe
+
+    q = quantizer.Quantizer(fp32_data)
+    q.load_quantization_recipe(recipe.static_wi8_ai8())
+    names = input_names(fp32_data)
+    samples = [
+        {names[0]: ids.numpy()[None], names[1]: mask.numpy()[None]} for ids, mask in zip(calibration.ids, calibration.mask)
+    ]
+    result = q.calibrate({SIGNATURE: samples}, num_threads=1)
+    return bytes(q.quantize(result).quantized_model)
+
+
+SIGNATURE = "serving_default"
+
+
+def input_names(data: bytes) -> list[str]:
+    interpreter = interpreter_class()(model_content=data)
+    return sorted(interpreter.get_signature_runner().get_input_details())
+
+
+def full_int8_module(model, calibration, config, seq_len):
+    """The eager reference of the full-int8 path: fp32 weights, with the mask bias cut so one
+    per-tensor int8 scale holds attention scores (-1e4 would swamp them; min-max calibration
+    does not clip it). Keys under the mask still get weight exp(-30) relative: nil."""
+    if hasattr(model, "mask_bias"):
+        model.mask_bias = INT8_MASK_BIAS
+    return model
+
+
+INT8_MASK_BIAS = -30.0
+
+
+def dynamic_module(model, calibration, config, seq_len):
+    from edgesdk.compress.quantize import int8_embeddings
+
+    return int8_embeddings(model, config, per_row=False)
 
 
 def interpreter_class():
@@ -50,10 +118,28 @@ class LiteRTSession:
             raise ArtifactError(f"{path} has inputs {names}; expected token ids and attention mask")
         # litert-torch names positional inputs args_0, args_1 in call order.
         self._ids_name, self._mask_name = names
+        self._dequantize = output_dequantizer(next(iter(self._runner.get_output_details().values())))
 
     def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         out = self._runner(**{self._ids_name: ids, self._mask_name: mask})
-        return next(iter(out.values()))
+        return self._dequantize(next(iter(out.values())))
 
 
-BACKEND = register(Backend("litert", ".tflite", b"TFL3", lower, LiteRTSession))
+def output_dequantizer(details: dict):
+    """int8 logits (full-int8 graphs) -> float with the output's scale and zero point."""
+    scale, zero_point = details.get("quantization", (0.0, 0))
+    if np.dtype(details["dtype"]) == np.float32 or not scale:
+        return lambda y: y
+    return lambda y: (y.astype(np.float32) - zero_point) * scale
+
+
+BACKEND = register(
+    Backend(
+        "litert",
+        ".tflite",
+        b"TFL3",
+        lower,
+        LiteRTSession,
+        quantizers={"int8": full_int8_module, "int8-dynamic": dynamic_module},
+    )
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
@@ -13,20 +13,36 @@ from edgesdk.errors import ArtifactError
 if TYPE_CHECKING:
     import torch
 
+    from edgesdk.compress.quantize import Calibration
+    from edgesdk.recipe import QuantizeConfig
+
 
 class Session(Protocol):
-    """A loaded artifact: int32 ids and mask [1, T] in, logits [1, num_labels] out."""
+    """A loaded artifact: int32 ids and mask [1, T] in, logits [1, num_labels] out.
+
+    A session may also offer `memory() -> dict` (e.g. TFLM's arena_bytes) for the profiler."""
 
     def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
 
 
+# (deployable fp32 model, calibration, quantize config, seq_len) -> quantized eager module.
+# The module is both what gets lowered and the fake-quant reference the artifact must match.
+Quantizer = Callable[["torch.nn.Module", "Calibration", "QuantizeConfig", int], "torch.nn.Module"]
+
+
 @dataclass(frozen=True)
 class Backend:
-    name: str  # runtime id used in recipes and report.json: executorch | litert
+    name: str  # runtime id used in recipes and report.json: executorch | litert | tflm
     suffix: str  # artifact file suffix
     magic: bytes  # flatbuffer file identifier at byte offset 4
-    lower: Callable[[torch.nn.Module, tuple[torch.Tensor, ...]], bytes]
+    lower: Callable[..., bytes]  # (module, example, precision, calibration) -> artifact bytes
     open: Callable[[Path, int], Session]
+    quantizers: dict[str, Quantizer] = field(default_factory=dict)  # precision -> quantizer
+    fp32: bool = True  # whether the runtime takes an fp32 graph at all
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        return (("fp32",) if self.fp32 else ()) + tuple(self.quantizers)
 
 
 BACKENDS: dict[str, Backend] = {}
@@ -39,7 +55,7 @@ def register(backend: Backend) -> Backend:
 
 def _ensure_loaded() -> None:
     # Importing the backend modules registers them; they import their runtimes lazily.
-    from edgesdk.converters import executorch, litert  # noqa: F401
+    from edgesdk.converters import executorch, litert, tflm  # noqa: F401
 
 
 def get_backend(name: str) -> Backend:
@@ -51,8 +67,9 @@ def get_backend(name: str) -> Backend:
 
 def backend_for_path(path: Path) -> Backend:
     _ensure_loaded()
-    for backend in BACKENDS.values():
-        if path.suffix == backend.suffix:
+    # Longest suffix first: model.int8.micro.tflite is TFLM's, model.int8.tflite LiteRT's.
+    for backend in sorted(BACKENDS.values(), key=lambda b: -len(b.suffix)):
+        if path.name.endswith(backend.suffix):
             return backend
     known = ", ".join(b.suffix for b in BACKENDS.values())
     raise ArtifactError(f"{path} is not a known artifact type (expected {known})")

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 import numpy as np
 from edgesdk.converters.bundle import LoadedArtifact
 
 from edgesdk.data import Split
 from edgesdk.errors import AccuracyGateError
-from edgesdk.recipe import VerifyConfig
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,16 +30,27 @@ class Evaluation:
         return len(self.predictions)
 
 
+class Tolerance(Protocol):
+    """VerifyConfig (fp32 artifacts) and QuantizeConfig (quantized ones) both carry these."""
+
+    max_accuracy_drop: float
+    min_agreement: float
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     runtime: str
     accuracy: float
-    eager_accuracy: float
-    agreement: float
+    eager_accuracy: float  # the reference: eager fp32, or the eager fake-quant model when quantized
+    agreement: float  # label agreement with that reference
     max_logit_diff: float
     n: int
     passed: bool
     model: str = "student"
+    precision: str = "fp32"
+    fp32_accuracy: Optional[float] = None  # eager fp32 model; the accuracy drop is measured against it
+    max_accuracy_drop: float = 0.0
+    min_agreement: float = 0.0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -77,23 +87,42 @@ def gate(
     eager_predictions: Sequence[int],
     eager_logits: np.ndarray,
     labels: Sequence[int],
-    config: VerifyConfig,
+    tolerance: Tolerance,
     model: str = "student",
+    precision: str = "fp32",
+    fp32_accuracy: Optional[float] = None,
 ) -> VerifyResult:
+    """Pass when the artifact agrees with its eager reference and loses at most the allowed
+    accuracy against the fp32 model (the reference itself when fp32_accuracy is not given)."""
     eager_acc = float(np.mean(np.array(eager_predictions) == np.array(labels)))
+    baseline = eager_acc if fp32_accuracy is None else fp32_accuracy
     agreement = float(np.mean(np.array(artifact_eval.predictions) == np.array(eager_predictions)))
     max_diff = float(np.abs(artifact_eval.logits - eager_logits).max())
     passed = (
-        eager_acc - artifact_eval.accuracy
-    ) <= config.max_accuracy_drop + 1e-12 and agreement >= config.min_agreement
-    return VerifyResult(runtime, artifact_eval.accuracy, eager_acc, agreement, max_diff, artifact_eval.n, passed, model)
+        baseline - artifact_eval.accuracy
+    ) <= tolerance.max_accuracy_drop + 1e-12 and agreement >= tolerance.min_agreement
+    return VerifyResult(
+        runtime,
+        artifact_eval.accuracy,
+        eager_acc,
+        agreement,
+        max_diff,
+        artifact_eval.n,
+        passed,
+        model,
+        precision,
+        baseline,
+        tolerance.max_accuracy_drop,
+        tolerance.min_agreement,
+    )
 
 
-def raise_if_failed(results: Sequence[VerifyResult], config: VerifyConfig) -> None:
+def raise_if_failed(results: Sequence[VerifyResult]) -> None:
     for r in results:
         if not r.passed:
+            section = "verify" if r.precision == "fp32" else "quantize"
             raise AccuracyGateError(
-                f"{r.model} {r.runtime} artifact failed verification: accuracy {r.accuracy:.4f} vs eager {r.eager_accuracy:.4f} "
-                f"(allowed drop {config.max_accuracy_drop}), agreement {r.agreement:.4f} (min {config.min_agreement}); "
-                "see verify.json, or relax verify.max_accuracy_drop in the recipe"
+                f"{r.model} {r.runtime} {r.precision} artifact failed verification: accuracy {r.accuracy:.4f} vs fp32 "
+                f"{r.fp32_accuracy:.4f} (allowed drop {r.max_accuracy_drop}), agreement with eager {r.agreement:.4f} "
+                f"(min {r.min_agreement}); see verify.json, or relax {section}.max_accuracy_drop in the recipe"
             )

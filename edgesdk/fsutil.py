@@ -39,6 +39,17 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=False, ensure_ascii=False) + "\n")
 
 
+def atomic_write_npy(path: Path, array) -> None:
+    """A numpy array as .npy (never pickled; read it back with allow_pickle=False)."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 @contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield a temp dir; on success it replaces `path` whole, on failure it is removed."""

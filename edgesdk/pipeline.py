@@ -25,6 +25,7 @@ from edgesdk.steps import Manifest
 from edgesdk.targets.registry import TargetSpec
 
 ARTIFACTS_DIR = "artifacts"
+QUANT_DIR = "quantization"  # fake-quant reference logits and the per-layer error report
 TOOL_PACKAGES = ("torch", "executorch", "litert-torch", "ai-edge-litert", "transformers", "tokenizers")
 
 
@@ -127,22 +128,35 @@ def build(request: BuildRequest) -> BuildResult:
     )
 
     # -- lower --------------------------------------------------------------------------
+    # Calibration reads train and the fake-quant references read dev: both are in the key.
+    quant = recipe.quantize.model_dump(mode="json", exclude={"max_accuracy_drop", "min_agreement"})
     lower_key = sha256_json(
-        [manifest.output_hash("student"), manifest.output_hash("teacher"), recipe.export.model_dump(mode="json")]
+        [
+            manifest.output_hash("student"),
+            manifest.output_hash("teacher"),
+            recipe.export.model_dump(mode="json"),
+            quant,
+            data_hash,
+            recipe.seed,
+        ]
     )
     artifacts = artifact_entries(recipe)
-    artifact_names = [rel for _, rel in artifacts]
-    step("lower", lower_key, [ARTIFACTS_DIR], lambda: lower_all(out, recipe))
+    artifact_names = [a.path for a in artifacts]
+    step("lower", lower_key, [ARTIFACTS_DIR, QUANT_DIR], lambda: lower_all(out, recipe, task, artifacts))
 
     # -- verify -------------------------------------------------------------------------
-    verify_key = sha256_json([manifest.output_hash("lower"), data_hash, recipe.verify.model_dump(mode="json")])
+    verify_key = sha256_json(
+        [
+            manifest.output_hash("lower"),
+            data_hash,
+            recipe.verify.model_dump(mode="json"),
+            recipe.quantize.model_dump(mode="json"),
+        ]
+    )
     verify_info = step("verify", verify_key, ["verify.json"], lambda: verify_all(out, task, recipe, artifacts))
     from edgesdk.converters.verify import VerifyResult, raise_if_failed
 
-    raise_if_failed(
-        [VerifyResult(**{k: v for k, v in r.items() if k != "path"}) for r in verify_info["results"]],
-        recipe.verify,
-    )
+    raise_if_failed([VerifyResult(**{k: v for k, v in r.items() if k != "path"}) for r in verify_info["results"]])
 
     # -- profile ------------------------------------------------------------------------
     profile_key = sha256_json(
@@ -168,37 +182,82 @@ def deployed_models(recipe: Recipe) -> list[tuple[str, str]]:
     return roles
 
 
-def artifact_entries(recipe: Recipe) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class ArtifactSpec:
+    """One deployed file: which model, runtime and precision, and where it lives."""
+
+    model: str  # student | teacher
+    runtime: str
+    precision: str
+    path: str  # relative to the build dir
+
+    @property
+    def reference_path(self) -> str:
+        """Eager fake-quant logits on dev, written by lower for quantized artifacts."""
+        return f"{QUANT_DIR}/{self.model}-{self.runtime}-{self.precision}.logits.npy"
+
+
+
+def artifact_file(precision: str, suffix: str) -> str:
+    return "model" + ("" if precision == "fp32" else f".{precision}") + suffix
+
+
+def artifact_entries(recipe: Recipe) -> list[ArtifactSpec]:
+    """Student: every recipe precision its runtime supports; the teacher beside it: fp32."""
+    from edgesdk.converters import get_backend
+
+    specs = []
+    for role, directory in deployed_models(recipe):
+        precisions = recipe.quantize.precisions if role == "student" else ["fp32"]
+        for runtime in recipe.export.runtimes:
+            backend = get_backend(runtime)
+            specs += [
+                ArtifactSpec(role, runtime, p, f"{directory}/{artifact_file(p, backend.suffix)}")
+                for p in precisions
+                if p in backend.precisions
+            ]
+    return specs
+
+
+def skipped_precisions(recipe: Recipe) -> list[str]:
     from edgesdk.converters import get_backend
 
     return [
-        (role, f"{directory}/model{get_backend(runtime).suffix}")
-        for role, directory in deployed_models(recipe)
+        f"{runtime} {p}"
         for runtime in recipe.export.runtimes
+        for p in recipe.quantize.precisions
+        if p not in get_backend(runtime).precisions
     ]
 
 
-def lower_all(out: Path, recipe: Recipe) -> dict:
-    import torch
-
+def lower_all(out: Path, recipe: Recipe, task: Task, specs: list[ArtifactSpec]) -> dict:
     from edgesdk.fsutil import atomic_dir
 
-    seq_len = recipe.export.seq_len
-    example = (torch.ones(1, seq_len, dtype=torch.int32), torch.ones(1, seq_len, dtype=torch.int32))
-    info = {}
-    with atomic_dir(out / ARTIFACTS_DIR) as tmp:
+    info = {"skipped": skipped_precisions(recipe)}
+    for skipped in info["skipped"]:
+        status(f"lower: {skipped} skipped (that runtime has no such precision; see docs/quantization.md)")
+    with atomic_dir(out / ARTIFACTS_DIR) as tmp, atomic_dir(out / QUANT_DIR) as quant_tmp:
         for role, directory in deployed_models(recipe):
             bundle_dir = tmp / Path(directory).relative_to(ARTIFACTS_DIR)
-            info[role] = lower_bundle(out, out / role, bundle_dir, recipe, example)
+            mine = [s for s in specs if s.model == role]
+            info[role] = lower_bundle(out, out / role, bundle_dir, recipe, task, mine, quant_tmp)
     return info
 
 
-def lower_bundle(out: Path, model_dir: Path, bundle_dir: Path, recipe: Recipe, example: tuple) -> dict:
-    """One model -> one artifact per runtime, with its tokenizer, labels and bundle.json."""
+def lower_bundle(
+    out: Path, model_dir: Path, bundle_dir: Path, recipe: Recipe, task: Task, specs: list[ArtifactSpec], quant_dir: Path
+) -> dict:
+    """One model -> one artifact per (runtime, precision), with its tokenizer, labels and
+    bundle.json; quantized ones also leave their eager fake-quant dev logits in quant_dir."""
     import shutil
 
+    import numpy as np
+    import torch
+
+    from edgesdk.compress.quantize import calibration_set, deployable, reference_logits
     from edgesdk.converters import get_backend
     from edgesdk.converters.bundle import BundleInfo
+    from edgesdk.fsutil import atomic_write_npy
     from edgesdk.teacher import load_model_dir
 
     model, tokenizer, labels = load_model_dir(model_dir)
@@ -206,28 +265,43 @@ def lower_bundle(out: Path, model_dir: Path, bundle_dir: Path, recipe: Recipe, e
     max_positions = getattr(model.config, "max_positions", None)
     if max_positions is not None and seq_len > max_positions:
         raise EdgeSDKError(f"export.seq_len {seq_len} exceeds the model's {max_positions} positions")
+    example = (torch.ones(1, seq_len, dtype=torch.int32), torch.ones(1, seq_len, dtype=torch.int32))
+    qcfg = recipe.quantize
+    calibration = dev_ids = None
+    if any(s.precision != "fp32" for s in specs):
+        calibration = calibration_set(task.train.texts, tokenizer, qcfg.calibration_samples, seq_len, recipe.seed)
+        dev_ids = tokenizer.pad(tokenizer.encode(task.dev.texts, seq_len), seq_len)
     bundle_dir.mkdir(parents=True, exist_ok=True)
     info = {}
-    for runtime in recipe.export.runtimes:
-        backend = get_backend(runtime)
-        status(f"lower: {model_dir.name} -> {runtime} ({backend.suffix}, fp32, length {seq_len}); log: logs/lower.log")
+    for spec in specs:
+        backend = get_backend(spec.runtime)
+        label = f"{model_dir.name} -> {spec.runtime} {spec.precision}"
+        status(f"lower: {label} ({backend.suffix}, length {seq_len}); log: logs/lower.log")
         try:
             with native_output_to(out / "logs" / "lower.log"):
-                data = backend.lower(model, example)
+                torch.manual_seed(recipe.seed)
+                module = deployable(model, seq_len)
+                if spec.precision != "fp32":
+                    module = backend.quantizers[spec.precision](module, calibration, qcfg, seq_len)
+                    atomic_write_npy(
+                        quant_dir / Path(spec.reference_path).name, reference_logits(module, *dev_ids).astype(np.float32)
+                    )
+                data = backend.lower(module, example, spec.precision, calibration)
+        except EdgeSDKError:
+            raise
         except Exception as exc:  # noqa: BLE001 - converter internals raise anything
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise LoweringError(
-                f"lowering {model_dir.name} to {runtime} failed: {first}; full log in {out / 'logs' / 'lower.log'}"
-            ) from exc
-        atomic_write_bytes(bundle_dir / f"model{backend.suffix}", data)
-        info[runtime] = {"size_bytes": len(data)}
+            raise LoweringError(f"lowering {label} failed: {first}; full log in {out / 'logs' / 'lower.log'}") from exc
+        atomic_write_bytes(bundle_dir / Path(spec.path).name, data)
+        info[f"{spec.runtime}/{spec.precision}"] = {"size_bytes": len(data)}
     tokenizer.save(bundle_dir)
     shutil.copy2(model_dir / "labels.json", bundle_dir / "labels.json")
     BundleInfo(seq_len, labels).write(bundle_dir)
     return info
 
 
-def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[tuple[str, str]]) -> dict:
+def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[ArtifactSpec]) -> dict:
+    import numpy as np
     import torch
 
     from edgesdk.converters.bundle import open_artifact
@@ -253,13 +327,20 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[tuple[str,
     eager.setdefault("student", eager["teacher"])
     models.setdefault("student", models["teacher"])
     results = []
-    for role, rel in artifacts:
-        artifact = open_artifact(out / rel, recipe.profile.threads)
-        with progress_bar(f"verify {role} {artifact.backend.name}", len(task.dev)) as bar:
+    for spec in artifacts:
+        artifact = open_artifact(out / spec.path, recipe.profile.threads)
+        with progress_bar(f"verify {spec.model} {spec.runtime} {spec.precision}", len(task.dev)) as bar:
             ev = evaluate(artifact, task.dev, progress=bar.advance)
-        ref = eager[role]
-        result = gate(artifact.backend.name, ev, ref.argmax(1).tolist(), ref, task.dev.labels, recipe.verify, role)
-        results.append({**result.to_json(), "path": rel})
+        fp32 = eager[spec.model]
+        fp32_accuracy = accuracy(fp32.argmax(1), task.dev.labels)
+        if spec.precision == "fp32":
+            ref, tolerance = fp32, recipe.verify
+        else:  # the artifact must match its fake-quant model and lose little against fp32
+            ref, tolerance = np.load(out / spec.reference_path, allow_pickle=False), recipe.quantize
+        result = gate(
+            spec.runtime, ev, ref.argmax(1).tolist(), ref, task.dev.labels, tolerance, spec.model, spec.precision, fp32_accuracy
+        )
+        results.append({**result.to_json(), "path": spec.path})
     payload = {
         "eager_accuracy": accuracy(eager["student"].argmax(1), task.dev.labels),
         "teacher_accuracy": accuracy(eager["teacher"].argmax(1), task.dev.labels),
@@ -271,7 +352,7 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[tuple[str,
     return payload
 
 
-def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artifacts: list[tuple[str, str]]) -> dict:
+def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artifacts: list[ArtifactSpec]) -> dict:
     from edgesdk.targets.profilers import PROFILERS, profile_artifact
     from edgesdk.targets.registry import get_target
 
@@ -279,9 +360,10 @@ def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artif
     if where is not target:
         status(f"profile: no {target.family} device profiler yet; measuring on host (labelled profiled_on: host)")
     profiles = {}
-    for role, rel in artifacts:
-        status(f"profile: {rel} on {where.id} ({recipe.profile.threads} threads, {recipe.profile.repetitions} runs)")
-        profiles[rel] = {**profile_artifact(where, out / rel, task.dev.texts, recipe.profile), "model": role}
+    for spec in artifacts:
+        status(f"profile: {spec.path} on {where.id} ({recipe.profile.threads} threads, {recipe.profile.repetitions} runs)")
+        measured = profile_artifact(where, out / spec.path, task.dev.texts, recipe.profile)
+        profiles[spec.path] = {**measured, "model": spec.model, "precision": spec.precision}
     atomic_write_json(out / "profile.json", profiles)
     return {"artifacts": list(profiles)}
 

@@ -122,15 +122,44 @@ class DistillConfig(_Section):
 
 
 class ExportConfig(_Section):
-    """Lowering to deployable artifacts (fp32 for now)."""
+    """Lowering to deployable artifacts: one per runtime and precision (see quantize)."""
 
     seq_len: int = Field(64, ge=4, le=512)
-    runtimes: list[Literal["executorch", "litert"]] = Field(default_factory=lambda: ["executorch", "litert"])
+    runtimes: list[Literal["executorch", "litert", "tflm"]] = Field(default_factory=lambda: ["executorch", "litert"])
 
     @model_validator(mode="after")
     def _non_empty(self) -> "ExportConfig":
         if not self.runtimes:
             raise ValueError("export.runtimes must name at least one runtime")
+        return self
+
+
+Precision = Literal["fp32", "int8", "int8-dynamic", "int4w"]
+
+
+class QuantizeConfig(_Section):
+    """Precisions shipped per runtime, and the gate each quantized artifact must pass.
+
+    int8: static int8 weights (per channel) and activations, calibrated on
+    `calibration_samples` seeded training rows; int8-dynamic: int8 weights, activations
+    quantized at run time; int4w: int4 group-wise weights with int8 dynamic activations
+    (ExecuTorch/XNNPACK only). Every quantized artifact stores the word-embedding table as
+    int8 unless `embeddings: fp32`. A runtime skips precisions it cannot run (see docs).
+    """
+
+    precisions: list[Precision] = Field(default_factory=lambda: ["fp32", "int8"])
+    embeddings: Literal["int8", "fp32"] = "int8"
+    calibration_samples: int = Field(256, ge=1)
+    group_size: int = Field(32, ge=32, multiple_of=32, description="int4w weight group (XNNPACK: a multiple of 32)")
+    max_accuracy_drop: float = Field(0.01, ge=0.0, le=1.0, description="vs the fp32 eager model (fraction)")
+    min_agreement: float = Field(0.97, ge=0.0, le=1.0, description="label agreement with the eager fake-quant model")
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> "QuantizeConfig":
+        if not self.precisions:
+            raise ValueError("quantize.precisions must name at least one precision")
+        if len(set(self.precisions)) != len(self.precisions):
+            raise ValueError("quantize.precisions lists a precision twice")
         return self
 
 
@@ -156,6 +185,7 @@ class Recipe(_Section):
     student: StudentConfig = StudentConfig()
     distill: DistillConfig = DistillConfig()
     export: ExportConfig = ExportConfig()
+    quantize: QuantizeConfig = QuantizeConfig()
     verify: VerifyConfig = VerifyConfig()
     profile: ProfileConfig = ProfileConfig()
 

@@ -15,7 +15,6 @@ from edgesdk.steps import Manifest
 from edgesdk.targets.registry import TargetSpec
 
 REPORT_VERSION = 1
-PRECISION = "fp32"  # every artifact is fp32 until the quantization step lands
 
 
 def _read(path: Path) -> dict:
@@ -36,8 +35,9 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
                 "path": rel,
                 "model": v["model"],
                 "runtime": prof["runtime"],
-                "precision": PRECISION,
+                "precision": v.get("precision", "fp32"),
                 "accuracy": v["accuracy"],
+                "accuracy_drop_vs_fp32": round(v.get("fp32_accuracy", v["eager_accuracy"]) - v["accuracy"], 6),
                 "agreement": v["agreement"],
                 "max_logit_diff": v["max_logit_diff"],
                 "size_bytes": prof["size_bytes"],
@@ -46,6 +46,7 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
                 "baseline_rss_bytes": prof["baseline_rss_bytes"],
                 "profiled_on": prof["target"],
                 "threads": prof["threads"],
+                **({"arena_bytes": prof["arena_bytes"]} if "arena_bytes" in prof else {}),
             }
         )
     models = verify["models"]
@@ -95,21 +96,25 @@ def render_markdown(report: dict) -> str:
         "",
         "## Artifacts (measured in their runtimes)",
         "",
-        "| artifact | model | runtime | precision | accuracy | agreement | size | p50 ms | p90 ms | p99 ms | peak RSS "
-        "| profiled on |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| artifact | model | runtime | precision | accuracy | Δ vs fp32 | agreement | size | p50 ms | p90 ms | p99 ms "
+        "| peak RSS | TFLM arena | profiled on |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a in report["artifacts"]:
         lat = a["latency_ms"]
         lines.append(
-            f"| `{a['path']}` | {a['model']} | {a['runtime']} | {a['precision']} | {a['accuracy']:.4f} | {a['agreement']:.4f} | "
+            f"| `{a['path']}` | {a['model']} | {a['runtime']} | {a['precision']} | {a['accuracy']:.4f} | "
+            f"{-100 * a['accuracy_drop_vs_fp32']:+.2f} pt | {a['agreement']:.4f} | "
             f"{_fmt_bytes(a['size_bytes'])} | {lat['p50']:.2f} | {lat['p90']:.2f} | {lat['p99']:.2f} | "
-            f"{_fmt_bytes(a['peak_rss_bytes'])} | {a['profiled_on']} ({a['threads']} threads) |"
+            f"{_fmt_bytes(a['peak_rss_bytes'])} | {_fmt_bytes(a['arena_bytes']) if 'arena_bytes' in a else '-'} | "
+            f"{a['profiled_on']} ({a['threads']} threads) |"
         )
     lines += [
         "",
         "Latency: batch 1 over real dev sentences, after warm-up, in a child process; peak RSS is that",
-        "child's (runtime + artifact). Accuracy is from running the artifact itself on the dev set.",
+        "child's (runtime + artifact). Accuracy is from running the artifact itself on the dev set; Δ vs fp32",
+        "is against the same model in eager fp32; agreement is with the artifact's eager reference (fp32,",
+        "or the fake-quant model for quantized artifacts). TFLM arena: bytes TFLM's planner allocated.",
         "",
         "## Data",
         "",

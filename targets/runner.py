@@ -53,7 +53,9 @@ def run(artifact: Path, texts: list[str], threads: int, warmup: int, repetitions
         start = time.perf_counter()
         loaded.session.run(ids[row : row + 1], mask[row : row + 1])
         times.append((time.perf_counter() - start) * 1e3)
+    memory = getattr(loaded.session, "memory", None)
     return {
+        **(memory() if memory else {}),
         "runtime": loaded.backend.name,
         "threads": threads,
         "warmup": warmup,

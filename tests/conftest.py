@@ -26,6 +26,7 @@ teacher: {epochs: 2, batch_size: 16, learning_rate: 1.0e-3, max_length: 32}
 student: {layers: 1, hidden: 16, heads: 2, ffn: 32}
 distill: {epochs: 1, batch_size: 16, max_length: 32, losses: {kd: 1.0, hidden: 1.0, attention: 1.0, minilm: 1.0, embedding: 1.0}, relation_heads: 2}
 export: {seq_len: 32}
+quantize: {precisions: [fp32]}
 verify: {max_accuracy_drop: 0.01, min_agreement: 0.95}
 profile: {repetitions: 20, warmup: 2}
 """

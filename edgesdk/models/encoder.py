@@ -26,6 +26,14 @@ from torch import nn
 MASK_BIAS = -1e4
 
 
+class SigmoidGELU(nn.Module):
+    """x * sigmoid(1.702 x): the GELU approximation of Hendrycks & Gimpel, built from LOGISTIC
+    and MUL, which TFLM runs in int8 (it has no GELU kernel)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
 class LayerShape(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     heads: int = Field(ge=1)
@@ -145,6 +153,8 @@ class Encoder(nn.Module):
         self.pooler = nn.Linear(cfg.hidden_size, cfg.hidden_size) if cfg.pooler else None
         self.head_dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(cfg.hidden_size, cfg.num_labels)
+        # Per instance so a full-int8 export can use a bias a per-tensor int8 scale can hold.
+        self.mask_bias = MASK_BIAS
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         t = input_ids.shape[1]
@@ -155,10 +165,9 @@ class Encoder(nn.Module):
         summed = (words + self.segment_embedding) + positions
         return self.embedding_dropout(self.embedding_norm(summed))
 
-    @staticmethod
-    def attention_bias(attention_mask: torch.Tensor) -> torch.Tensor:
+    def attention_bias(self, attention_mask: torch.Tensor) -> torch.Tensor:
         """[B,T] 0/1 mask -> [B,1,1,T] additive bias."""
-        return ((1.0 - attention_mask.to(torch.float32)) * MASK_BIAS)[:, None, None, :]
+        return ((1.0 - attention_mask.to(torch.float32)) * self.mask_bias)[:, None, None, :]
 
     def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[torch.Tensor]:
         """Embedding output followed by every layer's output (as HF's hidden_states)."""

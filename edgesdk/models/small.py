@@ -14,7 +14,6 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from edgesdk.models.encoder import MASK_BIAS
 
 
 class CNNConfig(BaseModel):
@@ -44,12 +43,14 @@ class CNNClassifier(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         m = attention_mask.to(torch.float32)
         x = (self.word_embeddings(input_ids) * m.unsqueeze(-1)).transpose(1, 2)  # [B, E, T]
-        bias = ((1.0 - m) * MASK_BIAS).unsqueeze(1)  # [B, 1, T]: padded positions never win the max
+        keep = m.unsqueeze(1)  # [B, 1, T]
         pooled = []
         for conv, k in zip(self.convs, self.config.kernel_sizes):
             # "same" length output so window t is centred on token t and the token mask applies.
             padded = nn.functional.pad(x, (k // 2, k - 1 - k // 2))
-            pooled.append((torch.relu(conv(padded)) + bias).amax(dim=-1))
+            # relu >= 0, so zeroing padded positions keeps them from winning the max. A
+            # multiplicative mask (not a -1e4 bias) leaves int8 activation ranges intact.
+            pooled.append((torch.relu(conv(padded)) * keep).amax(dim=-1))
         return self.classifier(self.dropout(torch.cat(pooled, dim=-1)))
 
 

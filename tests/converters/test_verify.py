@@ -9,7 +9,7 @@ from edgesdk.converters.verify import (
 )
 
 from edgesdk.errors import AccuracyGateError
-from edgesdk.recipe import VerifyConfig
+from edgesdk.recipe import QuantizeConfig, VerifyConfig
 
 
 def _eval(preds, labels):
@@ -34,13 +34,25 @@ def test_gate_allows_exactly_the_configured_drop():
     assert not r.passed and r.agreement == 0.98 and r.eager_accuracy == 1.0
 
 
+def test_quantized_gate_measures_the_drop_against_fp32_and_agreement_against_fake_quant():
+    labels = [0, 1] * 50
+    fake_quant = list(labels)
+    fake_quant[:3] = [1, 0, 1]  # the fake-quant model itself is 3 pt below fp32 (1.0)
+    cfg = QuantizeConfig(max_accuracy_drop=0.02, min_agreement=0.99)
+    r = gate("litert", _eval(fake_quant, labels), fake_quant, np.zeros((100, 2)), labels, cfg, precision="int8", fp32_accuracy=1.0)
+    assert r.agreement == 1.0 and r.eager_accuracy == 0.97 and not r.passed  # agrees, but lost 3 pt vs fp32
+    r = gate("litert", _eval(fake_quant, labels), fake_quant, np.zeros((100, 2)), labels, cfg, precision="int8", fp32_accuracy=0.98)
+    assert r.passed and r.fp32_accuracy == 0.98 and r.max_accuracy_drop == 0.02
+
+
 def test_failed_gate_is_one_clear_line():
-    r = VerifyResult("litert", 0.80, 0.85, 0.9, 0.1, 100, False)
+    r = VerifyResult("litert", 0.80, 0.85, 0.9, 0.1, 100, False, "student", "int8", 0.85, 0.01, 0.97)
     with pytest.raises(AccuracyGateError) as err:
-        raise_if_failed([r], VerifyConfig())
+        raise_if_failed([r])
     msg = str(err.value)
-    assert "litert artifact failed verification: accuracy 0.8000 vs eager 0.8500" in msg and "\n" not in msg
-    raise_if_failed([VerifyResult("litert", 0.85, 0.85, 1.0, 0.0, 100, True)], VerifyConfig())
+    assert "student litert int8 artifact failed verification: accuracy 0.8000 vs fp32 0.8500" in msg
+    assert "quantize.max_accuracy_drop" in msg and "\n" not in msg
+    raise_if_failed([VerifyResult("litert", 0.85, 0.85, 1.0, 0.0, 100, True)])
 
 
 def test_percentiles_are_ordered():

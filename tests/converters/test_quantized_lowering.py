@@ -1,0 +1,130 @@
+"""Every quantized (runtime, precision) on a tiny trained Encoder, run in its real runtime.
+
+The model is trained for a few seconds on real SST-2 rows so its predictions on those rows
+have margins; each artifact must then agree with its eager fake-quant reference, and must be
+several times smaller than fp32 — which it cannot be if the word table stayed float (it is
+~95% of this model's bytes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edgesdk.compress.quantize import calibration_set, deployable, reference_logits
+from edgesdk.converters import get_backend
+from edgesdk.converters.litert import convert_fp32, stock_static_int8
+from edgesdk.converters.tflite_flatbuffer import inline_buffers, summarize
+from edgesdk.recipe import QuantizeConfig
+from edgesdk.teacher import default_teacher_dir
+from edgesdk.tokenizer import Tokenizer
+from tests.conftest import sst2_rows
+from tests.helpers import tiny_encoder
+
+SEQ_LEN = 32
+COMBOS = [
+    ("executorch", "int8"),
+    ("executorch", "int8-dynamic"),
+    ("executorch", "int4w"),
+    ("litert", "int8"),
+    ("litert", "int8-dynamic"),
+    ("tflm", "int8"),
+]
+
+
+def example_inputs():
+    # Two distinct tensors: export would treat one tensor passed twice as one input.
+    return torch.ones(1, SEQ_LEN, dtype=torch.int32), torch.ones(1, SEQ_LEN, dtype=torch.int32)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """(model, tokenizer, ids, mask): a 2-layer x 32 encoder fitted to 200 SST-2 rows."""
+    rows = [line.split("\t") for line in sst2_rows("train", 200)[1:]]
+    texts, labels = [r[0] for r in rows], torch.tensor([int(r[1]) for r in rows])
+    tokenizer = Tokenizer.from_dir(default_teacher_dir())
+    ids, mask = (torch.from_numpy(a) for a in tokenizer.pad(tokenizer.encode(texts, SEQ_LEN), SEQ_LEN))
+    model = tiny_encoder(hidden=32, heads=2, ffn=64, dropout=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    torch.manual_seed(0)
+    for _ in range(60):
+        batch = torch.randint(0, len(texts), (32,))
+        loss = torch.nn.functional.cross_entropy(model(ids[batch], mask[batch]), labels[batch])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval(), tokenizer, texts, ids.numpy(), mask.numpy()
+
+
+@pytest.fixture(scope="module")
+def fp32_size(trained, tmp_path_factory):
+    model = trained[0]
+    return len(get_backend("litert").lower(deployable(model, SEQ_LEN), example_inputs(), "fp32"))
+
+
+@pytest.mark.parametrize("runtime,precision", COMBOS)
+def test_quantized_artifact_is_small_and_matches_its_fake_quant_model(trained, fp32_size, runtime, precision, tmp_path):
+    model, tokenizer, texts, ids, mask = trained
+    backend = get_backend(runtime)
+    config = QuantizeConfig(calibration_samples=64)
+    calibration = calibration_set(texts, tokenizer, config.calibration_samples, SEQ_LEN, seed=0)
+    module = backend.quantizers[precision](deployable(model, SEQ_LEN), calibration, config, SEQ_LEN)
+    reference = reference_logits(module, ids, mask)
+    example = example_inputs()
+    data = backend.lower(module, example, precision, calibration)
+    path = tmp_path / f"model.{precision}{backend.suffix}"
+    path.write_bytes(data)
+
+    assert len(data) < fp32_size / 3, f"{runtime} {precision}: {len(data)} B vs fp32 {fp32_size} B; table float?"
+    if runtime != "executorch":
+        lookups = summarize(data).lookups
+        assert lookups and all(t.table_dtype == "INT8" for t in lookups), lookups
+
+    session = backend.open(path, 1)
+    out = np.concatenate([session.run(ids[i : i + 1], mask[i : i + 1]) for i in range(len(ids))])
+    agreement = float(np.mean(out.argmax(1) == reference.argmax(1)))
+    spread = float(reference.max() - reference.min())
+    print(f"{runtime} {precision}: {len(data)} B (fp32 {fp32_size}), agreement {agreement:.3f}, "
+          f"max |artifact - reference| {np.abs(out - reference).max():.4f} of logit spread {spread:.3f}")
+    assert agreement >= 0.95
+    # ExecuTorch's reference is the fake-quant graph itself; LiteRT/TFLM are quantized on the
+    # flatbuffer, so their reference is fp32 and the bound is the full-int8 error.
+    bound = 0.1 if runtime == "executorch" or precision == "int8-dynamic" else 0.3
+    assert np.abs(out - reference).max() <= bound * spread
+
+
+def test_full_int8_tflite_is_int8_end_to_end(trained):
+    model, tokenizer, texts, ids, mask = trained
+    backend = get_backend("litert")
+    calibration = calibration_set(texts, tokenizer, 64, SEQ_LEN, seed=0)
+    module = backend.quantizers["int8"](deployable(model, SEQ_LEN), calibration, QuantizeConfig(), SEQ_LEN)
+    summary = summarize(backend.lower(module, example_inputs(), "int8", calibration))
+    assert summary.output_dtypes == ("INT8",) and summary.input_dtypes == ("INT32", "INT32")
+    assert all(t.output_dtype == "INT8" for t in summary.lookups)
+    assert "GELU" in summary.ops  # LiteRT keeps exact GELU; only the TFLM export swaps it
+
+
+def test_tflm_arena_is_a_fraction_of_the_stock_float_table_model(trained, tmp_path):
+    """Stock ai-edge-quantizer output keeps the table float and stores it by offset, which TFLM
+    copies into its arena; ours keeps the arena to activations."""
+    model, tokenizer, texts, ids, mask = trained
+    backend = get_backend("tflm")
+    calibration = calibration_set(texts, tokenizer, 64, SEQ_LEN, seed=0)
+    module = backend.quantizers["int8"](deployable(model, SEQ_LEN), calibration, QuantizeConfig(), SEQ_LEN)
+    example = example_inputs()
+    arenas = {}
+    stock = stock_static_int8(convert_fp32(module, example), calibration)
+    for name, data in [
+        ("ours", backend.lower(module, example, "int8", calibration)),
+        ("stock", stock),
+        ("stock, inlined", inline_buffers(stock)),
+    ]:
+        path = tmp_path / f"{name.replace(', ', '-')}.micro.tflite"
+        path.write_bytes(data)
+        session = backend.open(path, 1)
+        session.run(ids[:1], mask[:1])
+        arenas[name] = session.memory()["arena_bytes"]
+    print("TFLM arena bytes:", arenas)
+    assert 0 < arenas["ours"] <= arenas["stock"] / 4
+    assert arenas["ours"] <= arenas["stock, inlined"]

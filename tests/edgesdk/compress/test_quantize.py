@@ -1,0 +1,78 @@
+"""Unit tests of the quantization building blocks (the runtimes are covered in
+tests/converters/test_quantized_lowering.py)."""
+
+from __future__ import annotations
+
+import torch
+
+from edgesdk.compress.quantize import (
+    Int8Embedding,
+    calibration_set,
+    deployable,
+    export_batched,
+    int8_embeddings,
+    mask_bias_filter,
+)
+from edgesdk.models.small import CNNClassifier, CNNConfig
+from edgesdk.recipe import QuantizeConfig
+from edgesdk.teacher import default_teacher_dir
+from edgesdk.tokenizer import Tokenizer
+from tests.helpers import tiny_encoder
+
+
+def test_int8_embedding_is_int8_and_within_half_a_step_per_row():
+    weight = torch.randn(100, 16) * torch.logspace(-2, 1, 100).unsqueeze(1)  # rows of very different scale
+    emb = Int8Embedding(weight)
+    assert emb.qweight.dtype == torch.int8 and emb.scale.shape == (100, 1)
+    assert torch.all((emb.dequantized() - weight).abs() <= emb.scale / 2 + 1e-7)
+    ids = torch.tensor([[3, 99, 0]])
+    assert torch.equal(emb(ids), emb.dequantized()[ids])
+
+
+def test_int8_embeddings_respects_the_recipe():
+    model = tiny_encoder()
+    assert isinstance(int8_embeddings(deployable(model, 16), QuantizeConfig()).word_embeddings, Int8Embedding)
+    kept = int8_embeddings(deployable(model, 16), QuantizeConfig(embeddings="fp32"))
+    assert isinstance(kept.word_embeddings, torch.nn.Embedding)
+
+
+def test_deployable_cuts_positions_and_keeps_outputs():
+    model = tiny_encoder().eval()
+    cut = deployable(model, 16)
+    assert cut.position_embeddings.num_embeddings == 16 and model.position_embeddings.num_embeddings == 64
+    ids, mask = torch.randint(1, 1000, (3, 16), dtype=torch.int32), torch.ones(3, 16, dtype=torch.int32)
+    mask[0, 10:] = 0
+    with torch.no_grad():
+        assert torch.allclose(cut(ids, mask), model(ids, mask))
+
+
+def test_mask_bias_filter_keeps_only_the_mask_adds_float():
+    model = tiny_encoder(layers=3).eval()
+    graph = export_batched(model, 16)
+    keep = mask_bias_filter(graph)
+    adds = [n for n in graph.graph.nodes if n.op == "call_function" and "add" in str(n.target)]
+    rejected = [n for n in adds if not keep(n)]
+    # one bias add per layer, plus the position-table add (a constant slice, harmless either way)
+    assert 3 <= len(rejected) <= 4 and len(adds) - len(rejected) >= 2 * 3  # residual adds stay quantizable
+
+
+def test_cnn_mask_is_multiplicative_and_padding_never_wins():
+    torch.manual_seed(0)
+    cnn = CNNClassifier(CNNConfig(vocab_size=50, embedding_size=8, filters=4, kernel_sizes=(3,))).eval()
+    ids = torch.randint(1, 50, (1, 12))
+    mask = torch.ones(1, 12, dtype=torch.int32)
+    mask[0, 6:] = 0
+    garbage = ids.clone()
+    garbage[0, 6:] = torch.randint(1, 50, (6,))
+    with torch.no_grad():  # tokens under the mask must not change the output
+        assert torch.allclose(cnn(ids, mask), cnn(garbage, mask))
+
+
+def test_calibration_set_is_seeded():
+    tokenizer = Tokenizer.from_dir(default_teacher_dir())
+    texts = [f"sentence number {i}" for i in range(50)]
+    a = calibration_set(texts, tokenizer, 10, 8, seed=1)
+    b = calibration_set(texts, tokenizer, 10, 8, seed=1)
+    c = calibration_set(texts, tokenizer, 10, 8, seed=2)
+    assert a.ids.shape == (10, 8) and torch.equal(a.ids, b.ids) and not torch.equal(a.ids, c.ids)
+    assert len(calibration_set(texts, tokenizer, 500, 8, seed=1).ids) == 50
