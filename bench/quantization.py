@@ -32,6 +32,7 @@ VARIANTS = {
     "enc4x128": {"student": ENC},
     "cnn": {"student": {"family": "cnn", "embedding_size": 128, "filters": 128}},
     "enc2x128": {"student": {**ENC, "layers": 2}},
+    "teacher": {"student": {"family": "teacher"}},  # the fine-tuned MiniLM itself, quantized
 }
 
 

@@ -26,6 +26,7 @@ from edgesdk.targets.registry import TargetSpec
 
 ARTIFACTS_DIR = "artifacts"
 QUANT_DIR = "quantization"  # fake-quant reference logits and the per-layer error report
+LAYERS_FILE = "layers.json"
 TOOL_PACKAGES = ("torch", "executorch", "litert-torch", "ai-edge-litert", "transformers", "tokenizers")
 
 
@@ -236,24 +237,38 @@ def lower_all(out: Path, recipe: Recipe, task: Task, specs: list[ArtifactSpec]) 
     info = {"skipped": skipped_precisions(recipe)}
     for skipped in info["skipped"]:
         status(f"lower: {skipped} skipped (that runtime has no such precision; see docs/quantization.md)")
+    from edgesdk.compress.quant_report import worst_first
+
+    layers: list[dict] = []
     with atomic_dir(out / ARTIFACTS_DIR) as tmp, atomic_dir(out / QUANT_DIR) as quant_tmp:
         for role, directory in deployed_models(recipe):
             bundle_dir = tmp / Path(directory).relative_to(ARTIFACTS_DIR)
             mine = [s for s in specs if s.model == role]
-            info[role] = lower_bundle(out, out / role, bundle_dir, recipe, task, mine, quant_tmp)
+            info[role] = lower_bundle(out, out / role, bundle_dir, recipe, task, mine, quant_tmp, layers)
+        atomic_write_json(quant_tmp / LAYERS_FILE, worst_first(layers))
     return info
 
 
 def lower_bundle(
-    out: Path, model_dir: Path, bundle_dir: Path, recipe: Recipe, task: Task, specs: list[ArtifactSpec], quant_dir: Path
+    out: Path,
+    model_dir: Path,
+    bundle_dir: Path,
+    recipe: Recipe,
+    task: Task,
+    specs: list[ArtifactSpec],
+    quant_dir: Path,
+    layers: list[dict],
 ) -> dict:
     """One model -> one artifact per (runtime, precision), with its tokenizer, labels and
-    bundle.json; quantized ones also leave their eager fake-quant dev logits in quant_dir."""
+    bundle.json; quantized ones also leave their eager reference's dev logits in quant_dir
+    and their per-layer error rows in `layers`."""
+    import copy
     import shutil
 
     import numpy as np
     import torch
 
+    from edgesdk.compress.quant_report import layer_report
     from edgesdk.compress.quantize import calibration_set, deployable, reference_logits
     from edgesdk.converters import get_backend
     from edgesdk.converters.bundle import BundleInfo
@@ -282,9 +297,14 @@ def lower_bundle(
                 torch.manual_seed(recipe.seed)
                 module = deployable(model, seq_len)
                 if spec.precision != "fp32":
-                    module = backend.quantizers[spec.precision](module, calibration, qcfg, seq_len)
+                    fp32_module = module
+                    module = backend.quantizers[spec.precision](copy.deepcopy(module), calibration, qcfg, seq_len)
                     atomic_write_npy(
                         quant_dir / Path(spec.reference_path).name, reference_logits(module, *dev_ids).astype(np.float32)
+                    )
+                    fake_quant = module if spec.runtime == "executorch" else None  # others: no eager twin
+                    layers += layer_report(
+                        fp32_module, fake_quant, spec.runtime, spec.precision, calibration, seq_len, qcfg
                     )
                 data = backend.lower(module, example, spec.precision, calibration)
         except EdgeSDKError:

@@ -70,6 +70,7 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
             "distill": {k: v for k, v in student_info.items() if k != "kind"},
         },
         "artifacts": artifacts,
+        "quantization": {"layers": _read(layers) if (layers := out / "quantization" / "layers.json").exists() else []},
         "steps": {name: {"seconds": s["seconds"]} for name, s in manifest.steps.items()},
         "versions": manifest.header.get("versions", {}),
     }
@@ -115,6 +116,9 @@ def render_markdown(report: dict) -> str:
         "child's (runtime + artifact). Accuracy is from running the artifact itself on the dev set; Δ vs fp32",
         "is against the same model in eager fp32; agreement is with the artifact's eager reference (fp32,",
         "or the fake-quant model for quantized artifacts). TFLM arena: bytes TFLM's planner allocated.",
+    ]
+    lines += render_layers(report.get("quantization", {}).get("layers", []))
+    lines += [
         "",
         "## Data",
         "",
@@ -130,6 +134,29 @@ def render_markdown(report: dict) -> str:
     lines += [f"| {name} | {s['seconds']} |" for name, s in report["steps"].items()]
     lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in report["versions"].items()]
     return "\n".join(lines) + "\n"
+
+
+def render_layers(layers: list[dict], shown: int = 12) -> list[str]:
+    if not layers:
+        return []
+    lines = [
+        "",
+        f"## Quantization error by layer (worst first; {min(shown, len(layers))} of {len(layers)}, all in report.json)",
+        "",
+        "| layer | runtime | precision | weight bits | weight SQNR dB | activation SQNR dB | activation cosine |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in layers[:shown]:
+        act = "-" if r["activation_sqnr_db"] is None else f"{r['activation_sqnr_db']:.1f}"
+        cos = "-" if r["activation_cosine"] is None else f"{r['activation_cosine']:.5f}"
+        lines.append(
+            f"| `{r['name']}` | {r['runtime']} | {r['precision']} | {r['weight_bits']} | {r['weight_sqnr_db']:.1f} | {act} | {cos} |"
+        )
+    return lines + [
+        "",
+        "Activation rows compare each layer's output in the eager fake-quant graph (what the .pte computes) with",
+        "fp32 on calibration rows; LiteRT/TFLM are quantized on the flatbuffer, so they have weight rows only.",
+    ]
 
 
 def write_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
