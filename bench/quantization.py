@@ -54,10 +54,10 @@ def build(name: str, overrides: dict, work: Path, cache: Path) -> Path:
 def stock_tflm_arena(build_dir: Path) -> int:
     """Arena of ai-edge-quantizer's static int8 output as it comes (float table by offset)."""
     import torch
-
-    from edgesdk.compress.quantize import calibration_set, deployable
     from edgesdk.converters import get_backend
     from edgesdk.converters.litert import convert_fp32, stock_static_int8
+
+    from edgesdk.compress.quantize import calibration_set, deployable
     from edgesdk.data import load_task
     from edgesdk.recipe import load_recipe
     from edgesdk.teacher import load_model_dir
@@ -124,7 +124,9 @@ def main() -> None:
             new = rows_of(name, json.loads((out / "report.json").read_text()), stock_tflm_arena(out))
             rows = [r for r in rows if r["variant"] != name] + new
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps({"dataset": "sst2", "cpus": os.cpu_count(), "commit": commit, "rows": rows}, indent=1))
+            args.json.write_text(
+                json.dumps({"dataset": "sst2", "cpus": os.cpu_count(), "commit": commit, "rows": rows}, indent=1)
+            )
             for r in new:
                 print(format_row(r), flush=True)
     print(f"wrote {args.json}")

@@ -15,7 +15,9 @@ from edgesdk.converters.registry import Backend, register
 from edgesdk.errors import ArtifactError
 
 
-def lower(model: torch.nn.Module, example: tuple[torch.Tensor, ...], precision: str = "fp32", calibration=None) -> bytes:
+def lower(
+    model: torch.nn.Module, example: tuple[torch.Tensor, ...], precision: str = "fp32", calibration=None
+) -> bytes:
     """Every precision lowers the same way: the quantizers already put the q/dq (PT2E) or
     int4 tensor-subclass ops in the module, which the XNNPACK partitioner recognises."""
     import torch

@@ -66,7 +66,8 @@ def stock_static_int8(fp32_data: bytes, calibration: Calibration) -> bytes:
     q.load_quantization_recipe(recipe.static_wi8_ai8())
     names = input_names(fp32_data)
     samples = [
-        {names[0]: ids.numpy()[None], names[1]: mask.numpy()[None]} for ids, mask in zip(calibration.ids, calibration.mask)
+        {names[0]: ids.numpy()[None], names[1]: mask.numpy()[None]}
+        for ids, mask in zip(calibration.ids, calibration.mask)
     ]
     result = q.calibrate({SIGNATURE: samples}, num_threads=1)
     return bytes(q.quantize(result).quantized_model)

@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-
 from edgesdk.converters import litert
 from edgesdk.converters.registry import Backend, register
+
 from edgesdk.errors import ArtifactError
 
 # Large enough for any student we build; the arena actually used is read back and reported.
@@ -66,7 +66,10 @@ def _dequantizer(details: dict):
     params = details.get("quantization_parameters") or {}
     scales, zero_points = list(params.get("scales", [])), list(params.get("zero_points", []))
     return litert.output_dequantizer(
-        {"dtype": details["dtype"], "quantization": (float(scales[0]) if scales else 0.0, int(zero_points[0]) if zero_points else 0)}
+        {
+            "dtype": details["dtype"],
+            "quantization": (float(scales[0]) if scales else 0.0, int(zero_points[0]) if zero_points else 0),
+        }
     )
 
 

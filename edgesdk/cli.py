@@ -188,13 +188,25 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
         f"{s['kind']} student {s['accuracy']:.4f} ({s['params'] / 1e6:.2f}M, {t['flops'] / max(s['flops'], 1):.1f}x "
         "fewer FLOPs)"
     )
-    for col in ("artifact", "model", "runtime", "accuracy", "agreement", "size MB", "p50 ms", "p90 ms", "peak RSS MB"):
+    for col in (
+        "artifact",
+        "model",
+        "runtime",
+        "precision",
+        "accuracy",
+        "agreement",
+        "size MB",
+        "p50 ms",
+        "p90 ms",
+        "peak RSS MB",
+    ):
         table.add_column(col)
     for a in report["artifacts"]:
         table.add_row(
             a["path"],
             a["model"],
             a["runtime"],
+            a["precision"],
             f"{a['accuracy']:.4f}",
             f"{a['agreement']:.4f}",
             f"{a['size_bytes'] / 1e6:.2f}",
@@ -208,7 +220,17 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
     out_console.print(f"report: {out_dir / 'report.md'}")
 
 
+def quiet_third_party_logs() -> None:
+    """torchao warns about CUDA-only extensions it cannot load, torch about pytree enums:
+    noise on every CPU build, not actionable for a user."""
+    import logging
+
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main() -> None:
+    quiet_third_party_logs()
     try:
         app(standalone_mode=False)
     except EdgeSDKError as exc:

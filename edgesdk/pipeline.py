@@ -198,7 +198,6 @@ class ArtifactSpec:
         return f"{QUANT_DIR}/{self.model}-{self.runtime}-{self.precision}.logits.npy"
 
 
-
 def artifact_file(precision: str, suffix: str) -> str:
     return "model" + ("" if precision == "fp32" else f".{precision}") + suffix
 
@@ -300,7 +299,8 @@ def lower_bundle(
                     fp32_module = module
                     module = backend.quantizers[spec.precision](copy.deepcopy(module), calibration, qcfg, seq_len)
                     atomic_write_npy(
-                        quant_dir / Path(spec.reference_path).name, reference_logits(module, *dev_ids).astype(np.float32)
+                        quant_dir / Path(spec.reference_path).name,
+                        reference_logits(module, *dev_ids).astype(np.float32),
                     )
                     fake_quant = module if spec.runtime == "executorch" else None  # others: no eager twin
                     layers += layer_report(
@@ -358,7 +358,15 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[ArtifactSp
         else:  # the artifact must match its fake-quant model and lose little against fp32
             ref, tolerance = np.load(out / spec.reference_path, allow_pickle=False), recipe.quantize
         result = gate(
-            spec.runtime, ev, ref.argmax(1).tolist(), ref, task.dev.labels, tolerance, spec.model, spec.precision, fp32_accuracy
+            spec.runtime,
+            ev,
+            ref.argmax(1).tolist(),
+            ref,
+            task.dev.labels,
+            tolerance,
+            spec.model,
+            spec.precision,
+            fp32_accuracy,
         )
         results.append({**result.to_json(), "path": spec.path})
     payload = {
@@ -381,7 +389,9 @@ def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artif
         status(f"profile: no {target.family} device profiler yet; measuring on host (labelled profiled_on: host)")
     profiles = {}
     for spec in artifacts:
-        status(f"profile: {spec.path} on {where.id} ({recipe.profile.threads} threads, {recipe.profile.repetitions} runs)")
+        status(
+            f"profile: {spec.path} on {where.id} ({recipe.profile.threads} threads, {recipe.profile.repetitions} runs)"
+        )
         measured = profile_artifact(where, out / spec.path, task.dev.texts, recipe.profile)
         profiles[spec.path] = {**measured, "model": spec.model, "precision": spec.precision}
     atomic_write_json(out / "profile.json", profiles)

@@ -34,7 +34,9 @@ def cosine(reference: torch.Tensor, approx: torch.Tensor) -> float:
     return round(float(torch.dot(a, b) / (a.norm() * b.norm()).clamp(min=1e-30)), 6)
 
 
-def fake_quant_weight(weight: torch.Tensor, bits: int, group: Optional[int] = None, per_row: bool = True) -> torch.Tensor:
+def fake_quant_weight(
+    weight: torch.Tensor, bits: int, group: Optional[int] = None, per_row: bool = True
+) -> torch.Tensor:
     """Symmetric quantize-dequantize: per output channel, per `group` input channels, or per tensor."""
     w = weight.detach().double()
     levels = 2 ** (bits - 1) - 1
@@ -106,7 +108,9 @@ def layer_report(
         graph = quantized if isinstance(quantized, torch.fx.GraphModule) else export_batched(quantized, seq_len)
         reference = layer_outputs(export_batched(fp32_model, seq_len), ids, mask)
         approx = layer_outputs(graph, ids, mask)
-        acts = {k: (reference[k], approx[k]) for k in reference if k in approx and reference[k].shape == approx[k].shape}
+        acts = {
+            k: (reference[k], approx[k]) for k in reference if k in approx and reference[k].shape == approx[k].shape
+        }
     rows = []
     for name, module in fp32_model.named_modules():
         if name == "position_embeddings":  # stays fp32 in every path

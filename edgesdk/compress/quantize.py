@@ -126,9 +126,7 @@ def mask_bias_filter(graph_module: torch.fx.GraphModule) -> Callable[[torch.fx.N
 
 
 @torch.no_grad()
-def pt2e_quantize(
-    model: nn.Module, quantizer, calibration: Calibration, seq_len: int
-) -> torch.fx.GraphModule:
+def pt2e_quantize(model: nn.Module, quantizer, calibration: Calibration, seq_len: int) -> torch.fx.GraphModule:
     """prepare -> calibrate -> convert. Returns the converted graph (reference q/dq ops), which
     runs in eager as the fake-quant model the artifact is checked against."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e

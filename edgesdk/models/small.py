@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 
-
 class CNNConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from edgesdk.compress.quantize import calibration_set, deployable, reference_logits
 from edgesdk.converters import get_backend
 from edgesdk.converters.litert import convert_fp32, stock_static_int8
 from edgesdk.converters.tflite_flatbuffer import inline_buffers, summarize
+
+from edgesdk.compress.quantize import calibration_set, deployable, reference_logits
 from edgesdk.recipe import QuantizeConfig
 from edgesdk.teacher import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
@@ -85,8 +85,10 @@ def test_quantized_artifact_is_small_and_matches_its_fake_quant_model(trained, f
     out = np.concatenate([session.run(ids[i : i + 1], mask[i : i + 1]) for i in range(len(ids))])
     agreement = float(np.mean(out.argmax(1) == reference.argmax(1)))
     spread = float(reference.max() - reference.min())
-    print(f"{runtime} {precision}: {len(data)} B (fp32 {fp32_size}), agreement {agreement:.3f}, "
-          f"max |artifact - reference| {np.abs(out - reference).max():.4f} of logit spread {spread:.3f}")
+    print(
+        f"{runtime} {precision}: {len(data)} B (fp32 {fp32_size}), agreement {agreement:.3f}, "
+        f"max |artifact - reference| {np.abs(out - reference).max():.4f} of logit spread {spread:.3f}"
+    )
     assert agreement >= 0.95
     # ExecuTorch's reference is the fake-quant graph itself; LiteRT/TFLM are quantized on the
     # flatbuffer, so their reference is fp32 and the bound is the full-int8 error.

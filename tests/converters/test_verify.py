@@ -39,9 +39,14 @@ def test_quantized_gate_measures_the_drop_against_fp32_and_agreement_against_fak
     fake_quant = list(labels)
     fake_quant[:3] = [1, 0, 1]  # the fake-quant model itself is 3 pt below fp32 (1.0)
     cfg = QuantizeConfig(max_accuracy_drop=0.02, min_agreement=0.99)
-    r = gate("litert", _eval(fake_quant, labels), fake_quant, np.zeros((100, 2)), labels, cfg, precision="int8", fp32_accuracy=1.0)
+
+    def int8_gate(fp32_accuracy):
+        ev = _eval(fake_quant, labels)
+        return gate("litert", ev, fake_quant, np.zeros((100, 2)), labels, cfg, "student", "int8", fp32_accuracy)
+
+    r = int8_gate(1.0)
     assert r.agreement == 1.0 and r.eager_accuracy == 0.97 and not r.passed  # agrees, but lost 3 pt vs fp32
-    r = gate("litert", _eval(fake_quant, labels), fake_quant, np.zeros((100, 2)), labels, cfg, precision="int8", fp32_accuracy=0.98)
+    r = int8_gate(0.98)
     assert r.passed and r.fp32_accuracy == 0.98 and r.max_accuracy_drop == 0.02
 
 

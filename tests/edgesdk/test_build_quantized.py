@@ -21,13 +21,15 @@ EXPECTED = {
 }
 
 
-def quantized_recipe(tmp_path, gate: str) -> str:
+def quantized_recipe(
+    tmp_path, gate: str, precisions: str = "fp32, int8, int8-dynamic, int4w", runtimes: str = "executorch, litert, tflm"
+) -> str:
     path = tmp_path / "q.yaml"
     text = TINY_RECIPE.replace("hidden: 16, heads: 2, ffn: 32", "hidden: 32, heads: 2, ffn: 64")
-    text = text.replace("export: {seq_len: 32}", "export: {seq_len: 32, runtimes: [executorch, litert, tflm]}")
+    text = text.replace("export: {seq_len: 32}", f"export: {{seq_len: 32, runtimes: [{runtimes}]}}")
     text = text.replace(
         "quantize: {precisions: [fp32]}",
-        f"quantize: {{precisions: [fp32, int8, int8-dynamic, int4w], calibration_samples: 64, {gate}}}",
+        f"quantize: {{precisions: [{precisions}], calibration_samples: 64, {gate}}}",
     )
     assert text != TINY_RECIPE
     path.write_text(text)
@@ -36,7 +38,21 @@ def quantized_recipe(tmp_path, gate: str) -> str:
 
 def build_args(recipe, sst2_slice, teacher, out):
     train, dev = sst2_slice
-    return ("build", "--target", "host", "--recipe", recipe, "--train", train, "--dev", dev, "--teacher", teacher, "--out", out)
+    return (
+        "build",
+        "--target",
+        "host",
+        "--recipe",
+        recipe,
+        "--train",
+        train,
+        "--dev",
+        dev,
+        "--teacher",
+        teacher,
+        "--out",
+        out,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +94,7 @@ def test_layer_report_lists_weights_and_executorch_activations(built):
 
 
 def test_quantization_gate_stops_the_build_with_one_line(tmp_path, tiny_teacher, sst2_slice):
-    recipe = quantized_recipe(tmp_path, "max_accuracy_drop: 0.0, min_agreement: 1.0")
+    recipe = quantized_recipe(tmp_path, "max_accuracy_drop: 0.0, min_agreement: 1.0", "int8", "litert")
     proc = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp_path / "b"))
     assert_one_line_error(proc, "failed verification", "quantize.max_accuracy_drop")
     assert not (tmp_path / "b" / "report.json").exists()
