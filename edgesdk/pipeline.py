@@ -214,7 +214,7 @@ def artifact_entries(recipe: Recipe) -> list[ArtifactSpec]:
             specs += [
                 ArtifactSpec(role, runtime, p, f"{directory}/{artifact_file(p, backend.suffix)}")
                 for p in precisions
-                if p in backend.precisions
+                if supports(backend, p)
             ]
     return specs
 
@@ -226,8 +226,16 @@ def skipped_precisions(recipe: Recipe) -> list[str]:
         f"{runtime} {p}"
         for runtime in recipe.export.runtimes
         for p in recipe.quantize.precisions
-        if p not in get_backend(runtime).precisions
+        if not supports(get_backend(runtime), p)
     ]
+
+
+def supports(backend, precision: str) -> bool:
+    """int8-qat is int8 lowering of QAT-trained weights: wherever int8 is."""
+    return (QAT_BASE.get(precision, precision)) in backend.precisions
+
+
+QAT_BASE = {"int8-qat": "int8"}
 
 
 def lower_all(out: Path, recipe: Recipe, task: Task, specs: list[ArtifactSpec]) -> dict:
@@ -268,7 +276,7 @@ def lower_bundle(
     import torch
 
     from edgesdk.compress.quant_report import layer_report
-    from edgesdk.compress.quantize import calibration_set, deployable, reference_logits
+    from edgesdk.compress.quantize import calibration_set, clip_weight_outliers, deployable, reference_logits
     from edgesdk.converters import get_backend
     from edgesdk.converters.bundle import BundleInfo
     from edgesdk.fsutil import atomic_write_npy
@@ -281,10 +289,12 @@ def lower_bundle(
         raise EdgeSDKError(f"export.seq_len {seq_len} exceeds the model's {max_positions} positions")
     example = (torch.ones(1, seq_len, dtype=torch.int32), torch.ones(1, seq_len, dtype=torch.int32))
     qcfg = recipe.quantize
-    calibration = dev_ids = None
+    calibration = dev_ids = qat_model = None
     if any(s.precision != "fp32" for s in specs):
         calibration = calibration_set(task.train.texts, tokenizer, qcfg.calibration_samples, seq_len, recipe.seed)
         dev_ids = tokenizer.pad(tokenizer.encode(task.dev.texts, seq_len), seq_len)
+    if any(s.precision in QAT_BASE for s in specs):
+        qat_model = run_qat(out, model, tokenizer, task, recipe)
     bundle_dir.mkdir(parents=True, exist_ok=True)
     info = {}
     for spec in specs:
@@ -294,10 +304,13 @@ def lower_bundle(
         try:
             with native_output_to(out / "logs" / "lower.log"):
                 torch.manual_seed(recipe.seed)
-                module = deployable(model, seq_len)
+                module = deployable(qat_model if spec.precision in QAT_BASE else model, seq_len)
                 if spec.precision != "fp32":
                     fp32_module = module
-                    module = backend.quantizers[spec.precision](copy.deepcopy(module), calibration, qcfg, seq_len)
+                    module = copy.deepcopy(module)
+                    clip_weight_outliers(module, qcfg.clip, qcfg.clip_value)
+                    quantizer = backend.quantizers[QAT_BASE.get(spec.precision, spec.precision)]
+                    module = quantizer(module, calibration, qcfg, seq_len)
                     atomic_write_npy(
                         quant_dir / Path(spec.reference_path).name,
                         reference_logits(module, *dev_ids).astype(np.float32),
@@ -306,7 +319,7 @@ def lower_bundle(
                     layers += layer_report(
                         fp32_module, fake_quant, spec.runtime, spec.precision, calibration, seq_len, qcfg
                     )
-                data = backend.lower(module, example, spec.precision, calibration)
+                data = backend.lower(module, example, QAT_BASE.get(spec.precision, spec.precision), calibration)
         except EdgeSDKError:
             raise
         except Exception as exc:  # noqa: BLE001 - converter internals raise anything
@@ -318,6 +331,28 @@ def lower_bundle(
     shutil.copy2(model_dir / "labels.json", bundle_dir / "labels.json")
     BundleInfo(seq_len, labels).write(bundle_dir)
     return info
+
+
+def run_qat(out: Path, model, tokenizer, task: Task, recipe: Recipe):
+    """The QAT-trained copy of `model` (see compress/quantize.qat_finetune), trained once per
+    build and shared by every runtime's int8-qat artifact."""
+    import copy
+
+    import torch
+
+    from edgesdk.compress.distill import teacher_soft_labels
+    from edgesdk.compress.quantize import QatData, deployable, qat_finetune, qat_rows
+    from edgesdk.teacher import cache_root, load_model_dir
+
+    seq_len, qcfg = recipe.export.seq_len, recipe.quantize
+    encoded = qat_rows(task.train.texts, tokenizer, qcfg, seq_len, recipe.seed)
+    teacher, _, _ = load_model_dir(out / "teacher")
+    teacher_hash = sha256_file(out / "teacher" / "model.safetensors")
+    soft = teacher_soft_labels(teacher, tokenizer, encoded, cache_root() / "soft_labels", teacher_hash)
+    ids, mask = tokenizer.pad(encoded, seq_len)
+    data = QatData(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(soft))
+    status(f"QAT: {qcfg.qat_steps} steps x {qcfg.qat_batch_size} rows, int8 fake quantization, teacher soft labels")
+    return qat_finetune(deployable(copy.deepcopy(model), seq_len), data, qcfg, seq_len, recipe.seed)
 
 
 def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[ArtifactSpec]) -> dict:

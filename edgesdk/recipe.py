@@ -134,7 +134,7 @@ class ExportConfig(_Section):
         return self
 
 
-Precision = Literal["fp32", "int8", "int8-dynamic", "int4w"]
+Precision = Literal["fp32", "int8", "int8-dynamic", "int4w", "int8-qat"]
 
 
 class QuantizeConfig(_Section):
@@ -143,8 +143,10 @@ class QuantizeConfig(_Section):
     int8: static int8 weights (per channel) and activations, calibrated on
     `calibration_samples` seeded training rows; int8-dynamic: int8 weights, activations
     quantized at run time; int4w: int4 group-wise weights with int8 dynamic activations
-    (ExecuTorch/XNNPACK only). Every quantized artifact stores the word-embedding table as
-    int8 unless `embeddings: fp32`. A runtime skips precisions it cannot run (see docs).
+    (ExecuTorch/XNNPACK only); int8-qat: the student fine-tuned for `qat_steps` with int8
+    fake quantization in the loop against the teacher's soft labels, then lowered as int8.
+    Every quantized artifact stores the word-embedding table as int8 unless `embeddings:
+    fp32`. A runtime skips precisions it cannot run (see docs/quantization.md).
     """
 
     precisions: list[Precision] = Field(default_factory=lambda: ["fp32", "int8"])
@@ -153,6 +155,12 @@ class QuantizeConfig(_Section):
     group_size: int = Field(32, ge=32, multiple_of=32, description="int4w weight group (XNNPACK: a multiple of 32)")
     max_accuracy_drop: float = Field(0.01, ge=0.0, le=1.0, description="vs the fp32 eager model (fraction)")
     min_agreement: float = Field(0.97, ge=0.0, le=1.0, description="label agreement with the eager fake-quant model")
+    clip: Literal["none", "percentile", "kstd"] = Field("none", description="weight outlier clipping before quantizing")
+    clip_value: float = Field(99.99, gt=0.0, description="percentile of |w| per output channel, or k for k-std")
+    qat_steps: int = Field(0, ge=0, description="int8-qat: fine-tuning steps with fake quantization")
+    qat_batch_size: int = Field(32, ge=1)
+    qat_learning_rate: float = Field(1e-5, gt=0.0)
+    qat_temperature: float = Field(2.0, gt=0.0, description="soft-label KL temperature")
 
     @model_validator(mode="after")
     def _non_empty(self) -> "QuantizeConfig":
@@ -160,6 +168,12 @@ class QuantizeConfig(_Section):
             raise ValueError("quantize.precisions must name at least one precision")
         if len(set(self.precisions)) != len(self.precisions):
             raise ValueError("quantize.precisions lists a precision twice")
+        if self.clip == "percentile" and not 50.0 < self.clip_value <= 100.0:
+            raise ValueError(
+                f"quantize.clip_value {self.clip_value} must be a percentile in (50, 100] for clip: percentile"
+            )
+        if "int8-qat" in self.precisions and self.qat_steps == 0:
+            raise ValueError("quantize.precisions has int8-qat but quantize.qat_steps is 0; set the QAT steps")
         return self
 
 

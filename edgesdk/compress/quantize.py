@@ -81,6 +81,30 @@ def deployable(model: nn.Module, seq_len: int) -> nn.Module:
     return model
 
 
+@torch.no_grad()
+def clip_weight_outliers(model: nn.Module, method: str, value: float) -> list[dict]:
+    """Clip every Linear/Conv1d weight, per output channel, to the `value` percentile of |w|
+    or to k=`value` robust standard deviations (from the median absolute deviation), in place, so one outlier does not stretch the int8
+    grid of its channel. Returns what was clipped per layer."""
+    changed = []
+    if method == "none":
+        return changed
+    for name, module in model.named_modules():
+        if not isinstance(module, (nn.Linear, nn.Conv1d)):
+            continue
+        w = module.weight
+        rows = w.reshape(w.shape[0], -1)
+        if method == "percentile":
+            limit = torch.quantile(rows.abs().double(), value / 100.0, dim=1, keepdim=True).to(w.dtype)
+        else:  # robust sigma (median absolute deviation): the outliers must not inflate it
+            centred = rows - rows.median(dim=1, keepdim=True).values
+            limit = value * 1.4826 * centred.abs().median(dim=1, keepdim=True).values
+        clipped = int((rows.abs() > limit).sum())
+        rows.copy_(torch.maximum(torch.minimum(rows, limit), -limit))
+        changed.append({"name": name, "clipped": clipped, "of": rows.numel()})
+    return changed
+
+
 def int8_embeddings(model: nn.Module, config: "QuantizeConfig", per_row: bool = True) -> nn.Module:
     """Swap the word table for Int8Embedding (in place) unless the recipe keeps it fp32."""
     words = getattr(model, "word_embeddings", None)
@@ -162,3 +186,58 @@ def reference_logits(module: Callable, ids: np.ndarray, mask: np.ndarray, batch_
         sl = slice(start, start + batch_size)
         out.append(module(torch.from_numpy(ids[sl]), torch.from_numpy(mask[sl])).numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class QatData:
+    """Seeded training rows at the export length with the teacher's logits for them."""
+
+    ids: torch.Tensor
+    mask: torch.Tensor
+    soft: torch.Tensor
+
+
+def qat_rows(texts: Sequence[str], tokenizer: "Tokenizer", config: "QuantizeConfig", seq_len: int, seed: int):
+    """The ids QAT trains on: steps x batch rows (or all of train), sampled with the seed."""
+    wanted = min(len(texts), config.qat_steps * config.qat_batch_size)
+    chosen = sorted(random.Random(seed + 1).sample(range(len(texts)), wanted))
+    return tokenizer.encode([texts[i] for i in chosen], seq_len)
+
+
+def qat_finetune(model: nn.Module, data: QatData, config: "QuantizeConfig", seq_len: int, seed: int) -> nn.Module:
+    """Fine-tune `model` (fp32, in place) with XNNPACK-style int8 fake quantization in the
+    forward pass (straight-through gradients), on the teacher's soft labels. Returns the model
+    with the trained float weights; every runtime then quantizes it through its int8 path, so
+    QAT changes the weights the quantizers see, never the lowering."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e import allow_exported_model_train_eval
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
+
+    from edgesdk.compress.losses import kd_loss
+    from edgesdk.train import Schedule, optimize
+
+    torch.manual_seed(seed)
+    # Train through the int8 table the artifacts will read (it stays frozen).
+    graph = export_batched(int8_embeddings(copy.deepcopy(model), config), seq_len)
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=True))
+    quantizer.set_filter_function(mask_bias_filter(graph))
+    prepared = allow_exported_model_train_eval(prepare_qat_pt2e(graph, quantizer))  # optimize() calls train()
+    trainable = {k for k, _ in model.named_parameters() if not k.startswith("word_embeddings.")}
+    for name, param in prepared.named_parameters():
+        param.requires_grad_(name in trainable)
+
+    def loss_fn(idx: list[int]) -> torch.Tensor:
+        return kd_loss(prepared(data.ids[idx], data.mask[idx]), data.soft[idx], config.qat_temperature)
+
+    epochs = config.qat_steps * config.qat_batch_size / max(1, len(data.ids))
+    schedule = Schedule(epochs, config.qat_batch_size, config.qat_learning_rate, 0.0, 0.0)
+    optimize([prepared], [seq_len] * len(data.ids), schedule, random.Random(seed), loss_fn, "QAT (int8 fake-quant)")
+    trained = {k: v for k, v in prepared.state_dict().items() if k in trainable}
+    missing = trainable - set(trained)
+    if missing:
+        raise RuntimeError(f"QAT graph lost parameters {sorted(missing)[:3]}")
+    model.load_state_dict(trained, strict=False)
+    return model.eval()

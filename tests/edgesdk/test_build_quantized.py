@@ -18,18 +18,24 @@ EXPECTED = {
     ("litert", "int8"),
     ("litert", "int8-dynamic"),
     ("tflm", "int8"),
+    ("executorch", "int8-qat"),
+    ("litert", "int8-qat"),
+    ("tflm", "int8-qat"),
 }
 
 
 def quantized_recipe(
-    tmp_path, gate: str, precisions: str = "fp32, int8, int8-dynamic, int4w", runtimes: str = "executorch, litert, tflm"
+    tmp_path,
+    gate: str,
+    precisions: str = "fp32, int8, int8-dynamic, int4w, int8-qat",
+    runtimes: str = "executorch, litert, tflm",
 ) -> str:
     path = tmp_path / "q.yaml"
     text = TINY_RECIPE.replace("hidden: 16, heads: 2, ffn: 32", "hidden: 32, heads: 2, ffn: 64")
     text = text.replace("export: {seq_len: 32}", f"export: {{seq_len: 32, runtimes: [{runtimes}]}}")
     text = text.replace(
         "quantize: {precisions: [fp32]}",
-        f"quantize: {{precisions: [{precisions}], calibration_samples: 64, {gate}}}",
+        f"quantize: {{precisions: [{precisions}], calibration_samples: 64, qat_steps: 10, {gate}}}",
     )
     assert text != TINY_RECIPE
     path.write_text(text)
@@ -76,8 +82,11 @@ def test_every_precision_in_every_runtime_is_built_verified_and_profiled(built):
         if a["precision"] != "fp32":  # the word table is ~95% of this model: int8 or bust
             assert a["size_bytes"] < fp32.get(a["runtime"], fp32["litert"]) / 3, a
         assert ("arena_bytes" in a) == (a["runtime"] == "tflm")
-    tflm = next(a for a in students if a["runtime"] == "tflm")
+    tflm = next(a for a in students if a["runtime"] == "tflm" and a["precision"] == "int8")
     assert 0 < tflm["arena_bytes"] < 1 << 20 and tflm["path"] == "artifacts/model.int8.micro.tflite"
+    qat = {a["runtime"]: (out / a["path"]).read_bytes() for a in students if a["precision"] == "int8-qat"}
+    ptq = {a["runtime"]: (out / a["path"]).read_bytes() for a in students if a["precision"] == "int8"}
+    assert all(qat[r] != ptq[r] for r in qat)  # QAT changed the weights every runtime quantized
 
 
 def test_layer_report_lists_weights_and_executorch_activations(built):

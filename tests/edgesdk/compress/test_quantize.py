@@ -76,3 +76,51 @@ def test_calibration_set_is_seeded():
     c = calibration_set(texts, tokenizer, 10, 8, seed=2)
     assert a.ids.shape == (10, 8) and torch.equal(a.ids, b.ids) and not torch.equal(a.ids, c.ids)
     assert len(calibration_set(texts, tokenizer, 500, 8, seed=1).ids) == 50
+
+
+def test_qat_finetune_moves_weights_toward_the_teacher_under_fake_quant():
+    from edgesdk.compress.losses import kd_loss
+    from edgesdk.compress.quantize import QatData, qat_finetune
+
+    torch.manual_seed(0)
+    model = deployable(tiny_encoder(hidden=32, heads=2, dropout=0.0), 16)
+    ids = torch.randint(1, 2000, (64, 16), dtype=torch.int32)
+    mask = torch.ones(64, 16, dtype=torch.int32)
+    soft = torch.randn(64, 2) * 3  # a "teacher" the random student disagrees with
+    config = QuantizeConfig(precisions=["int8-qat"], qat_steps=30, qat_batch_size=16, qat_learning_rate=3e-3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        loss_before = float(kd_loss(model(ids, mask), soft, 2.0))
+    trained = qat_finetune(model, QatData(ids, mask, soft), config, 16, seed=0)
+    with torch.no_grad():
+        loss_after = float(kd_loss(trained(ids, mask), soft, 2.0))
+    assert loss_after < loss_before
+    assert torch.equal(trained.word_embeddings.weight, before["word_embeddings.weight"])  # frozen
+    assert not torch.equal(trained.layers[0].ffn.up.weight, before["layers.0.ffn.up.weight"])
+
+
+def test_int8_qat_needs_steps():
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="qat_steps"):
+        QuantizeConfig(precisions=["int8-qat"])
+
+
+def test_clip_weight_outliers_tames_one_outlier_per_channel():
+    from edgesdk.compress.quantize import clip_weight_outliers
+
+    layer = torch.nn.Linear(200, 4)
+    with torch.no_grad():
+        layer.weight.normal_(0, 0.02)
+        layer.weight[1, 7] = 5.0  # one outlier would stretch channel 1's int8 grid 60x
+    model = torch.nn.Sequential(layer)
+    before = layer.weight.clone()
+    changed = clip_weight_outliers(model, "kstd", 4.0)
+    assert changed[0]["clipped"] >= 1 and layer.weight[1].abs().max() < 0.5
+    assert torch.equal(layer.weight[0], before[0]) or changed[0]["clipped"] <= 4  # normal rows barely touched
+    untouched = torch.nn.Sequential(torch.nn.Linear(8, 2))
+    w = untouched[0].weight.clone()
+    assert clip_weight_outliers(untouched, "none", 0) == [] and torch.equal(untouched[0].weight, w)
+    clip_weight_outliers(untouched, "percentile", 100.0)
+    assert torch.allclose(untouched[0].weight, w)  # the 100th percentile clips nothing
