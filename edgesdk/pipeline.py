@@ -428,9 +428,22 @@ def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artif
             f"profile: {spec.path} on {where.id} ({recipe.profile.threads} threads, {recipe.profile.repetitions} runs)"
         )
         measured = profile_artifact(where, out / spec.path, task.dev.texts, recipe.profile)
-        profiles[spec.path] = {**measured, "model": spec.model, "precision": spec.precision}
+        profiles[spec.path] = {
+            **measured,
+            "model": spec.model,
+            "precision": spec.precision,
+            "zip_bytes": compressed_size(out / spec.path),
+        }
     atomic_write_json(out / "profile.json", profiles)
     return {"artifacts": list(profiles)}
+
+
+def compressed_size(path: Path) -> int:
+    """Deflate (zip) size: what a download or an app store package costs; clustered or
+    pruned weights show up here before any runtime stores them compactly."""
+    import zlib
+
+    return len(zlib.compress(path.read_bytes(), 9))
 
 
 def read_json(path: Path) -> dict:

@@ -41,6 +41,7 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
                 "agreement": v["agreement"],
                 "max_logit_diff": v["max_logit_diff"],
                 "size_bytes": prof["size_bytes"],
+                "zip_bytes": prof.get("zip_bytes"),
                 "latency_ms": prof["latency_ms"],
                 "peak_rss_bytes": prof["peak_rss_bytes"],
                 "baseline_rss_bytes": prof["baseline_rss_bytes"],
