@@ -6,8 +6,11 @@ TFLM arena of the stock path (ai-edge-quantizer static int8 with its float embed
 is measured beside ours for the same model. A benchmark, never a test.
 
     .venv/bin/python bench/quantization.py [--only enc4x128,cnn] [--work DIR] [--cache DIR]
+        [--qat-steps 300] [--clip kstd:4]
 
 --work keeps the build dirs, so a rerun (or a dir from bench/students.py) only redoes lowering.
+--qat-steps adds the int8-qat precision (QAT vs PTQ side by side); --clip sets weight
+clipping; rows are tagged with these settings.
 """
 
 from __future__ import annotations
@@ -36,10 +39,10 @@ VARIANTS = {
 }
 
 
-def build(name: str, overrides: dict, work: Path, cache: Path) -> Path:
+def build(name: str, overrides: dict, work: Path, cache: Path, quantize: dict) -> Path:
     from edgesdk.recipe import load_recipe
 
-    recipe = merge(merge(load_recipe("default").model_dump(mode="json"), overrides), QUANTIZE)
+    recipe = merge(merge(load_recipe("default").model_dump(mode="json"), overrides), quantize)
     recipe["name"] = f"sst2-{name}"
     path = work / f"{name}.yaml"
     path.write_text(json.dumps(recipe))
@@ -80,7 +83,7 @@ def stock_tflm_arena(build_dir: Path) -> int:
         return session.memory()["arena_bytes"]
 
 
-def rows_of(name: str, report: dict, stock_arena: int) -> list[dict]:
+def rows_of(name: str, setting: str, report: dict, stock_arena: int) -> list[dict]:
     arts = [a for a in report["artifacts"] if a["model"] == "student"]
     fp32 = {a["runtime"]: a for a in arts if a["precision"] == "fp32"}
     rows = []
@@ -89,6 +92,7 @@ def rows_of(name: str, report: dict, stock_arena: int) -> list[dict]:
         rows.append(
             {
                 "variant": name,
+                "setting": setting,
                 "runtime": a["runtime"],
                 "precision": a["precision"],
                 "accuracy": a["accuracy"],
@@ -96,6 +100,7 @@ def rows_of(name: str, report: dict, stock_arena: int) -> list[dict]:
                 "drop_pt": round(100 * a["accuracy_drop_vs_fp32"], 2),
                 "agreement": a["agreement"],
                 "size_bytes": a["size_bytes"],
+                "zip_bytes": a.get("zip_bytes"),
                 "smaller_than_fp32": round(base["size_bytes"] / a["size_bytes"], 2),
                 "p50_ms": a["latency_ms"]["p50"],
                 "speedup_vs_fp32": round(base["latency_ms"]["p50"] / a["latency_ms"]["p50"], 2),
@@ -111,7 +116,20 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="build dirs (kept; reused on rerun)")
     parser.add_argument("--cache", type=Path, default=None, help="edgesdk cache dir to share across runs")
     parser.add_argument("--json", type=Path, default=Path("bench/results/quantization_sst2.json"))
+    parser.add_argument("--qat-steps", type=int, default=0)
+    parser.add_argument("--clip", default="", help="METHOD:VALUE, e.g. kstd:4 or percentile:99.9")
     args = parser.parse_args()
+    quantize = json.loads(json.dumps(QUANTIZE))
+    tags = []
+    if args.qat_steps:
+        quantize["quantize"]["precisions"].append("int8-qat")
+        quantize["quantize"]["qat_steps"] = args.qat_steps
+        tags.append(f"qat {args.qat_steps}")
+    if args.clip:
+        method, value = args.clip.split(":")
+        quantize["quantize"].update({"clip": method, "clip_value": float(value)})
+        tags.append(f"clip {args.clip}")
+    setting = ", ".join(tags) or "ptq"
     names = [n for n in args.only.split(",") if n] or list(VARIANTS)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     rows = json.loads(args.json.read_text())["rows"] if args.json.exists() else []
@@ -120,9 +138,9 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         cache = args.cache or Path(tmp) / "cache"
         for name in names:
-            out = build(name, VARIANTS[name], work, cache)
-            new = rows_of(name, json.loads((out / "report.json").read_text()), stock_tflm_arena(out))
-            rows = [r for r in rows if r["variant"] != name] + new
+            out = build(name, VARIANTS[name], work, cache, quantize)
+            new = rows_of(name, setting, json.loads((out / "report.json").read_text()), stock_tflm_arena(out))
+            rows = [r for r in rows if (r["variant"], r.get("setting", "ptq")) != (name, setting)] + new
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(
                 json.dumps({"dataset": "sst2", "cpus": os.cpu_count(), "commit": commit, "rows": rows}, indent=1)
@@ -135,7 +153,7 @@ def main() -> None:
 def format_row(r: dict) -> str:
     arena = f" arena {r['arena_bytes']:,} B (stock {r['stock_arena_bytes']:,} B)" if "arena_bytes" in r else ""
     return (
-        f"{r['variant']:<10} {r['runtime']:<10} {r['precision']:<12} acc {r['accuracy']:.4f} ({-r['drop_pt']:+.2f} pt) "
+        f"{r['variant']:<10} [{r['setting']}] {r['runtime']:<10} {r['precision']:<12} acc {r['accuracy']:.4f} ({-r['drop_pt']:+.2f} pt) "
         f"agree {r['agreement']:.4f} {r['size_bytes'] / 1e6:6.2f} MB (x{r['smaller_than_fp32']} smaller) "
         f"p50 {r['p50_ms']:.2f} ms (x{r['speedup_vs_fp32']}){arena}"
     )
