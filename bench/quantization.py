@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="edgesdk cache dir to share across runs")
     parser.add_argument("--json", type=Path, default=Path("bench/results/quantization_sst2.json"))
     parser.add_argument("--qat-steps", type=int, default=0)
+    parser.add_argument("--note", default="", help="context for the results table, e.g. machine load")
     parser.add_argument("--clip", default="", help="METHOD:VALUE, e.g. kstd:4 or percentile:99.9")
     args = parser.parse_args()
     quantize = json.loads(json.dumps(QUANTIZE))
@@ -142,9 +143,8 @@ def main() -> None:
             new = rows_of(name, setting, json.loads((out / "report.json").read_text()), stock_tflm_arena(out))
             rows = [r for r in rows if (r["variant"], r.get("setting", "ptq")) != (name, setting)] + new
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(
-                json.dumps({"dataset": "sst2", "cpus": os.cpu_count(), "commit": commit, "rows": rows}, indent=1)
-            )
+            payload = {"dataset": "sst2", "cpus": os.cpu_count(), "commit": commit, "rows": rows}
+            args.json.write_text(json.dumps({**payload, **({"note": args.note} if args.note else {})}, indent=1))
             for r in new:
                 print(format_row(r), flush=True)
     print(f"wrote {args.json}")

@@ -80,7 +80,8 @@ def quantization_section(data: dict) -> list[str]:
     lines = [
         f"## Quantized artifacts on {data['dataset']} (bench/quantization.py)",
         "",
-        f"Commit `{data.get('commit', '?')}`, {data['cpus']} CPUs, 2 threads, batch 1. Accuracy from each artifact in "
+        f"Commit `{data.get('commit', '?')}`{' (' + data['note'] + ')' if data.get('note') else ''}, "
+        f"{data['cpus']} CPUs, 2 threads, batch 1. Accuracy from each artifact in "
         "its runtime over the whole dev set; Δ against the same student in eager fp32; size ratio and speed-up "
         "against that runtime's fp32 file (TFLM: against the fp32 .tflite), measured in the same build. Stock TFLM "
         "arena: ai-edge-quantizer's static int8 file as it comes (float word table, stored by offset, which TFLM "
