@@ -107,3 +107,21 @@ def test_quantization_gate_stops_the_build_with_one_line(tmp_path, tiny_teacher,
     proc = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp_path / "b"))
     assert_one_line_error(proc, "failed verification", "quantize.max_accuracy_drop")
     assert not (tmp_path / "b" / "report.json").exists()
+
+
+def test_a_truncated_tflm_artifact_is_one_line(built, tmp_path, sst2_slice):
+    out, _ = built
+    for f in (out / "artifacts").iterdir():
+        if f.is_file():
+            (tmp_path / f.name).write_bytes(f.read_bytes())
+    artifact = tmp_path / "model.int8.micro.tflite"
+    artifact.write_bytes(artifact.read_bytes()[: artifact.stat().st_size // 3])
+    assert_one_line_error(run_cli("eval", artifact, "--data", sst2_slice[1]), "TFLM cannot load")
+
+
+def test_tflm_artifact_evaluates_like_the_build_verified_it(built, sst2_slice):
+    out, report = built
+    row = next(a for a in report["artifacts"] if a["runtime"] == "tflm" and a["precision"] == "int8")
+    proc = run_cli("eval", out / row["path"], "--data", sst2_slice[1], "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["accuracy"] == row["accuracy"]

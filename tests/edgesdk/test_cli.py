@@ -150,6 +150,10 @@ def _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **changes):
         ("unknown_target", "unknown target 'toaster'"),
         ("recipe_unknown_key", "unknown key 'teacher.epohcs'"),
         ("recipe_wrong_type", "'export.seq_len'"),
+        ("recipe_unknown_precision", "'quantize.precisions.1'"),
+        ("recipe_int4_group", "'quantize.group_size'"),
+        ("recipe_qat_without_steps", "qat_steps is 0"),
+        ("recipe_unknown_runtime", "'export.runtimes.0'"),
         ("teacher_missing", "does not exist"),
         ("teacher_no_weights", "no model.safetensors"),
     ],
@@ -173,6 +177,15 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_teacher, sst2_s
         changes["--recipe"] = tmp_path / "r.yaml"
     elif case == "recipe_wrong_type":
         (tmp_path / "r.yaml").write_text("export: {seq_len: long}\n")
+        changes["--recipe"] = tmp_path / "r.yaml"
+    elif case.startswith("recipe_"):
+        text = {
+            "recipe_unknown_precision": "quantize: {precisions: [fp32, int3]}\n",
+            "recipe_int4_group": "quantize: {precisions: [int4w], group_size: 48}\n",
+            "recipe_qat_without_steps": "quantize: {precisions: [int8-qat]}\n",
+            "recipe_unknown_runtime": "export: {runtimes: [coreml]}\n",
+        }[case]
+        (tmp_path / "r.yaml").write_text(text)
         changes["--recipe"] = tmp_path / "r.yaml"
     elif case == "teacher_missing":
         changes["--teacher"] = tmp_path / "no_teacher"
