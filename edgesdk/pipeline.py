@@ -230,21 +230,25 @@ def skipped_precisions(recipe: Recipe) -> list[str]:
     ]
 
 
+QAT_BASE = {"int8-qat": "int8"}  # QAT precision -> the lowering it goes through
+
+
+def base_precision(precision: str) -> str:
+    return QAT_BASE.get(precision, precision)
+
+
 def supports(backend, precision: str) -> bool:
     """int8-qat is int8 lowering of QAT-trained weights: wherever int8 is."""
-    return (QAT_BASE.get(precision, precision)) in backend.precisions
-
-
-QAT_BASE = {"int8-qat": "int8"}
+    return base_precision(precision) in backend.precisions
 
 
 def lower_all(out: Path, recipe: Recipe, task: Task, specs: list[ArtifactSpec]) -> dict:
+    from edgesdk.compress.quant_report import worst_first
     from edgesdk.fsutil import atomic_dir
 
     info = {"skipped": skipped_precisions(recipe)}
     for skipped in info["skipped"]:
         status(f"lower: {skipped} skipped (that runtime has no such precision; see docs/quantization.md)")
-    from edgesdk.compress.quant_report import worst_first
 
     layers: list[dict] = []
     with atomic_dir(out / ARTIFACTS_DIR) as tmp, atomic_dir(out / QUANT_DIR) as quant_tmp:
@@ -269,14 +273,13 @@ def lower_bundle(
     """One model -> one artifact per (runtime, precision), with its tokenizer, labels and
     bundle.json; quantized ones also leave their eager reference's dev logits in quant_dir
     and their per-layer error rows in `layers`."""
-    import copy
     import shutil
 
     import numpy as np
     import torch
 
     from edgesdk.compress.quant_report import layer_report
-    from edgesdk.compress.quantize import calibration_set, clip_weight_outliers, deployable, reference_logits
+    from edgesdk.compress.quantize import calibration_set, deployable, reference_logits
     from edgesdk.converters import get_backend
     from edgesdk.converters.bundle import BundleInfo
     from edgesdk.fsutil import atomic_write_npy
@@ -306,20 +309,14 @@ def lower_bundle(
                 torch.manual_seed(recipe.seed)
                 module = deployable(qat_model if spec.precision in QAT_BASE else model, seq_len)
                 if spec.precision != "fp32":
-                    fp32_module = module
-                    module = copy.deepcopy(module)
-                    clip_weight_outliers(module, qcfg.clip, qcfg.clip_value)
-                    quantizer = backend.quantizers[QAT_BASE.get(spec.precision, spec.precision)]
-                    module = quantizer(module, calibration, qcfg, seq_len)
-                    atomic_write_npy(
-                        quant_dir / Path(spec.reference_path).name,
-                        reference_logits(module, *dev_ids).astype(np.float32),
-                    )
+                    fp32_module, module = module, quantized_module(backend, spec, module, calibration, recipe)
+                    logits = reference_logits(module, *dev_ids).astype(np.float32)
+                    atomic_write_npy(quant_dir / Path(spec.reference_path).name, logits)
                     fake_quant = module if spec.runtime == "executorch" else None  # others: no eager twin
                     layers += layer_report(
                         fp32_module, fake_quant, spec.runtime, spec.precision, calibration, seq_len, qcfg
                     )
-                data = backend.lower(module, example, QAT_BASE.get(spec.precision, spec.precision), calibration)
+                data = backend.lower(module, example, base_precision(spec.precision), calibration)
         except EdgeSDKError:
             raise
         except Exception as exc:  # noqa: BLE001 - converter internals raise anything
@@ -331,6 +328,19 @@ def lower_bundle(
     shutil.copy2(model_dir / "labels.json", bundle_dir / "labels.json")
     BundleInfo(seq_len, labels).write(bundle_dir)
     return info
+
+
+def quantized_module(backend, spec: ArtifactSpec, fp32_module, calibration, recipe: Recipe):
+    """A quantized copy of a deployable fp32 module: weights clipped as the recipe says, then
+    the runtime's quantizer for the precision (the eager reference the artifact must match)."""
+    import copy
+
+    from edgesdk.compress.quantize import clip_weight_outliers
+
+    qcfg = recipe.quantize
+    module = copy.deepcopy(fp32_module)
+    clip_weight_outliers(module, qcfg.clip, qcfg.clip_value)
+    return backend.quantizers[base_precision(spec.precision)](module, calibration, qcfg, recipe.export.seq_len)
 
 
 def run_qat(out: Path, model, tokenizer, task: Task, recipe: Recipe):
