@@ -16,7 +16,7 @@ from edgesdk.errors import ArtifactError
 
 
 def lower(
-    model: torch.nn.Module, example: tuple[torch.Tensor, ...], precision: str = "fp32", calibration=None
+    model: torch.nn.Module, example: tuple[torch.Tensor, ...], precision: str = "fp32", calibration=None, config=None
 ) -> bytes:
     """Every precision lowers the same way: the quantizers already put the q/dq (PT2E) or
     int4 tensor-subclass ops in the module, which the XNNPACK partitioner recognises."""

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import torch
 
     from edgesdk.compress.quantize import Calibration
+    from edgesdk.recipe import QuantizeConfig
 
 from edgesdk.converters.registry import Backend, register
 from edgesdk.converters.tflite_flatbuffer import inline_buffers, int8_embedding_tables
@@ -38,6 +39,7 @@ def lower(
     example: tuple[torch.Tensor, ...],
     precision: str = "fp32",
     calibration: Optional[Calibration] = None,
+    config: Optional[QuantizeConfig] = None,
 ) -> bytes:
     """fp32 through litert-torch; int8 and int8-dynamic by ai-edge-quantizer on that flatbuffer.
 
@@ -54,8 +56,10 @@ def lower(
         q = quantizer.Quantizer(data)
         q.load_quantization_recipe(recipe.dynamic_wi8_afp32())
         return inline_buffers(bytes(q.quantize().quantized_model))
-    data, _ = int8_embedding_tables(stock_static_int8(data, calibration))
-    return data
+    stock = stock_static_int8(data, calibration)
+    if config is not None and config.embeddings == "fp32":
+        return inline_buffers(stock)
+    return int8_embedding_tables(stock)[0]
 
 
 def stock_static_int8(fp32_data: bytes, calibration: Calibration) -> bytes:

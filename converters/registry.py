@@ -35,7 +35,7 @@ class Backend:
     name: str  # runtime id used in recipes and report.json: executorch | litert | tflm
     suffix: str  # artifact file suffix
     magic: bytes  # flatbuffer file identifier at byte offset 4
-    lower: Callable[..., bytes]  # (module, example, precision, calibration) -> artifact bytes
+    lower: Callable[..., bytes]  # (module, example, precision, calibration, quantize config) -> artifact bytes
     open: Callable[[Path, int], Session]
     quantizers: dict[str, Quantizer] = field(default_factory=dict)  # precision -> quantizer
     fp32: bool = True  # whether the runtime takes an fp32 graph at all

@@ -58,8 +58,8 @@ def tflm_module(model, calibration, config, seq_len):
     return litert.full_int8_module(model, calibration, config, seq_len)
 
 
-def lower(model, example, precision: str = "int8", calibration=None) -> bytes:
-    return litert.lower(model, example, "int8", calibration)
+def lower(model, example, precision: str = "int8", calibration=None, config=None) -> bytes:
+    return litert.lower(model, example, "int8", calibration, config)
 
 
 def _dequantizer(details: dict):

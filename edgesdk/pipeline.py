@@ -316,7 +316,7 @@ def lower_bundle(
                     layers += layer_report(
                         fp32_module, fake_quant, spec.runtime, spec.precision, calibration, seq_len, qcfg
                     )
-                data = backend.lower(module, example, base_precision(spec.precision), calibration)
+                data = backend.lower(module, example, base_precision(spec.precision), calibration, qcfg)
         except EdgeSDKError:
             raise
         except Exception as exc:  # noqa: BLE001 - converter internals raise anything

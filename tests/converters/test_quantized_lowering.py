@@ -130,3 +130,16 @@ def test_tflm_arena_is_a_fraction_of_the_stock_float_table_model(trained, tmp_pa
     print("TFLM arena bytes:", arenas)
     assert 0 < arenas["ours"] <= arenas["stock"] / 4
     assert arenas["ours"] <= arenas["stock, inlined"]
+
+
+@pytest.mark.parametrize("runtime", ["executorch", "litert"])
+def test_embeddings_fp32_keeps_the_table_float(trained, fp32_size, runtime):
+    model, tokenizer, texts, ids, mask = trained
+    backend = get_backend(runtime)
+    config = QuantizeConfig(embeddings="fp32")
+    calibration = calibration_set(texts, tokenizer, 64, SEQ_LEN, seed=0)
+    module = backend.quantizers["int8"](deployable(model, SEQ_LEN), calibration, config, SEQ_LEN)
+    data = backend.lower(module, example_inputs(), "int8", calibration, config)
+    assert len(data) > 0.9 * fp32_size  # the float table is ~95% of this model
+    if runtime == "litert":
+        assert all(t.table_dtype == "FLOAT32" for t in summarize(data).lookups)
