@@ -92,6 +92,13 @@ def quantization_section(data: dict) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in data["rows"]:
+        if "p50_ms" not in r:  # the build's quantization gate stopped it before profiling
+            lines.append(
+                f"| {r['variant']} | {r.get('setting', 'ptq')} | {r['runtime']} | {r['precision']} | {r['accuracy']:.4f} | "
+                f"{-r['drop_pt']:+.2f} | {r['agreement']:.4f} | {r['size_bytes'] / 1e6:.2f} | - | "
+                f"{r['smaller_than_fp32']:.2f} | gate {r['gate']} | - | - | - |"
+            )
+            continue
         arena = f"{r['arena_bytes'] / 1e3:.1f} | {r['stock_arena_bytes'] / 1e3:.1f}" if "arena_bytes" in r else "- | -"
         lines.append(
             f"| {r['variant']} | {r.get('setting', 'ptq')} | {r['runtime']} | {r['precision']} | {r['accuracy']:.4f} | "
