@@ -9,9 +9,7 @@ artifact is verified like any other, so the approximation's cost is measured, no
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +19,7 @@ from edgesdk.converters import litert
 from edgesdk.converters.registry import Backend, register
 
 from edgesdk.errors import ArtifactError
+from edgesdk.progress import fds_to
 
 # Large enough for any student we build; the arena actually used is read back and reported.
 ARENA_LIMIT_BYTES = 64 << 20
@@ -30,17 +29,12 @@ _ARENA_LINE = re.compile(r"Arena allocation total (\d+) bytes")
 @contextmanager
 def captured_stderr():
     """TFLM's C++ logs (allocation record, op errors) go to fd 2; read them as text."""
-    sys.stderr.flush()
-    saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
         lines: list[str] = []
         try:
-            yield lines
+            with fds_to(tmp, (2,)):
+                yield lines
         finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
             tmp.seek(0)
             lines += tmp.read().decode(errors="replace").splitlines()
 

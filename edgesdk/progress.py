@@ -60,28 +60,34 @@ def status(message: str) -> None:
 
 
 @contextmanager
+def fds_to(fileobj, fds: tuple[int, ...] = (1, 2)) -> Iterator[None]:
+    """Point the process-level file descriptors `fds` at `fileobj` (native code writes there,
+    past Python's sys.stdout/sys.stderr), and restore them afterwards."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in fds]
+    for fd in fds:
+        os.dup2(fileobj.fileno(), fd)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in zip(fds, saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+@contextmanager
 def native_output_to(log_path: Path) -> Iterator[None]:
     """Send fd 1/2 (native runtime and converter logs, Python warnings) to a log file.
 
     The converters print hundreds of lines from C++ (absl, MLIR, XNNPACK); users need them
     only when something fails, and then the error names this file.
     """
-    import os
-    import sys
-
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(log_path, "ab") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
+    with open(log_path, "ab") as log, fds_to(log):
+        yield

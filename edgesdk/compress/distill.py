@@ -25,7 +25,7 @@ from edgesdk.compress.augment import augment
 from edgesdk.compress.losses import attention_kl, hidden_mse, kd_loss, layer_map, relation_kl
 from edgesdk.data import Split
 from edgesdk.errors import RecipeError
-from edgesdk.fsutil import atomic_write_bytes, sha256_json
+from edgesdk.fsutil import atomic_write_npy, sha256_json
 from edgesdk.models.encoder import Encoder
 from edgesdk.progress import status
 from edgesdk.recipe import DistillConfig, LossWeights
@@ -65,11 +65,7 @@ def teacher_soft_labels(
     status(f"distill: computing teacher soft labels for {len(encoded)} rows (cached afterwards)")
     logits = logits_for_ids(teacher, tokenizer, encoded, batch_size=128, description="teacher soft labels")
     if path is not None:
-        import io
-
-        buf = io.BytesIO()
-        np.save(buf, logits, allow_pickle=False)
-        atomic_write_bytes(path, buf.getvalue())
+        atomic_write_npy(path, logits)
     return logits
 
 
