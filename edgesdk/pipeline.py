@@ -128,6 +128,28 @@ def build(request: BuildRequest) -> BuildResult:
         lambda: build_student_dir(out / "teacher", task, recipe, manifest.output_hash("teacher"), out / "student"),
     )
 
+    # -- prune (optional) -------------------------------------------------------------
+    if recipe.prune.active:
+        from edgesdk.pruning import PRUNED_DIR, build_pruned_dir
+
+        prune_key = sha256_json(
+            [
+                manifest.output_hash("student"),
+                manifest.output_hash("teacher"),
+                data_hash,
+                recipe.seed,
+                recipe.prune.model_dump(mode="json"),
+                recipe.distill.model_dump(mode="json"),
+                recipe.export.seq_len,
+            ]
+        )
+        step(
+            "prune",
+            prune_key,
+            [PRUNED_DIR],
+            lambda: build_pruned_dir(out, task, recipe, manifest.output_hash("teacher"), out / PRUNED_DIR),
+        )
+
     # -- lower --------------------------------------------------------------------------
     # Calibration reads train and the fake-quant references read dev: both are in the key.
     quant = recipe.quantize.model_dump(mode="json", exclude={"max_accuracy_drop", "min_agreement"})
@@ -135,6 +157,7 @@ def build(request: BuildRequest) -> BuildResult:
         [
             manifest.output_hash("student"),
             manifest.output_hash("teacher"),
+            manifest.output_hash("prune") if recipe.prune.active else None,
             recipe.export.model_dump(mode="json"),
             quant,
             data_hash,
@@ -174,11 +197,27 @@ def build(request: BuildRequest) -> BuildResult:
     return BuildResult(out, report, tuple(cached))
 
 
+def ships_teacher(recipe: Recipe) -> bool:
+    """The deployed model is the fine-tuned teacher as it is (no distillation, no pruning)."""
+    return recipe.student.family == "teacher" and not recipe.prune.active
+
+
+def model_dir(out: Path, recipe: Recipe, role: str) -> Path:
+    """Where a role's model lives in the build dir: the deployed student is the pruned one
+    when the recipe prunes."""
+    if role == "student" and recipe.prune.active:
+        from edgesdk.pruning import PRUNED_DIR
+
+        return out / PRUNED_DIR
+    return out / role
+
+
 def deployed_models(recipe: Recipe) -> list[tuple[str, str]]:
-    """(model role, artifact dir): the student at artifacts/, and when it was distilled the
-    teacher beside it at artifacts/teacher/, so the report compares both on their artifacts."""
+    """(model role, artifact dir): the student at artifacts/, and when it differs from the
+    teacher (distilled or pruned) the teacher beside it at artifacts/teacher/, so the report
+    compares both on their artifacts."""
     roles = [("student", ARTIFACTS_DIR)]
-    if recipe.student.family != "teacher":
+    if not ships_teacher(recipe):
         roles.append(("teacher", f"{ARTIFACTS_DIR}/teacher"))
     return roles
 
@@ -255,7 +294,7 @@ def lower_all(out: Path, recipe: Recipe, task: Task, specs: list[ArtifactSpec]) 
         for role, directory in deployed_models(recipe):
             bundle_dir = tmp / Path(directory).relative_to(ARTIFACTS_DIR)
             mine = [s for s in specs if s.model == role]
-            info[role] = lower_bundle(out, out / role, bundle_dir, recipe, task, mine, quant_tmp, layers)
+            info[role] = lower_bundle(out, model_dir(out, recipe, role), bundle_dir, recipe, task, mine, quant_tmp, layers)
         atomic_write_json(quant_tmp / LAYERS_FILE, worst_first(layers))
     return info
 
@@ -380,9 +419,9 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[ArtifactSp
     seq_len = recipe.export.seq_len
     models, eager = {}, {}
     # When the recipe ships the teacher, student/ is a copy of teacher/: evaluate it once.
-    roles = ("teacher",) if recipe.student.family == "teacher" else ("teacher", "student")
+    roles = ("teacher",) if ships_teacher(recipe) else ("teacher", "student")
     for role in roles:
-        model, tokenizer, _ = load_model_dir(out / role)
+        model, tokenizer, _ = load_model_dir(model_dir(out, recipe, role))
         eager[role] = predict_logits(model, tokenizer, task.dev.texts, seq_len)
         models[role] = {
             "params": param_count(model),

@@ -121,6 +121,49 @@ class DistillConfig(_Section):
     max_train_rows: Optional[int] = Field(None, gt=0)
 
 
+class PruneConfig(_Section):
+    """Structured pruning and vocabulary pruning of the deployed model, after distillation.
+
+    Heads, FFN neurons and layers are sliced out of the weights (the exported graph is
+    smaller, not masked): `heads` is the fraction of all attention heads removed, ranked
+    globally by head-mask gradient importance (Michel et al. 2019) with at least one head
+    kept per layer; `ffn` the fraction of each layer's FFN neurons removed (the same width in
+    every layer, rounded up to `ffn_multiple`); `layers` lists layer indices dropped. The
+    removal is spread over `iterations`, each followed by `recovery_epochs` of distillation
+    from the teacher. `vocab: train` then keeps only the special tokens and the tokens the
+    training texts use (at least `vocab_min_count` times; the `vocab_max_size` most
+    frequent), remaps ids and ships the pruned vocabulary; other words tokenize through the
+    pieces that remain, or to [UNK].
+    """
+
+    heads: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of all heads removed")
+    ffn: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of FFN neurons removed per layer")
+    ffn_multiple: int = Field(8, ge=1, description="kept FFN width rounded up to a multiple of this")
+    layers: list[int] = Field(default_factory=list, description="layer indices (0-based) removed")
+    iterations: int = Field(1, ge=1)
+    importance_rows: int = Field(2048, ge=1, description="seeded training rows for importance")
+    recovery_epochs: float = Field(1.0, ge=0.0, description="distillation after each iteration (0 = none)")
+    recovery_rows: Optional[int] = Field(None, gt=0, description="cap on recovery rows per iteration")
+    recovery_learning_rate: Optional[float] = Field(None, gt=0.0, description="default: distill.learning_rate")
+    vocab: Literal["none", "train"] = "none"
+    vocab_min_count: int = Field(1, ge=1)
+    vocab_max_size: Optional[int] = Field(None, ge=1, description="keep at most this many non-special tokens")
+
+    @property
+    def structured(self) -> bool:
+        return self.heads > 0 or self.ffn > 0 or bool(self.layers)
+
+    @property
+    def active(self) -> bool:
+        return self.structured or self.vocab != "none"
+
+    @model_validator(mode="after")
+    def _distinct_layers(self) -> "PruneConfig":
+        if len(set(self.layers)) != len(self.layers) or any(i < 0 for i in self.layers):
+            raise ValueError("prune.layers must list distinct non-negative layer indices")
+        return self
+
+
 class ExportConfig(_Section):
     """Lowering to deployable artifacts: one per runtime and precision (see quantize)."""
 
@@ -198,10 +241,20 @@ class Recipe(_Section):
     teacher: TeacherConfig = TeacherConfig()
     student: StudentConfig = StudentConfig()
     distill: DistillConfig = DistillConfig()
+    prune: PruneConfig = PruneConfig()
     export: ExportConfig = ExportConfig()
     quantize: QuantizeConfig = QuantizeConfig()
     verify: VerifyConfig = VerifyConfig()
     profile: ProfileConfig = ProfileConfig()
+
+    @model_validator(mode="after")
+    def _prunable(self) -> "Recipe":
+        if self.prune.structured and self.student.family in ("cnn", "bilstm"):
+            raise ValueError(
+                f"prune.heads/ffn/layers need an encoder student, not {self.student.family}; "
+                "use prune.vocab alone for CNN/BiLSTM students"
+            )
+        return self
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -212,6 +265,8 @@ def _format_validation_error(source: str, err: ValidationError) -> str:
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
         return f"recipe {source}: unknown key '{where}'; check the spelling against docs/recipes.md"
+    if not first["loc"]:  # a rule across sections: its message says what to change
+        return f"recipe {source}: {first['msg'].removeprefix('Value error, ')}"
     return f"recipe {source}: '{where}': {first['msg']} (got {first.get('input')!r}); fix that value"
 
 

@@ -71,6 +71,7 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
             "distill": {k: v for k, v in student_info.items() if k != "kind"},
         },
         "artifacts": artifacts,
+        "pruning": _read(pruned) if (pruned := out / "pruned" / "prune.json").exists() else {},
         "quantization": {"layers": _read(layers) if (layers := out / "quantization" / "layers.json").exists() else []},
         "steps": {name: {"seconds": s["seconds"]} for name, s in manifest.steps.items()},
         "versions": manifest.header.get("versions", {}),
@@ -118,6 +119,7 @@ def render_markdown(report: dict) -> str:
         "is against the same model in eager fp32; agreement is with the artifact's eager reference (fp32,",
         "or the fake-quant model for quantized artifacts). TFLM arena: bytes TFLM's planner allocated.",
     ]
+    lines += render_pruning(report.get("pruning", {}))
     lines += render_layers(report.get("quantization", {}).get("layers", []))
     lines += [
         "",
@@ -135,6 +137,37 @@ def render_markdown(report: dict) -> str:
     lines += [f"| {name} | {s['seconds']} |" for name, s in report["steps"].items()]
     lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in report["versions"].items()]
     return "\n".join(lines) + "\n"
+
+
+def render_pruning(p: dict) -> list[str]:
+    if not p:
+        return []
+    lines = ["", "## Pruning (weights removed, not masked)", ""]
+    if "heads_total" in p:
+        lines += [
+            f"- attention heads: {p['heads_total'] - p['heads_removed']} of {p['heads_total']} kept "
+            f"(per layer {p['heads_per_layer']}); layers removed: {p['layers_removed'] or 'none'}",
+            f"- FFN neurons: {p['ffn_total'] - p['ffn_removed']} of {p['ffn_total']} kept (per layer {p['ffn_per_layer']})",
+        ]
+    if "vocab_before" in p:
+        lines.append(
+            f"- vocabulary: {p['vocab_after']} of {p['vocab_before']} tokens kept "
+            f"({_fmt_bytes(p['embedding_bytes_saved_fp32'])} of fp32 embeddings removed); "
+            f"{p['vocab_dev_prediction_changes']} dev predictions changed, accuracy "
+            f"{p['vocab_dev_accuracy_before']:.4f} -> {p['vocab_dev_accuracy_after']:.4f}"
+        )
+    b, a = p["before"], p["after"]
+    lines.append(
+        f"- parameters {b['params'] / 1e6:.2f} M -> {a['params'] / 1e6:.2f} M, "
+        f"FLOPs {b['flops'] / 1e6:.1f} M -> {a['flops'] / 1e6:.1f} M"
+    )
+    history = p.get("history", [])
+    if history:
+        lines += ["", "| stage | heads | FFN neurons | dev accuracy after pruning | after recovery |", "|---|---|---|---|---|"]
+        for h in history:
+            pruned = h.get("accuracy_pruned", h["accuracy"])
+            lines.append(f"| {h['stage']} | {h['heads']} | {h['ffn']} | {pruned:.4f} | {h['accuracy']:.4f} |")
+    return lines
 
 
 def render_layers(layers: list[dict], shown: int = 12) -> list[str]:

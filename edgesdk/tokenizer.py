@@ -52,6 +52,28 @@ class Tokenizer:
     def vocabulary(self) -> dict[str, int]:
         return self._backend.get_vocab()
 
+    def special_ids(self) -> set[int]:
+        """[PAD], [UNK], [CLS], [SEP], [MASK] and any other token the tokenizer marks special."""
+        return {i for i, t in self._backend.get_added_tokens_decoder().items() if t.special}
+
+    def restricted(self, keep_ids: Sequence[int]) -> "Tokenizer":
+        """The same tokenizer over only `keep_ids` (renumbered in their original order).
+
+        WordPiece's greedy longest match over the smaller vocabulary gives the same pieces for
+        every word whose pieces were all kept, and other pieces or [UNK] for the rest.
+        """
+        import json
+
+        spec = json.loads(self._backend.to_str())
+        id_to_token = {i: t for t, i in spec["model"]["vocab"].items()}
+        new_id = {old: new for new, old in enumerate(sorted(keep_ids))}
+        spec["model"]["vocab"] = {id_to_token[old]: new for old, new in new_id.items()}
+        spec["added_tokens"] = [{**t, "id": new_id[t["id"]]} for t in spec["added_tokens"] if t["id"] in new_id]
+        post = spec.get("post_processor") or {}
+        for special in (post.get("special_tokens") or {}).values():
+            special["ids"] = [new_id[i] for i in special["ids"]]
+        return Tokenizer(_HFTokenizer.from_str(json.dumps(spec)))
+
     def encode(self, texts: Sequence[str], max_length: int) -> list[list[int]]:
         """Token ids with [CLS]/[SEP], truncated to max_length (keeping the final [SEP])."""
         out = []

@@ -93,6 +93,9 @@ class Attention(nn.Module):
         self.norm = nn.LayerNorm(hidden, eps=eps)
         self.dropout = nn.Dropout(dropout)
         self.scale = 1.0 / math.sqrt(head_dim)
+        # [heads] multiplier on each head's context, set only while pruning measures head
+        # importance (edgesdk/compress/prune.py); None in training and export.
+        self.head_gate: Optional[torch.Tensor] = None
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
@@ -104,7 +107,10 @@ class Attention(nn.Module):
         q, k, v = self._split(q_flat), self._split(k_flat), self._split(v_flat)
         scores = torch.matmul(q * self.scale, k.transpose(-1, -2)) + bias
         probs = torch.softmax(scores, dim=-1)
-        context = torch.matmul(self.dropout(probs), v).transpose(1, 2).reshape(b, t, self.heads * self.head_dim)
+        context = torch.matmul(self.dropout(probs), v)
+        if self.head_gate is not None:
+            context = context * self.head_gate.view(1, -1, 1, 1)
+        context = context.transpose(1, 2).reshape(b, t, self.heads * self.head_dim)
         out = self.norm(x + self.dropout(self.output(context)))
         return AttentionTrace(out, probs, q_flat, k_flat, v_flat)
 
@@ -120,9 +126,13 @@ class FeedForward(nn.Module):
         self.norm = nn.LayerNorm(hidden, eps=eps)
         self.dropout = nn.Dropout(dropout)
         self.act = nn.GELU() if activation == "gelu" else nn.ReLU()
+        self.neuron_gate: Optional[torch.Tensor] = None  # [ffn], as Attention.head_gate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x + self.dropout(self.down(self.act(self.up(x)))))
+        inner = self.act(self.up(x))
+        if self.neuron_gate is not None:
+            inner = inner * self.neuron_gate
+        return self.norm(x + self.dropout(self.down(inner)))
 
 
 class Layer(nn.Module):

@@ -1,0 +1,115 @@
+"""The prune step: structured pruning with distillation recovery, then vocabulary pruning.
+
+Reads the distilled student (student/), writes pruned/ in the same layout (model, tokenizer,
+labels) plus prune.json, which the report reads. Structured pruning comes first because its
+recovery distils from the teacher, which needs the teacher's tokenizer; vocabulary pruning
+needs no training and comes last.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+
+from edgesdk.data import Task
+from edgesdk.fsutil import atomic_dir, atomic_write_json
+from edgesdk.models.registry import param_count, save_model
+from edgesdk.progress import status
+from edgesdk.recipe import AugmentConfig, DistillConfig, LossWeights, Recipe
+from edgesdk.teacher import LABELS_FILE, cache_root, load_model_dir
+
+PRUNED_DIR = "pruned"
+PRUNE_INFO_FILE = "prune.json"
+
+
+def recovery_config(recipe: Recipe) -> DistillConfig:
+    """Recovery = the recipe's distillation on the prediction losses only (internal losses
+    need layer and head maps that pruning just changed), without augmentation; a pruned
+    teacher keeps the teacher's fine-tuning learning rate and frozen word table."""
+    d, p = recipe.distill, recipe.prune
+    is_teacher = recipe.student.family == "teacher"
+    default_lr = recipe.teacher.learning_rate if is_teacher else d.learning_rate
+    losses = LossWeights(kd=d.losses.kd, ce=d.losses.ce) if d.losses.kd + d.losses.ce > 0 else LossWeights()
+    return d.model_copy(
+        update={
+            "epochs": p.recovery_epochs or 1.0,
+            "max_train_rows": p.recovery_rows or d.max_train_rows,
+            "learning_rate": p.recovery_learning_rate or default_lr,
+            "losses": losses,
+            "two_stage": False,
+            "augment": AugmentConfig(),
+            "freeze_word_embeddings": d.freeze_word_embeddings or is_teacher,
+            "max_length": recipe.teacher.max_length if is_teacher else d.max_length,
+        }
+    )
+
+
+def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, out_dir: Path) -> dict:
+    import numpy as np
+    import torch
+
+    from edgesdk.compress.distill import distill
+    from edgesdk.compress.prune import importance_batches, prune_structure
+    from edgesdk.compress.vocab import plan_vocabulary, prune_vocabulary
+    from edgesdk.models.flops import model_flops
+    from edgesdk.train import accuracy, predict_logits
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    cfg, seq_len = recipe.prune, recipe.export.seq_len
+    model, tokenizer, _ = load_model_dir(out / "student")
+    before = {"params": param_count(model), "flops": model_flops(model, seq_len)}
+
+    def dev_logits(m, tok) -> np.ndarray:
+        return predict_logits(m, tok, task.dev.texts, seq_len)
+
+    def evaluate(m) -> float:
+        return round(accuracy(dev_logits(m, tokenizer).argmax(1), task.dev.labels), 6)
+
+    info: dict = {"before": before}
+    if cfg.structured:
+        teacher, _, _ = load_model_dir(out / "teacher")
+        recovery = recovery_config(recipe)
+
+        def recover(m, iteration: int) -> dict:
+            torch.manual_seed(recipe.seed + iteration)
+            result = distill(m, teacher, tokenizer, task.train, recovery, recipe.seed + iteration, cache_root() / "soft_labels", teacher_hash)
+            return result.to_json()
+
+        batches = importance_batches(
+            tokenizer, task.train.texts, task.train.labels, cfg.importance_rows, recovery.max_length, recipe.seed
+        )
+        random.seed(recipe.seed)
+        torch.manual_seed(recipe.seed)
+        result = prune_structure(model, cfg, batches, recover, evaluate)
+        model = result.model
+        info.update(result.info)
+    if cfg.vocab == "train":
+        plan = plan_vocabulary(tokenizer, task.train.texts, cfg.vocab_min_count, cfg.vocab_max_size)
+        reference = dev_logits(model, tokenizer).argmax(1)
+        model, tokenizer = prune_vocabulary(model, tokenizer, plan)
+        predicted = dev_logits(model, tokenizer).argmax(1)
+        width = model.word_embeddings.weight.shape[1]
+        info.update(
+            {
+                "vocab_before": plan.before,
+                "vocab_after": len(plan.keep),
+                "embedding_bytes_saved_fp32": (plan.before - len(plan.keep)) * width * 4,
+                "vocab_dev_prediction_changes": int((reference != predicted).sum()),
+                "vocab_dev_accuracy_before": round(accuracy(reference, task.dev.labels), 6),
+                "vocab_dev_accuracy_after": round(accuracy(predicted, task.dev.labels), 6),
+            }
+        )
+        status(
+            f"prune: vocabulary {plan.before} -> {len(plan.keep)} tokens; "
+            f"{info['vocab_dev_prediction_changes']} of {len(task.dev)} dev predictions changed"
+        )
+    info["after"] = {"params": param_count(model), "flops": model_flops(model, seq_len)}
+    status(f"prune: {before['params'] / 1e6:.2f}M -> {info['after']['params'] / 1e6:.2f}M parameters")
+    with atomic_dir(out_dir) as tmp:
+        save_model(model, tmp)
+        tokenizer.save(tmp)
+        shutil.copy2(out / "student" / LABELS_FILE, tmp / LABELS_FILE)
+        atomic_write_json(tmp / PRUNE_INFO_FILE, info)
+    return info

@@ -1,0 +1,97 @@
+"""A pruned build through the real CLI: heads, FFN neurons and vocabulary removed from the
+distilled student, lowered to ExecuTorch, LiteRT and TFLM, verified against its eager model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgesdk.tokenizer import Tokenizer
+from tests.conftest import TINY_RECIPE, assert_one_line_error, run_cli
+from tests.edgesdk.test_build_quantized import build_args
+
+PRUNE = "prune: {heads: 0.5, ffn: 0.5, iterations: 2, importance_rows: 64, recovery_rows: 64, vocab: train}"
+
+
+def pruned_recipe(tmp_path, student: str, prune: str, quantize: str = "precisions: [fp32]") -> str:
+    text = TINY_RECIPE.replace("student: {layers: 1, hidden: 16, heads: 2, ffn: 32}", f"student: {student}")
+    text = text.replace("export: {seq_len: 32}", "export: {seq_len: 32, runtimes: [executorch, litert, tflm]}")
+    text = text.replace("quantize: {precisions: [fp32]}", f"quantize: {{{quantize}}}\n{prune}")
+    assert text.count(student) == 1 and prune in text
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, tiny_teacher, sst2_slice):
+    tmp = tmp_path_factory.mktemp("pbuild")
+    recipe = pruned_recipe(
+        tmp,
+        "{layers: 2, hidden: 32, heads: 4, ffn: 64}",
+        PRUNE,
+        "precisions: [fp32, int8], max_accuracy_drop: 1.0, min_agreement: 0.0",
+    )
+    proc = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp / "b"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp / "b", json.loads((tmp / "b" / "report.json").read_text())
+
+
+def test_report_lists_what_was_removed(built):
+    out, report = built
+    p = report["pruning"]
+    assert (p["heads_total"], p["heads_removed"]) == (8, 4)
+    assert (p["ffn_total"], p["ffn_removed"]) == (128, 64) and p["ffn_per_layer"] == [32, 32]
+    assert p["vocab_before"] == 30522 and 0 < p["vocab_after"] < 30522 // 5
+    assert [h["stage"] for h in p["history"]] == ["before", "iteration 1", "iteration 2"]
+    assert all(h["recovery"]["stages"] for h in p["history"][1:])  # distillation ran each round
+    assert p["after"]["params"] < p["before"]["params"] / 3
+    assert report["student"]["config"]["vocab_size"] == p["vocab_after"]
+    assert [s["heads"] for s in report["student"]["config"]["layers"]] == p["heads_per_layer"]
+    assert "## Pruning" in (out / "report.md").read_text()
+
+
+def test_pruned_artifacts_ship_their_vocabulary_and_match_eager(built):
+    out, report = built
+    students = [a for a in report["artifacts"] if a["model"] == "student"]
+    assert {(a["runtime"], a["precision"]) for a in students} >= {
+        ("executorch", "fp32"),
+        ("litert", "fp32"),
+        ("tflm", "int8"),
+    }
+    for a in students:
+        if a["precision"] == "fp32":
+            assert a["agreement"] >= 0.99 and a["max_logit_diff"] < 1e-3, a
+    tok = Tokenizer.from_dir(out / "artifacts")
+    assert tok.vocab_size == report["pruning"]["vocab_after"]
+    teacher_fp32 = {a["runtime"]: a["size_bytes"] for a in report["artifacts"] if a["model"] == "teacher"}
+    for a in students:  # the tiny teacher is ~all word table: the pruned vocabulary shows
+        if a["precision"] == "fp32":
+            assert a["size_bytes"] < teacher_fp32[a["runtime"]] / 4
+
+
+def test_eval_of_a_pruned_artifact_uses_its_own_vocabulary(built, sst2_slice):
+    out, report = built
+    row = next(a for a in report["artifacts"] if a["model"] == "student" and a["runtime"] == "litert")
+    proc = run_cli("eval", out / row["path"], "--data", sst2_slice[1], "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["accuracy"] == row["accuracy"]
+
+
+def test_pruning_the_teacher_itself_ships_it_beside_the_unpruned_teacher(tmp_path, tiny_teacher, sst2_slice):
+    recipe = pruned_recipe(tmp_path, "{family: teacher}", "prune: {layers: [1], recovery_epochs: 0}")
+    proc = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp_path / "b"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["pruning"]["layers_removed"] == [1] and report["student"]["config"]["layers"].__len__() == 1
+    sizes = {(a["model"], a["runtime"]): a["size_bytes"] for a in report["artifacts"] if a["precision"] == "fp32"}
+    assert sizes[("student", "litert")] < sizes[("teacher", "litert")]
+
+
+def test_pruning_a_cnn_student_by_heads_is_one_line(tmp_path, tiny_teacher, sst2_slice):
+    recipe = pruned_recipe(tmp_path, "{family: cnn, filters: 8, embedding_size: 16}", "prune: {heads: 0.5}")
+    text = open(recipe).read().replace("losses: {kd: 1.0, hidden: 1.0, attention: 1.0, minilm: 1.0, embedding: 1.0}", "losses: {kd: 1.0}")
+    open(recipe, "w").write(text)
+    proc = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp_path / "b"))
+    assert_one_line_error(proc, "prune.heads/ffn/layers need an encoder student")
