@@ -1,4 +1,5 @@
-"""The prune step: structured pruning with distillation recovery, then vocabulary pruning.
+"""The prune step: structured pruning, sharing, factorization and sparsity, each recovered
+by distillation, then vocabulary pruning.
 
 Reads the distilled student (student/), writes pruned/ in the same layout (model, tokenizer,
 labels) plus prune.json, which the report reads. Structured pruning comes first because its
@@ -51,8 +52,10 @@ def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, o
     import torch
 
     from edgesdk.compress.distill import distill
-    from edgesdk.compress.prune import importance_batches, prune_structure
+    from edgesdk.compress.prune import bake_masks, cubic_sparsity, importance_batches, mask_smallest, prune_structure
+    from edgesdk.compress.share import factorize_embeddings, share_layers
     from edgesdk.compress.vocab import plan_vocabulary, prune_vocabulary
+    from edgesdk.errors import RecipeError
     from edgesdk.models.flops import model_flops
     from edgesdk.train import accuracy, predict_logits
 
@@ -68,23 +71,64 @@ def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, o
         return round(accuracy(dev_logits(m, tokenizer).argmax(1), task.dev.labels), 6)
 
     info: dict = {"before": before}
-    if cfg.structured:
+    history: list[dict] = []
+    if cfg.reshapes:
         teacher, _, _ = load_model_dir(out / "teacher")
         recovery = recovery_config(recipe)
+        rounds = iter(range(1, 1_000))
 
-        def recover(m, iteration: int) -> dict:
-            torch.manual_seed(recipe.seed + iteration)
-            result = distill(m, teacher, tokenizer, task.train, recovery, recipe.seed + iteration, cache_root() / "soft_labels", teacher_hash)
+        def recover(m, _iteration: int = 0) -> dict:
+            seed = recipe.seed + next(rounds)
+            torch.manual_seed(seed)
+            result = distill(m, teacher, tokenizer, task.train, recovery, seed, cache_root() / "soft_labels", teacher_hash)
             return result.to_json()
 
-        batches = importance_batches(
-            tokenizer, task.train.texts, task.train.labels, cfg.importance_rows, recovery.max_length, recipe.seed
-        )
-        random.seed(recipe.seed)
-        torch.manual_seed(recipe.seed)
-        result = prune_structure(model, cfg, batches, recover, evaluate)
-        model = result.model
-        info.update(result.info)
+        def stage(label: str, m) -> None:
+            """Record a transformed model's accuracy before and after its recovery."""
+            pruned_accuracy = evaluate(m)
+            done = recover(m) if cfg.recovery_epochs > 0 else {}
+            history.append(
+                {
+                    "stage": label,
+                    "heads": sum(s.heads for s in m.config.layers),
+                    "ffn": sum(s.ffn for s in m.config.layers),
+                    "params": param_count(m),
+                    "accuracy_pruned": pruned_accuracy,
+                    "accuracy": evaluate(m) if done else pruned_accuracy,
+                    "recovery": done,
+                }
+            )
+
+        if cfg.structured:
+            batches = importance_batches(
+                tokenizer, task.train.texts, task.train.labels, cfg.importance_rows, recovery.max_length, recipe.seed
+            )
+            random.seed(recipe.seed)
+            torch.manual_seed(recipe.seed)
+            result = prune_structure(model, cfg, batches, recover if cfg.recovery_epochs > 0 else None, evaluate)
+            model = result.model
+            info.update({k: v for k, v in result.info.items() if k != "history"})
+            history += result.info["history"]
+        try:
+            if cfg.share_layers != "none":
+                status(f"prune: sharing {cfg.share_layers} across {model.config.num_layers} layers")
+                model = share_layers(model, cfg.share_layers)
+                stage(f"share {cfg.share_layers}", model)
+            if cfg.embedding_size is not None:
+                status(f"prune: factorizing the word table to {cfg.embedding_size} dimensions")
+                model = factorize_embeddings(model, cfg.embedding_size)
+                stage(f"embedding {cfg.embedding_size}", model)
+        except ValueError as exc:
+            raise RecipeError(f"prune: {exc}; adjust the recipe's prune section") from None
+        if cfg.sparsity > 0:
+            for it in range(1, cfg.sparsity_iterations + 1):
+                target = cubic_sparsity(cfg.sparsity, it, cfg.sparsity_iterations)
+                status(f"prune: magnitude sparsity {target:.1%} ({it}/{cfg.sparsity_iterations})")
+                mask_smallest(model, target)
+                stage(f"sparsity {target:.3f}", model)
+            info["sparsity"] = round(bake_masks(model), 6)
+        info.update({"share_layers": cfg.share_layers, "embedding_size": cfg.embedding_size})
+    info["history"] = history
     if cfg.vocab == "train":
         plan = plan_vocabulary(tokenizer, task.train.texts, cfg.vocab_min_count, cfg.vocab_max_size)
         reference = dev_logits(model, tokenizer).argmax(1)

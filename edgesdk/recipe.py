@@ -130,7 +130,11 @@ class PruneConfig(_Section):
     kept per layer; `ffn` the fraction of each layer's FFN neurons removed (the same width in
     every layer, rounded up to `ffn_multiple`); `layers` lists layer indices dropped. The
     removal is spread over `iterations`, each followed by `recovery_epochs` of distillation
-    from the teacher. `vocab: train` then keeps only the special tokens and the tokens the
+    from the teacher. Then, each recovered the same way: `share_layers` ties the layers'
+    attention and/or FFN modules (ALBERT), `embedding_size` factorizes the word table by SVD,
+    and `sparsity` zeroes that fraction of the layer weights by magnitude over
+    `sparsity_iterations` (dense kernels do not get faster: it only shrinks the zipped file).
+    `vocab: train` then keeps only the special tokens and the tokens the
     training texts use (at least `vocab_min_count` times; the `vocab_max_size` most
     frequent), remaps ids and ships the pruned vocabulary; other words tokenize through the
     pieces that remain, or to [UNK].
@@ -145,6 +149,10 @@ class PruneConfig(_Section):
     recovery_epochs: float = Field(1.0, ge=0.0, description="distillation after each iteration (0 = none)")
     recovery_rows: Optional[int] = Field(None, gt=0, description="cap on recovery rows per iteration")
     recovery_learning_rate: Optional[float] = Field(None, gt=0.0, description="default: distill.learning_rate")
+    share_layers: Literal["none", "all", "attention", "ffn"] = Field("none", description="cross-layer sharing")
+    embedding_size: Optional[int] = Field(None, ge=8, description="factorize the word table to V x E + E x H")
+    sparsity: float = Field(0.0, ge=0.0, lt=1.0, description="unstructured: fraction of layer weights zeroed")
+    sparsity_iterations: int = Field(3, ge=1, description="gradual (cubic) schedule rounds, each recovered")
     vocab: Literal["none", "train"] = "none"
     vocab_min_count: int = Field(1, ge=1)
     vocab_max_size: Optional[int] = Field(None, ge=1, description="keep at most this many non-special tokens")
@@ -154,8 +162,13 @@ class PruneConfig(_Section):
         return self.heads > 0 or self.ffn > 0 or bool(self.layers)
 
     @property
+    def reshapes(self) -> bool:
+        """Anything that needs an encoder and distillation recovery."""
+        return self.structured or self.share_layers != "none" or self.embedding_size is not None or self.sparsity > 0
+
+    @property
     def active(self) -> bool:
-        return self.structured or self.vocab != "none"
+        return self.reshapes or self.vocab != "none"
 
     @model_validator(mode="after")
     def _distinct_layers(self) -> "PruneConfig":
@@ -249,9 +262,9 @@ class Recipe(_Section):
 
     @model_validator(mode="after")
     def _prunable(self) -> "Recipe":
-        if self.prune.structured and self.student.family in ("cnn", "bilstm"):
+        if self.prune.reshapes and self.student.family in ("cnn", "bilstm"):
             raise ValueError(
-                f"prune.heads/ffn/layers need an encoder student, not {self.student.family}; "
+                f"prune.heads/ffn/layers/share_layers/embedding_size/sparsity need an encoder student, not {self.student.family}; "
                 "use prune.vocab alone for CNN/BiLSTM students"
             )
         return self

@@ -149,6 +149,15 @@ def render_pruning(p: dict) -> list[str]:
             f"(per layer {p['heads_per_layer']}); layers removed: {p['layers_removed'] or 'none'}",
             f"- FFN neurons: {p['ffn_total'] - p['ffn_removed']} of {p['ffn_total']} kept (per layer {p['ffn_per_layer']})",
         ]
+    if p.get("share_layers", "none") != "none":
+        lines.append(f"- cross-layer sharing: {p['share_layers']} (one stored copy, called by every layer)")
+    if p.get("embedding_size"):
+        lines.append(f"- word table factorized to {p['embedding_size']} dimensions (V x E + E x H)")
+    if "sparsity" in p:
+        lines.append(
+            f"- unstructured sparsity {p['sparsity']:.1%} of layer weights (zeros in dense tensors: the zipped "
+            "file shrinks, dense kernels do not get faster)"
+        )
     if "vocab_before" in p:
         lines.append(
             f"- vocabulary: {p['vocab_after']} of {p['vocab_before']} tokens kept "

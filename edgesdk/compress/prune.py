@@ -237,3 +237,48 @@ def prune_structure(
         "history": history,
     }
     return StructuredResult(model, info)
+
+
+# -- unstructured magnitude pruning ------------------------------------------------------
+
+
+def layer_linears(model: Encoder) -> list[torch.nn.Linear]:
+    """The encoder layers' Linear modules, each once (shared layers call the same ones)."""
+    seen: dict[int, torch.nn.Linear] = {}
+    for layer in model.layers:
+        for module in layer.modules():
+            if isinstance(module, torch.nn.Linear):
+                seen.setdefault(id(module), module)
+    return list(seen.values())
+
+
+def cubic_sparsity(final: float, iteration: int, iterations: int) -> float:
+    """Zhu & Gupta's gradual schedule: most weights go early, while the model can still adapt."""
+    return final * (1.0 - (1.0 - iteration / iterations) ** 3)
+
+
+def mask_smallest(model: Encoder, sparsity: float) -> None:
+    """Zero the `sparsity` fraction of smallest-|w| weights of every layer Linear; the zeros
+    stay zero while training (torch.nn.utils.prune's mask re-applied on each forward)."""
+    from torch.nn.utils import prune as torch_prune
+
+    for module in layer_linears(model):
+        weight = module.weight.detach()
+        k = int(round(sparsity * weight.numel()))
+        if k == 0:
+            continue
+        threshold = weight.abs().flatten().kthvalue(k).values
+        torch_prune.custom_from_mask(module, "weight", weight.abs() > threshold)
+
+
+def bake_masks(model: Encoder) -> float:
+    """Make the masks permanent (plain zeros in `weight`); returns the measured sparsity."""
+    from torch.nn.utils import prune as torch_prune
+
+    zeros = total = 0
+    for module in layer_linears(model):
+        if torch_prune.is_pruned(module):
+            torch_prune.remove(module, "weight")
+        zeros += int((module.weight == 0).sum())
+        total += module.weight.numel()
+    return zeros / max(total, 1)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal, Optional
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 # Additive bias for masked keys. exp(-1e4 + s) underflows to exactly 0 in fp32 for any
@@ -57,10 +57,21 @@ class EncoderConfig(BaseModel):
     dropout: float = 0.1
     pad_token_id: int = 0
     embedding_size: Optional[int] = Field(None, ge=1, description="factorized V x E + E x H when set")
+    share: Literal["none", "all", "attention", "ffn"] = Field("none", description="cross-layer sharing (ALBERT)")
 
     @property
     def num_layers(self) -> int:
         return len(self.layers)
+
+    @model_validator(mode="after")
+    def _shareable(self) -> "EncoderConfig":
+        if self.share != "none" and len(set(self.layers)) != 1:
+            raise ValueError("cross-layer sharing needs every layer to have the same heads and FFN width")
+        return self
+
+
+# Which sub-modules of a layer `share` ties across layers.
+SHARED_PARTS = {"none": (), "all": ("attention", "ffn"), "attention": ("attention",), "ffn": ("ffn",)}
 
 
 @dataclass
@@ -160,6 +171,9 @@ class Encoder(nn.Module):
         self.embedding_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.embedding_dropout = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(Layer(cfg, shape) for shape in cfg.layers)
+        for layer in self.layers[1:]:  # shared parts: one module called by every layer
+            for part in SHARED_PARTS[cfg.share]:
+                setattr(layer, part, getattr(self.layers[0], part))
         self.pooler = nn.Linear(cfg.hidden_size, cfg.hidden_size) if cfg.pooler else None
         self.head_dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(cfg.hidden_size, cfg.num_labels)

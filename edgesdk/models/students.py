@@ -20,9 +20,10 @@ from edgesdk.models.small import BiLSTMClassifier, BiLSTMConfig, CNNClassifier, 
 from edgesdk.recipe import StudentConfig
 
 
-def principal_directions(table: torch.Tensor, k: int) -> torch.Tensor:
-    """[H, k] orthonormal top-k principal directions of the rows of `table` [N, H]."""
-    centered = table - table.mean(dim=0, keepdim=True)
+def principal_directions(table: torch.Tensor, k: int, center: bool = True) -> torch.Tensor:
+    """[H, k] orthonormal top-k principal directions of the rows of `table` [N, H]
+    (uncentered: the best rank-k basis for reconstructing the rows themselves)."""
+    centered = table - table.mean(dim=0, keepdim=True) if center else table
     # V of the SVD holds the directions; the sign is fixed for determinism across runs.
     _, _, vh = torch.linalg.svd(centered, full_matrices=False)
     p = vh[:k].T.contiguous()

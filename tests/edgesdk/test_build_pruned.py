@@ -95,3 +95,23 @@ def test_pruning_a_cnn_student_by_heads_is_one_line(tmp_path, tiny_teacher, sst2
     open(recipe, "w").write(text)
     proc = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp_path / "b"))
     assert_one_line_error(proc, "prune.heads/ffn/layers need an encoder student")
+
+
+def test_shared_factorized_sparse_student_builds_and_verifies(tmp_path, tiny_teacher, sst2_slice):
+    prune = (
+        "prune: {share_layers: all, embedding_size: 16, sparsity: 0.5, sparsity_iterations: 2, "
+        "recovery_rows: 64, vocab: train, vocab_max_size: 500}"
+    )
+    recipe = pruned_recipe(tmp_path, "{layers: 2, hidden: 32, heads: 2, ffn: 64}", prune)
+    proc = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp_path / "b"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    p = report["pruning"]
+    assert [h["stage"] for h in p["history"]] == ["share all", "embedding 16", "sparsity 0.438", "sparsity 0.500"]
+    assert p["share_layers"] == "all" and p["embedding_size"] == 16 and 0.49 < p["sparsity"] < 0.52
+    assert p["vocab_after"] == 500 + 5
+    config = report["student"]["config"]
+    assert config["share"] == "all" and config["embedding_size"] == 16 and config["vocab_size"] == 505
+    fp32 = [a for a in report["artifacts"] if a["model"] == "student" and a["precision"] == "fp32"]
+    assert {a["runtime"] for a in fp32} == {"executorch", "litert"}
+    assert all(a["agreement"] >= 0.99 for a in fp32)
