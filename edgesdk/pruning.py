@@ -53,7 +53,7 @@ def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, o
 
     from edgesdk.compress.distill import distill
     from edgesdk.compress.prune import bake_masks, cubic_sparsity, importance_batches, mask_smallest, prune_structure
-    from edgesdk.compress.share import factorize_embeddings, share_layers
+    from edgesdk.compress.share import bake_clusters, cluster_weights, factorize_embeddings, share_layers
     from edgesdk.compress.vocab import plan_vocabulary, prune_vocabulary
     from edgesdk.errors import RecipeError
     from edgesdk.models.flops import model_flops
@@ -127,6 +127,12 @@ def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, o
                 mask_smallest(model, target)
                 stage(f"sparsity {target:.3f}", model)
             info["sparsity"] = round(bake_masks(model), 6)
+        if cfg.cluster is not None:
+            status(f"prune: clustering weights into {cfg.cluster} values per tensor")
+            cluster_weights(model, cfg.cluster, cfg.cluster_embeddings)
+            stage(f"cluster {cfg.cluster}", model)
+            info["cluster_distinct_values"] = bake_clusters(model, cfg.cluster_embeddings)
+            info["cluster_embeddings"] = cfg.cluster_embeddings
         info.update({"share_layers": cfg.share_layers, "embedding_size": cfg.embedding_size})
     info["history"] = history
     if cfg.vocab == "train":

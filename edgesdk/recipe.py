@@ -133,7 +133,9 @@ class PruneConfig(_Section):
     from the teacher. Then, each recovered the same way: `share_layers` ties the layers'
     attention and/or FFN modules (ALBERT), `embedding_size` factorizes the word table by SVD,
     and `sparsity` zeroes that fraction of the layer weights by magnitude over
-    `sparsity_iterations` (dense kernels do not get faster: it only shrinks the zipped file).
+    `sparsity_iterations` (dense kernels do not get faster: it only shrinks the zipped file),
+    or `cluster` k-means-clusters each layer weight (and with `cluster_embeddings` the word
+    table) into k values, fine-tuned with the clusters tied (again a zip-size gain).
     `vocab: train` then keeps only the special tokens and the tokens the
     training texts use (at least `vocab_min_count` times; the `vocab_max_size` most
     frequent), remaps ids and ships the pruned vocabulary; other words tokenize through the
@@ -153,6 +155,8 @@ class PruneConfig(_Section):
     embedding_size: Optional[int] = Field(None, ge=8, description="factorize the word table to V x E + E x H")
     sparsity: float = Field(0.0, ge=0.0, lt=1.0, description="unstructured: fraction of layer weights zeroed")
     sparsity_iterations: int = Field(3, ge=1, description="gradual (cubic) schedule rounds, each recovered")
+    cluster: Optional[int] = Field(None, ge=2, le=256, description="k-means centroids per weight tensor")
+    cluster_embeddings: bool = Field(False, description="cluster the word table too")
     vocab: Literal["none", "train"] = "none"
     vocab_min_count: int = Field(1, ge=1)
     vocab_max_size: Optional[int] = Field(None, ge=1, description="keep at most this many non-special tokens")
@@ -164,7 +168,13 @@ class PruneConfig(_Section):
     @property
     def reshapes(self) -> bool:
         """Anything that needs an encoder and distillation recovery."""
-        return self.structured or self.share_layers != "none" or self.embedding_size is not None or self.sparsity > 0
+        return (
+            self.structured
+            or self.share_layers != "none"
+            or self.embedding_size is not None
+            or self.sparsity > 0
+            or self.cluster is not None
+        )
 
     @property
     def active(self) -> bool:
@@ -174,6 +184,8 @@ class PruneConfig(_Section):
     def _distinct_layers(self) -> "PruneConfig":
         if len(set(self.layers)) != len(self.layers) or any(i < 0 for i in self.layers):
             raise ValueError("prune.layers must list distinct non-negative layer indices")
+        if self.sparsity > 0 and self.cluster is not None:
+            raise ValueError("prune.sparsity and prune.cluster both rewrite the same weights; choose one")
         return self
 
 
@@ -264,7 +276,7 @@ class Recipe(_Section):
     def _prunable(self) -> "Recipe":
         if self.prune.reshapes and self.student.family in ("cnn", "bilstm"):
             raise ValueError(
-                f"prune.heads/ffn/layers/share_layers/embedding_size/sparsity need an encoder student, not {self.student.family}; "
+                f"prune.heads/ffn/layers/share_layers/embedding_size/sparsity/cluster need an encoder student, not {self.student.family}; "
                 "use prune.vocab alone for CNN/BiLSTM students"
             )
         return self

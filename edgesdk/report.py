@@ -158,6 +158,11 @@ def render_pruning(p: dict) -> list[str]:
             f"- unstructured sparsity {p['sparsity']:.1%} of layer weights (zeros in dense tensors: the zipped "
             "file shrinks, dense kernels do not get faster)"
         )
+    if "cluster_distinct_values" in p:
+        lines.append(
+            f"- weight clustering: at most {p['cluster_distinct_values']} distinct values per tensor "
+            f"({'layers and word table' if p.get('cluster_embeddings') else 'layer weights'}; the zipped file shrinks)"
+        )
     if "vocab_before" in p:
         lines.append(
             f"- vocabulary: {p['vocab_after']} of {p['vocab_before']} tokens kept "

@@ -54,6 +54,13 @@ class Projections(nn.Module):
         self.embedding = nn.Linear(student_width, teacher_width)
 
 
+def word_table(model: nn.Module) -> nn.Parameter:
+    """The trainable word-table parameter (under a parametrization, e.g. clustering, the
+    stored original rather than the computed `weight`)."""
+    emb = model.word_embeddings
+    return emb.parametrizations.weight.original if hasattr(emb, "parametrizations") else emb.weight
+
+
 def teacher_soft_labels(
     teacher: Encoder, tokenizer: Tokenizer, encoded: list[list[int]], cache: Optional[Path], teacher_hash: str
 ) -> np.ndarray:
@@ -183,7 +190,7 @@ def distill(
     else:
         stages = [("joint", cfg.epochs, cfg.losses)]
     if cfg.freeze_word_embeddings:
-        student.word_embeddings.weight.requires_grad_(False)
+        word_table(student).requires_grad_(False)
     lengths = [len(e) for e in encoded]
     done = []
     for name, epochs, weights in stages:
@@ -192,5 +199,5 @@ def distill(
         schedule = Schedule(epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)
         result = optimize(modules, lengths, schedule, rng, objective, f"distill ({name})")
         done.append({"stage": name, "steps": result.steps, "final_loss": result.final_loss, "seconds": result.seconds})
-    student.word_embeddings.weight.requires_grad_(True)
+    word_table(student).requires_grad_(True)
     return DistillResult(len(texts), len(extra), done)

@@ -55,3 +55,71 @@ def factorize_embeddings(model: Encoder, size: int) -> Encoder:
     factorized.load_state_dict(state)
     factorized.mask_bias = model.mask_bias
     return factorized.eval()
+
+
+# -- weight clustering -------------------------------------------------------------------
+
+
+def kmeans_1d(values: torch.Tensor, k: int, iterations: int = 25) -> tuple[torch.Tensor, torch.Tensor]:
+    """(centroids [k], assignment per value) by Lloyd's algorithm on scalars, from centroids
+    spaced linearly over the value range (TF-MOT's default init: keeps the rare large weights
+    their own clusters, which density-based inits merge away)."""
+    flat = values.detach().flatten().float()
+    centroids = torch.linspace(float(flat.min()), float(flat.max()), k)
+    for _ in range(iterations):
+        # 1-D: the nearest centroid is found by bisecting the midpoints of sorted centroids.
+        centroids = centroids.sort().values
+        assignment = torch.bucketize(flat, (centroids[1:] + centroids[:-1]) / 2)
+        sums = torch.zeros(k).index_add_(0, assignment, flat)
+        counts = torch.bincount(assignment, minlength=k).float()
+        centroids = torch.where(counts > 0, sums / counts.clamp(min=1), centroids)
+    centroids = centroids.sort().values
+    return centroids, torch.bucketize(flat, (centroids[1:] + centroids[:-1]) / 2).view_as(values)
+
+
+class ClusterMeans(torch.nn.Module):
+    """Parametrization: the weight seen by forward is the per-cluster mean of the trained one,
+    so fine-tuning moves whole clusters (every member gets its cluster's mean gradient) and the
+    weight never holds more than k distinct values."""
+
+    def __init__(self, assignment: torch.Tensor, k: int):
+        super().__init__()
+        self.register_buffer("assignment", assignment.flatten())
+        self.k = k
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        flat = weight.flatten()
+        sums = torch.zeros(self.k, dtype=weight.dtype).index_add(0, self.assignment, flat)
+        counts = torch.bincount(self.assignment, minlength=self.k).to(weight.dtype).clamp(min=1)
+        return (sums / counts)[self.assignment].view_as(weight)
+
+
+def clustered_modules(model: torch.nn.Module, embeddings: bool) -> list[torch.nn.Module]:
+    from edgesdk.compress.prune import layer_linears
+
+    return layer_linears(model) + ([model.word_embeddings] if embeddings else [])
+
+
+def cluster_weights(model: torch.nn.Module, k: int, embeddings: bool) -> None:
+    """Cluster each chosen weight tensor into k values, in place, and keep it clustered while
+    training (see ClusterMeans) until `bake_clusters`."""
+    from torch.nn.utils import parametrize
+
+    for module in clustered_modules(model, embeddings):
+        centroids, assignment = kmeans_1d(module.weight, k)
+        with torch.no_grad():
+            module.weight.copy_(centroids[assignment])
+        parametrize.register_parametrization(module, "weight", ClusterMeans(assignment, k))
+
+
+def bake_clusters(model: torch.nn.Module, embeddings: bool) -> int:
+    """Replace the parametrizations by their clustered weights; returns the largest number of
+    distinct values in any clustered tensor (measured, for the report)."""
+    from torch.nn.utils import parametrize
+
+    most = 0
+    for module in clustered_modules(model, embeddings):
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+        most = max(most, int(module.weight.detach().unique().numel()))
+    return most

@@ -11,7 +11,7 @@ from edgesdk.tokenizer import Tokenizer
 from tests.conftest import TINY_RECIPE, assert_one_line_error, run_cli
 from tests.edgesdk.test_build_quantized import build_args
 
-PRUNE = "prune: {heads: 0.5, ffn: 0.5, iterations: 2, importance_rows: 64, recovery_rows: 64, vocab: train}"
+PRUNE = "prune: {heads: 0.5, ffn: 0.5, iterations: 2, importance_rows: 64, recovery_rows: 64, cluster: 16, vocab: train}"
 
 
 def pruned_recipe(tmp_path, student: str, prune: str, quantize: str = "precisions: [fp32]") -> str:
@@ -44,8 +44,9 @@ def test_report_lists_what_was_removed(built):
     assert (p["heads_total"], p["heads_removed"]) == (8, 4)
     assert (p["ffn_total"], p["ffn_removed"]) == (128, 64) and p["ffn_per_layer"] == [32, 32]
     assert p["vocab_before"] == 30522 and 0 < p["vocab_after"] < 30522 // 5
-    assert [h["stage"] for h in p["history"]] == ["before", "iteration 1", "iteration 2"]
+    assert [h["stage"] for h in p["history"]] == ["before", "iteration 1", "iteration 2", "cluster 16"]
     assert all(h["recovery"]["stages"] for h in p["history"][1:])  # distillation ran each round
+    assert 2 <= p["cluster_distinct_values"] <= 16
     assert p["after"]["params"] < p["before"]["params"] / 3
     assert report["student"]["config"]["vocab_size"] == p["vocab_after"]
     assert [s["heads"] for s in report["student"]["config"]["layers"]] == p["heads_per_layer"]
@@ -84,7 +85,7 @@ def test_pruning_the_teacher_itself_ships_it_beside_the_unpruned_teacher(tmp_pat
     proc = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp_path / "b"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "b" / "report.json").read_text())
-    assert report["pruning"]["layers_removed"] == [1] and report["student"]["config"]["layers"].__len__() == 1
+    assert report["pruning"]["layers_removed"] == [1] and len(report["student"]["config"]["layers"]) == 1
     sizes = {(a["model"], a["runtime"]): a["size_bytes"] for a in report["artifacts"] if a["precision"] == "fp32"}
     assert sizes[("student", "litert")] < sizes[("teacher", "litert")]
 
@@ -94,7 +95,7 @@ def test_pruning_a_cnn_student_by_heads_is_one_line(tmp_path, tiny_teacher, sst2
     text = open(recipe).read().replace("losses: {kd: 1.0, hidden: 1.0, attention: 1.0, minilm: 1.0, embedding: 1.0}", "losses: {kd: 1.0}")
     open(recipe, "w").write(text)
     proc = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp_path / "b"))
-    assert_one_line_error(proc, "prune.heads/ffn/layers need an encoder student")
+    assert_one_line_error(proc, "need an encoder student", "prune.vocab alone")
 
 
 def test_shared_factorized_sparse_student_builds_and_verifies(tmp_path, tiny_teacher, sst2_slice):

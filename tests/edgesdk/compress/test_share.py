@@ -110,3 +110,28 @@ def test_transformed_models_export_run_and_store_what_they_hold(name, runtime, d
     # The file tracks the distinct parameters (a shared weight is stored once): within 5%.
     expected = dense_sizes[runtime] * param_count(m) / param_count(model())
     assert abs(len(data) - expected) < 0.05 * dense_sizes[runtime], (len(data), expected)
+
+
+def test_clustered_weights_stay_clustered_through_training_and_zip_smaller():
+    import zlib
+
+    from edgesdk.compress.share import bake_clusters, cluster_weights, kmeans_1d
+
+    w = torch.randn(64, 32)
+    centroids, assignment = kmeans_1d(w, 16)
+    assert centroids.numel() == 16 and torch.equal(assignment, (w.unsqueeze(-1) - centroids).abs().argmin(-1))
+    m = model()
+    dense = model()
+    cluster_weights(m, 16, embeddings=True)
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-2)
+    m.train()
+    for _ in range(3):
+        opt.zero_grad()
+        m(*inputs()).pow(2).sum().backward()
+        opt.step()
+    assert bake_clusters(m, embeddings=True) <= 16
+    assert m.layers[0].ffn.up.weight.unique().numel() <= 16 and m.word_embeddings.weight.unique().numel() <= 16
+    assert not torch.equal(m.layers[0].ffn.up.weight, dense.layers[0].ffn.up.weight)  # fine-tuned
+    ids, mask = inputs(1)
+    zipped = {name: len(zlib.compress(get_backend("executorch").lower(x.eval(), (ids, mask)), 9)) for name, x in [("dense", dense), ("clustered", m)]}
+    assert zipped["clustered"] < zipped["dense"] / 2, zipped
