@@ -29,12 +29,26 @@ STUDENT = {
     "quantize": {"precisions": ["fp32", "int8"]},
     "profile": {"repetitions": 100},
 }
+H50_F40 = {"heads": 0.5, "ffn": 0.4, "iterations": 2, "recovery_epochs": 1.0}
 VARIANTS = {
-    "teacher-h50-f40": {**TEACHER, "prune": {"heads": 0.5, "ffn": 0.4, "iterations": 2, "recovery_epochs": 1.0}},
+    "teacher-h50-f40": {**TEACHER, "prune": H50_F40},
     "enc4x128": STUDENT,
     "enc4x128-vocab": {**STUDENT, "prune": {"vocab": "train"}},
+    # composition: prune -> distil -> PTQ int8 vs prune -> distil -> QAT int8, in one build
+    "enc4x128-h50-f40": {
+        **STUDENT,
+        "prune": H50_F40,
+        "quantize": {"precisions": ["fp32", "int8", "int8-qat"], "qat_steps": 300},
+    },
+    "enc4x128-share-all": {**STUDENT, "prune": {"share_layers": "all"}},
+    "enc4x128-emb64": {**STUDENT, "prune": {"embedding_size": 64}},
+    "enc4x128-sparse80": {**STUDENT, "prune": {"sparsity": 0.8}},
+    "enc4x128-cluster16": {**STUDENT, "prune": {"cluster": 16}},
+    "enc4x128-cluster16-emb": {**STUDENT, "prune": {"cluster": 16, "cluster_embeddings": True}},
 }
-BASELINES = {"enc4x128-vocab": "enc4x128"}  # variant -> the unpruned build it is compared with
+# variant -> the unpruned build it is compared with (structured teacher variants compare
+# with the teacher lowered in the same build)
+BASELINES = {name: "enc4x128" for name in VARIANTS if name.startswith("enc4x128-")}
 
 
 def artifact_rows(name: str, report: dict, baseline: dict | None) -> list[dict]:
@@ -97,6 +111,7 @@ def summary(name: str, report: dict) -> dict:
         "eager_accuracy": report["student"]["accuracy"],
         "history": p.get("history", []),
         "prune_seconds": report["steps"].get("prune", {}).get("seconds"),
+        **{k: p[k] for k in ("share_layers", "embedding_size", "sparsity", "cluster_distinct_values") if k in p},
     }
 
 
@@ -132,8 +147,14 @@ def main() -> None:
         rows += artifact_rows(name, reports[name], baseline)
         summaries.append(summary(name, reports[name]))
     print_table(rows)
+    # Variants not re-run this time keep their earlier rows (each row says its variant).
+    ran = set(names)
+    old = json.loads(args.json.read_text()) if args.json.exists() else {"summaries": [], "rows": []}
+    summaries = [x for x in old["summaries"] if x["variant"] not in ran] + summaries
+    rows = [x for x in old["rows"] if x["variant"] not in ran] + rows
+    notes = {**old.get("notes", {}), **{n: args.note for n in ran}}
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"note": args.note, "summaries": summaries, "rows": rows}, indent=1) + "\n")
+    args.json.write_text(json.dumps({"notes": notes, "summaries": summaries, "rows": rows}, indent=1) + "\n")
     print(f"wrote {args.json}")
 
 
