@@ -64,4 +64,18 @@ def open_artifact(path: Path, threads: int) -> LoadedArtifact:
     check_artifact_file(path, backend)
     info = BundleInfo.read(path.parent)
     tokenizer = load_artifact_tokenizer(path.parent)
-    return LoadedArtifact(path, backend, info, tokenizer, backend.open(path, threads))
+    return LoadedArtifact(path, backend, info, tokenizer, open_session(path, backend, threads))
+
+
+def open_session(path: Path, backend: Backend, threads: int) -> Session:
+    """A single-graph artifact's own session, or for a staged one (model.staged.pte) the
+    exit controller over its methods, with the exit plan from the bundle."""
+    from edgesdk.converters.staging import StagedPlan, is_staged
+
+    if not is_staged(path):
+        return backend.open(path, threads)
+    if backend.open_methods is None:
+        raise ArtifactError(f"{path}: {backend.name} has no staged artifacts")
+    from edgesdk.controller import StagedSession
+
+    return StagedSession(backend.open_methods(path, threads), StagedPlan.read(path.parent))

@@ -33,6 +33,18 @@ def lower(
     return program.buffer
 
 
+def lower_methods(methods: dict) -> bytes:
+    """One .pte with a method per entry; ExecuTorch stores a constant shared by methods once."""
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
+        XnnpackPartitioner,
+    )
+    from executorch.exir import to_edge_transform_and_lower
+
+    exported = {name: torch.export.export(m.eval(), ex, strict=True) for name, (m, ex) in methods.items()}
+    return to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
+
+
 def _xnnpack_pt2e(dynamic: bool):
     def quantize(model, calibration, config, seq_len):
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
@@ -81,6 +93,26 @@ class ExecuTorchSession:
         return out[0].numpy()
 
 
+class ExecuTorchMethods:
+    def __init__(self, path: Path, threads: int):
+        from executorch.runtime import Runtime
+
+        set_threads(threads)
+        try:
+            self._program = Runtime.get().load_program(str(path))
+        except Exception as exc:  # noqa: BLE001
+            raise ArtifactError(f"ExecuTorch cannot load {path}: {str(exc).splitlines()[0][:160]}") from None
+        self._methods: dict = {}
+
+    def run(self, name: str, *inputs: np.ndarray) -> list[np.ndarray]:
+        import torch
+
+        if name not in self._methods:
+            self._methods[name] = self._program.load_method(name)
+        out = self._methods[name].execute([torch.from_numpy(np.ascontiguousarray(x)) for x in inputs])
+        return [o.numpy() for o in out]
+
+
 BACKEND = register(
     Backend(
         "executorch",
@@ -89,5 +121,7 @@ BACKEND = register(
         lower,
         ExecuTorchSession,
         quantizers={"int8": _xnnpack_pt2e(False), "int8-dynamic": _xnnpack_pt2e(True), "int4w": _int4_weights},
+        lower_methods=lower_methods,
+        open_methods=ExecuTorchMethods,
     )
 )

@@ -34,6 +34,21 @@ def convert_fp32(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> b
         return path.read_bytes()
 
 
+def lower_methods(methods: dict) -> bytes:
+    """One .tflite with a signature per entry (fp32)."""
+    import litert_torch
+
+    converter = None
+    for name, (module, example) in methods.items():
+        source = litert_torch if converter is None else converter
+        converter = source.signature(name, module.eval(), example)
+    edge_model = converter.convert()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.tflite"
+        edge_model.export(str(path))
+        return path.read_bytes()
+
+
 def lower(
     model: torch.nn.Module,
     example: tuple[torch.Tensor, ...],
@@ -130,6 +145,27 @@ class LiteRTSession:
         return self._dequantize(next(iter(out.values())))
 
 
+class LiteRTMethods:
+    def __init__(self, path: Path, threads: int):
+        try:
+            self._interpreter = interpreter_class()(model_path=str(path), num_threads=threads)
+            self._names = set(self._interpreter.get_signature_list())
+        except Exception as exc:  # noqa: BLE001
+            raise ArtifactError(f"LiteRT cannot load {path}: {str(exc).splitlines()[0][:160]}") from None
+        self._runners: dict = {}
+
+    def run(self, name: str, *inputs: np.ndarray) -> list[np.ndarray]:
+        if name not in self._runners:
+            if name not in self._names:
+                raise ArtifactError(f"the artifact has no signature '{name}' (has {sorted(self._names)})")
+            runner = self._interpreter.get_signature_runner(name)
+            # litert-torch names positional inputs args_0.. and outputs output_0.. in order.
+            self._runners[name] = (runner, sorted(runner.get_input_details()))
+        runner, names = self._runners[name]
+        out = runner(**dict(zip(names, inputs)))
+        return [out[k] for k in sorted(out)]
+
+
 def output_dequantizer(details: dict):
     """int8 logits (full-int8 graphs) -> float with the output's scale and zero point."""
     scale, zero_point = details.get("quantization", (0.0, 0))
@@ -146,5 +182,7 @@ BACKEND = register(
         lower,
         LiteRTSession,
         quantizers={"int8": full_int8_module, "int8-dynamic": dynamic_module},
+        lower_methods=lower_methods,
+        open_methods=LiteRTMethods,
     )
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
 import numpy as np
 
@@ -25,6 +25,13 @@ class Session(Protocol):
     def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
 
 
+class MethodRunner(Protocol):
+    """A loaded multi-method artifact: run one named method (a .pte method or a .tflite
+    signature) on numpy inputs, get its outputs in order."""
+
+    def run(self, name: str, *inputs: np.ndarray) -> list[np.ndarray]: ...
+
+
 # (deployable fp32 model, calibration, quantize config, seq_len) -> quantized eager module.
 # The module is both what gets lowered and the fake-quant reference the artifact must match.
 Quantizer = Callable[["torch.nn.Module", "Calibration", "QuantizeConfig", int], "torch.nn.Module"]
@@ -39,6 +46,9 @@ class Backend:
     open: Callable[[Path, int], Session]
     quantizers: dict[str, Quantizer] = field(default_factory=dict)  # precision -> quantizer
     fp32: bool = True  # whether the runtime takes an fp32 graph at all
+    # Staged (multi-method) artifacts, for early exit and length buckets; None = not supported.
+    lower_methods: Optional[Callable[[dict], bytes]] = None  # {name: (module, example)} -> bytes
+    open_methods: Optional[Callable[[Path, int], "MethodRunner"]] = None
 
     @property
     def precisions(self) -> tuple[str, ...]:

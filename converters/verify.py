@@ -51,6 +51,7 @@ class VerifyResult:
     fp32_accuracy: Optional[float] = None  # eager fp32 model; the accuracy drop is measured against it
     max_accuracy_drop: float = 0.0
     min_agreement: float = 0.0
+    staged: bool = False  # an early-exit staged artifact (gated by the recipe's exits section)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -120,9 +121,10 @@ def gate(
 def raise_if_failed(results: Sequence[VerifyResult]) -> None:
     for r in results:
         if not r.passed:
-            section = "verify" if r.precision == "fp32" else "quantize"
+            section = "exits" if r.staged else "verify" if r.precision == "fp32" else "quantize"
+            kind = f"{r.precision} staged" if r.staged else r.precision
             raise AccuracyGateError(
-                f"{r.model} {r.runtime} {r.precision} artifact failed verification: accuracy {r.accuracy:.4f} vs fp32 "
+                f"{r.model} {r.runtime} {kind} artifact failed verification: accuracy {r.accuracy:.4f} vs fp32 "
                 f"{r.fp32_accuracy:.4f} (allowed drop {r.max_accuracy_drop}), agreement with eager {r.agreement:.4f} "
                 f"(min {r.min_agreement}); see verify.json, or relax {section}.max_accuracy_drop in the recipe"
             )

@@ -17,7 +17,7 @@ from typing import Optional
 
 from edgesdk import __version__
 from edgesdk.data import Task, load_task
-from edgesdk.errors import EdgeSDKError, LoweringError
+from edgesdk.errors import AccuracyGateError, EdgeSDKError, LoweringError
 from edgesdk.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file, sha256_json
 from edgesdk.progress import native_output_to, progress_bar, status
 from edgesdk.recipe import Recipe
@@ -150,6 +150,21 @@ def build(request: BuildRequest) -> BuildResult:
             lambda: build_pruned_dir(out, task, recipe, manifest.output_hash("teacher"), out / PRUNED_DIR),
         )
 
+    # -- exits (optional) -------------------------------------------------------------
+    if recipe.exits.active:
+        from edgesdk.early_exit import EXITS_DIR, build_exits_dir
+
+        deployed_hash = manifest.output_hash("prune" if recipe.prune.active else "student")
+        exits_key = sha256_json(
+            [deployed_hash, data_hash, recipe.seed, recipe.exits.model_dump(mode="json"), recipe.export.seq_len]
+        )
+        step(
+            "exits",
+            exits_key,
+            [EXITS_DIR],
+            lambda: build_exits_dir(model_dir(out, recipe, "student"), task, recipe, out / EXITS_DIR),
+        )
+
     # -- lower --------------------------------------------------------------------------
     # Calibration reads train and the fake-quant references read dev: both are in the key.
     quant = recipe.quantize.model_dump(mode="json", exclude={"max_accuracy_drop", "min_agreement"})
@@ -158,6 +173,7 @@ def build(request: BuildRequest) -> BuildResult:
             manifest.output_hash("student"),
             manifest.output_hash("teacher"),
             manifest.output_hash("prune") if recipe.prune.active else None,
+            manifest.output_hash("exits") if recipe.exits.active else None,
             recipe.export.model_dump(mode="json"),
             quant,
             data_hash,
@@ -230,6 +246,7 @@ class ArtifactSpec:
     runtime: str
     precision: str
     path: str  # relative to the build dir
+    staged: bool = False  # early-exit stages x length buckets, run by the exit controller
 
     @property
     def reference_path(self) -> str:
@@ -255,7 +272,12 @@ def artifact_entries(recipe: Recipe) -> list[ArtifactSpec]:
                 for p in precisions
                 if supports(backend, p)
             ]
+            if role == "student" and recipe.exits.active and backend.lower_methods is not None:
+                specs.append(ArtifactSpec(role, runtime, "fp32", f"{directory}/{STAGED_FILE}{backend.suffix}", True))
     return specs
+
+
+STAGED_FILE = "model.staged"
 
 
 def skipped_precisions(recipe: Recipe) -> list[str]:
@@ -347,6 +369,11 @@ def lower_bundle(
             with native_output_to(out / "logs" / "lower.log"):
                 torch.manual_seed(recipe.seed)
                 module = deployable(qat_model if spec.precision in QAT_BASE else model, seq_len)
+                if spec.staged:
+                    data = lower_staged(out, backend, module, recipe, bundle_dir)
+                    atomic_write_bytes(bundle_dir / Path(spec.path).name, data)
+                    info[f"{spec.runtime}/staged"] = {"size_bytes": len(data)}
+                    continue
                 if spec.precision != "fp32":
                     fp32_module, module = module, quantized_module(backend, spec, module, calibration, recipe)
                     logits = reference_logits(module, *dev_ids).astype(np.float32)
@@ -367,6 +394,18 @@ def lower_bundle(
     shutil.copy2(model_dir / "labels.json", bundle_dir / "labels.json")
     BundleInfo(seq_len, labels).write(bundle_dir)
     return info
+
+
+def lower_staged(out: Path, backend, module, recipe: Recipe, bundle_dir: Path) -> bytes:
+    """The staged artifact (a method per bucket and stage) and its exit plan in the bundle."""
+    from edgesdk.converters.staging import StagedPlan, stage_methods
+    from edgesdk.early_exit import EXITS_DIR, buckets_for, load_exit_heads
+
+    heads, info = load_exit_heads(out / EXITS_DIR, module.config.hidden_size, module.config.num_labels)
+    plan = StagedPlan(buckets_for(recipe), info["layers"], info["num_layers"], info["thresholds"], info["confidence"])
+    data = backend.lower_methods(stage_methods(module, heads, plan))
+    plan.write(bundle_dir)
+    return data
 
 
 def quantized_module(backend, spec: ArtifactSpec, fp32_module, calibration, recipe: Recipe):
@@ -405,6 +444,8 @@ def run_qat(out: Path, model, tokenizer, task: Task, recipe: Recipe):
 
 
 def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[ArtifactSpec]) -> dict:
+    import dataclasses
+
     import numpy as np
     import torch
 
@@ -430,14 +471,18 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[ArtifactSp
         }
     eager.setdefault("student", eager["teacher"])
     models.setdefault("student", models["teacher"])
-    results = []
-    for spec in artifacts:
+    results, exit_stats = [], {}
+    for spec in sorted(artifacts, key=lambda a: a.staged):  # single graphs first: staged ones compare to them
         artifact = open_artifact(out / spec.path, recipe.profile.threads)
         with progress_bar(f"verify {spec.model} {spec.runtime} {spec.precision}", len(task.dev)) as bar:
             ev = evaluate(artifact, task.dev, progress=bar.advance)
         fp32 = eager[spec.model]
         fp32_accuracy = accuracy(fp32.argmax(1), task.dev.labels)
-        if spec.precision == "fp32":
+        if spec.staged:  # exits change some labels by design: the exit gate, plus the no-exit check
+            ref, tolerance = fp32, recipe.exits
+            single = next(r for r in results if r["runtime"] == spec.runtime and r["model"] == "student" and r["precision"] == "fp32")
+            exit_stats[spec.path] = staged_checks(artifact, ev, task, single, out)
+        elif spec.precision == "fp32":
             ref, tolerance = fp32, recipe.verify
         else:  # the artifact must match its fake-quant model and lose little against fp32
             ref, tolerance = np.load(out / spec.reference_path, allow_pickle=False), recipe.quantize
@@ -452,16 +497,60 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[ArtifactSp
             spec.precision,
             fp32_accuracy,
         )
-        results.append({**result.to_json(), "path": spec.path})
+        if spec.staged:
+            result = dataclasses.replace(result, staged=True)
+        results.append({**result.to_json(), "path": spec.path, "predictions": list(ev.predictions)})
+    for r in results:
+        r.pop("predictions")
     payload = {
         "eager_accuracy": accuracy(eager["student"].argmax(1), task.dev.labels),
         "teacher_accuracy": accuracy(eager["teacher"].argmax(1), task.dev.labels),
         "models": models,
         "n": len(task.dev),
         "results": results,
+        "exits": exit_stats,
     }
     atomic_write_json(out / "verify.json", payload)
     return payload
+
+
+def staged_checks(artifact, calibrated, task: Task, single: dict, out: Path) -> dict:
+    """Exit statistics of the calibrated run, and the same artifact with thresholds that never
+    exit, which must predict exactly what the single-graph artifact predicted."""
+    import dataclasses
+
+    import numpy as np
+
+    from edgesdk.compress.exits import NEVER
+    from edgesdk.controller import StagedSession
+    from edgesdk.converters.staging import StagedPlan
+    from edgesdk.converters.verify import evaluate, percentiles
+
+    decisions = artifact.session.decisions[-len(task.dev) :]
+    plan = artifact.session.controller.plan
+    never = dataclasses.replace(plan, thresholds=[NEVER] * len(plan.thresholds))
+    session = StagedSession(artifact.backend.open_methods(artifact.path, 1), never)
+    with progress_bar(f"verify {artifact.path.name} without exits", len(task.dev)) as bar:
+        no_exit = evaluate(dataclasses.replace(artifact, session=session), task.dev, progress=bar.advance)
+    same = float(np.mean(np.asarray(no_exit.predictions) == np.asarray(single["predictions"])))
+    if same < 1.0:
+        raise AccuracyGateError(
+            f"staged {artifact.path.name} without exits disagrees with the single-graph artifact on "
+            f"{round((1 - same) * len(task.dev))} of {len(task.dev)} dev rows; the stages do not chain to the same model"
+        )
+    exits = [d.exit_index for d in decisions]
+    return {
+        "accuracy": calibrated.accuracy,
+        "accuracy_no_exit": no_exit.accuracy,
+        "no_exit_agreement_with_single_graph": same,
+        "avg_layers_fraction": round(float(np.mean([d.layers for d in decisions])) / plan.num_layers, 6),
+        "exit_histogram": [exits.count(k) for k in range(len(plan.exit_layers) + 1)],
+        "exit_layers": plan.stage_ends,
+        "bucket_usage": {str(b): sum(d.bucket == b for d in decisions) for b in plan.buckets},
+        "thresholds": plan.thresholds,
+        "latency_ms_no_exit": percentiles(list(no_exit.latencies_ms)),
+        "latency_ms": percentiles(list(calibrated.latencies_ms)),
+    }
 
 
 def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artifacts: list[ArtifactSpec]) -> dict:

@@ -189,6 +189,45 @@ class PruneConfig(_Section):
         return self
 
 
+class ExitConfig(_Section):
+    """Early exit and length buckets for the deployed encoder (DeeBERT/FastBERT).
+
+    An exit head (mean-pool + linear) follows each layer in `layers` (1 = after the first);
+    the final classifier always ends the last stage. `training: two-stage` trains the heads on
+    the gold labels with the backbone frozen (DeeBERT); `self-distill` trains them on the final
+    classifier's soft outputs (FastBERT). Per-exit confidence thresholds are calibrated on
+    `calibration_rows` seeded training rows held out of head training (never dev/test) to
+    minimise executed layers while losing at most `accuracy_budget` against no exit. The staged
+    artifact holds one method/signature per (bucket, stage); `buckets` are the input lengths
+    (empty: `export.seq_len` alone).
+    """
+
+    layers: list[int] = Field(default_factory=list, description="exit after these layers (1-based)")
+    confidence: Literal["maxprob", "entropy"] = "maxprob"
+    training: Literal["two-stage", "self-distill"] = "two-stage"
+    epochs: float = Field(1.0, gt=0.0)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(1e-3, gt=0.0)
+    max_length: int = Field(64, ge=8, le=512)
+    calibration_rows: int = Field(2000, ge=10)
+    accuracy_budget: float = Field(0.005, ge=0.0, le=1.0, description="allowed accuracy loss vs no exit")
+    buckets: list[int] = Field(default_factory=list, description="staged input lengths, ascending")
+    max_accuracy_drop: float = Field(0.01, ge=0.0, le=1.0, description="gate: staged artifact on dev vs fp32 eager")
+    min_agreement: float = Field(0.9, ge=0.0, le=1.0, description="gate: label agreement with the fp32 eager model")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.layers)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ExitConfig":
+        if self.layers != sorted(set(self.layers)) or any(i < 1 for i in self.layers):
+            raise ValueError("exits.layers must be ascending, distinct layer counts >= 1")
+        if self.buckets != sorted(set(self.buckets)) or any(b < 4 for b in self.buckets):
+            raise ValueError("exits.buckets must be ascending, distinct lengths >= 4")
+        return self
+
+
 class ExportConfig(_Section):
     """Lowering to deployable artifacts: one per runtime and precision (see quantize)."""
 
@@ -267,6 +306,7 @@ class Recipe(_Section):
     student: StudentConfig = StudentConfig()
     distill: DistillConfig = DistillConfig()
     prune: PruneConfig = PruneConfig()
+    exits: ExitConfig = ExitConfig()
     export: ExportConfig = ExportConfig()
     quantize: QuantizeConfig = QuantizeConfig()
     verify: VerifyConfig = VerifyConfig()
@@ -279,6 +319,18 @@ class Recipe(_Section):
                 f"prune.heads/ffn/layers/share_layers/embedding_size/sparsity/cluster need an encoder student, not {self.student.family}; "
                 "use prune.vocab alone for CNN/BiLSTM students"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _exits_fit(self) -> "Recipe":
+        if self.exits.active:
+            if self.student.family in ("cnn", "bilstm"):
+                raise ValueError(f"exits need an encoder student (layers to exit after), not {self.student.family}")
+            if self.exits.buckets and self.exits.buckets[-1] > self.export.seq_len:
+                raise ValueError(
+                    f"exits.buckets {self.exits.buckets} go beyond export.seq_len {self.export.seq_len}; "
+                    "the longest bucket must fit the export length"
+                )
         return self
 
     def to_yaml(self) -> str:

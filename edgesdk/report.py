@@ -48,6 +48,7 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
                 "profiled_on": prof["target"],
                 "threads": prof["threads"],
                 **({"arena_bytes": prof["arena_bytes"]} if "arena_bytes" in prof else {}),
+                **staged_fields(verify.get("exits", {}).get(rel)),
             }
         )
     models = verify["models"]
@@ -71,10 +72,34 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
             "distill": {k: v for k, v in student_info.items() if k != "kind"},
         },
         "artifacts": artifacts,
+        "exits": exits_section(out, verify.get("exits", {})),
         "pruning": _read(pruned) if (pruned := out / "pruned" / "prune.json").exists() else {},
         "quantization": {"layers": _read(layers) if (layers := out / "quantization" / "layers.json").exists() else []},
         "steps": {name: {"seconds": s["seconds"]} for name, s in manifest.steps.items()},
         "versions": manifest.header.get("versions", {}),
+    }
+
+
+def staged_fields(stats: dict | None) -> dict:
+    if not stats:
+        return {}
+    return {"stages": len(stats["exit_layers"]), "buckets": [int(b) for b in stats["bucket_usage"]], "staged": True}
+
+
+def exits_section(out: Path, per_artifact: dict) -> dict:
+    """Headline exit numbers from the first staged artifact (all runtimes run the same stages
+    and thresholds), every staged artifact's own numbers, and what calibration measured."""
+    if not per_artifact:
+        return {}
+    first = next(iter(per_artifact.values()))
+    info = _read(out / "exits" / "exits.json")
+    keys = ("avg_layers_fraction", "accuracy_no_exit", "accuracy", "exit_layers", "exit_histogram", "bucket_usage", "thresholds")
+    return {
+        **{k: first[k] for k in keys},
+        "confidence": info["confidence"],
+        "calibration": info["calibration"],
+        "training": info["training"],
+        "artifacts": per_artifact,
     }
 
 
@@ -119,6 +144,7 @@ def render_markdown(report: dict) -> str:
         "is against the same model in eager fp32; agreement is with the artifact's eager reference (fp32,",
         "or the fake-quant model for quantized artifacts). TFLM arena: bytes TFLM's planner allocated.",
     ]
+    lines += render_exits(report.get("exits", {}))
     lines += render_pruning(report.get("pruning", {}))
     lines += render_layers(report.get("quantization", {}).get("layers", []))
     lines += [
@@ -137,6 +163,32 @@ def render_markdown(report: dict) -> str:
     lines += [f"| {name} | {s['seconds']} |" for name, s in report["steps"].items()]
     lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in report["versions"].items()]
     return "\n".join(lines) + "\n"
+
+
+def render_exits(e: dict) -> list[str]:
+    if not e:
+        return []
+    cal = e["calibration"]
+    lines = [
+        "",
+        "## Early exit and length buckets (staged artifacts, measured in their runtimes)",
+        "",
+        f"- dev accuracy {e['accuracy']:.4f} with exits vs {e['accuracy_no_exit']:.4f} without, "
+        f"{e['avg_layers_fraction']:.0%} of the layers executed on average",
+        f"- thresholds ({e['confidence']}) {[round(t, 4) for t in e['thresholds']]}, calibrated on {cal['rows']} held-out "
+        f"training rows: accuracy {cal['accuracy']:.4f} vs {cal['accuracy_no_exit']:.4f} without exits",
+        "",
+        "| exit after layer | sentences |",
+        "|---|---|",
+    ]
+    lines += [f"| {layer} | {n} |" for layer, n in zip(e["exit_layers"], e["exit_histogram"])]
+    lines += ["", "| bucket (tokens) | sentences |", "|---|---|"]
+    lines += [f"| {b} | {n} |" for b, n in e["bucket_usage"].items()]
+    lines += ["", "| staged artifact | per-sentence p50 ms with exits | without exits | p90 | p99 |", "|---|---|---|---|---|"]
+    for path, a in e["artifacts"].items():
+        lat, flat = a["latency_ms"], a["latency_ms_no_exit"]
+        lines.append(f"| `{path}` | {lat['p50']:.2f} | {flat['p50']:.2f} | {lat['p90']:.2f} | {lat['p99']:.2f} |")
+    return lines + ["", "Verification-pass latencies (in-process, dev set, batch 1); the artifact table above has the profiler's."]
 
 
 def render_pruning(p: dict) -> list[str]:

@@ -1,0 +1,110 @@
+"""Staged artifacts: one method (.pte) or signature (.tflite) per (length bucket, stage).
+
+Why stages and not one graph with `torch.cond`: XNNPACK's partitioner and litert-torch cannot
+lower data-dependent control flow, so the decision to stop lives in a small controller
+(edgesdk/controller.py) and each stage is a straight-line graph. Stage 0 takes token ids and
+the mask and returns hidden states and its exit's logits; a middle stage takes hidden states
+and the mask; the last stage returns the final classifier's logits alone. Each bucket has its
+own copy of the stages at that input length, so a 12-token sentence runs a 16-token graph.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from edgesdk.errors import ArtifactError
+from edgesdk.fsutil import atomic_write_json
+from edgesdk.models.encoder import Encoder
+
+EXITS_FILE = "exits.json"
+STAGED_TAG = ".staged"  # model.staged.pte, model.staged.tflite
+
+
+@dataclass(frozen=True)
+class StagedPlan:
+    """What the controller needs besides the model file (written as exits.json in the bundle)."""
+
+    buckets: list[int]
+    exit_layers: list[int]  # layer count after which each exit sits
+    num_layers: int
+    thresholds: list[float]  # per exit; confidence >= threshold stops (2.0 = never)
+    confidence: str  # maxprob | entropy
+
+    @property
+    def stage_ends(self) -> list[int]:
+        return [*self.exit_layers, self.num_layers]
+
+    def write(self, directory: Path) -> None:
+        atomic_write_json(directory / EXITS_FILE, asdict(self))
+
+    @classmethod
+    def read(cls, directory: Path) -> "StagedPlan":
+        path = directory / EXITS_FILE
+        try:
+            return cls(**json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise ArtifactError(f"{directory} has no {EXITS_FILE}; a staged artifact needs its exit plan") from None
+        except (ValueError, TypeError) as exc:
+            raise ArtifactError(f"{path} is corrupt ({exc}); rebuild the artifact") from None
+
+
+def method_name(bucket: int, stage: int) -> str:
+    return f"b{bucket}_s{stage}"
+
+
+def is_staged(path: Path) -> bool:
+    return STAGED_TAG + "." in path.name
+
+
+class Stage(nn.Module):
+    """Layers [start, end) of an Encoder, with the embedding in front (stage 0) and an exit
+    head or the final classifier behind. It holds only the modules it runs (so each exported
+    method carries only its own weights) and reuses Encoder's own embed/bias/pool/classify
+    code (borrowed methods): the stage computes exactly what the single graph computes."""
+
+    embed, attention_bias, pool, classify = Encoder.embed, Encoder.attention_bias, Encoder.pool, Encoder.classify
+
+    def __init__(self, encoder: Encoder, start: int, end: int, head: Optional[nn.Linear]):
+        super().__init__()
+        self.config, self.mask_bias, self.first = encoder.config, encoder.mask_bias, start == 0
+        if self.first:
+            for name in ("word_embeddings", "embedding_projection", "position_embeddings", "embedding_norm"):
+                setattr(self, name, getattr(encoder, name))
+            self.segment_embedding = encoder.segment_embedding
+            self.embedding_dropout = encoder.embedding_dropout
+        self.layers = nn.ModuleList(encoder.layers[start:end])
+        self.head = head
+        self.pooler = encoder.pooler
+        if head is None:
+            self.classifier, self.head_dropout = encoder.classifier, encoder.head_dropout
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor):
+        bias = self.attention_bias(mask)
+        hidden = self.embed(x) if self.first else x
+        for layer in self.layers:
+            hidden = layer(hidden, bias)
+        if self.head is None:
+            return self.classify(hidden, mask)
+        return hidden, self.head(self.pool(hidden, mask))
+
+
+def stage_methods(encoder: Encoder, heads, plan: StagedPlan) -> dict[str, tuple[nn.Module, tuple]]:
+    """{method name: (stage module, example inputs)} for every bucket and stage."""
+    ends = plan.stage_ends
+    methods = {}
+    for bucket in plan.buckets:
+        ids = torch.ones(1, bucket, dtype=torch.int32)
+        mask = torch.ones(1, bucket, dtype=torch.int32)
+        hidden = torch.zeros(1, bucket, encoder.config.hidden_size)
+        for s, end in enumerate(ends):
+            start = 0 if s == 0 else ends[s - 1]
+            head = heads.heads[s] if s < len(plan.exit_layers) else None
+            stage = Stage(encoder, start, end, head).eval()
+            methods[method_name(bucket, s)] = (stage, (ids.clone() if s == 0 else hidden.clone(), mask.clone()))
+    return methods

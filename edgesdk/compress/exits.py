@@ -1,0 +1,170 @@
+"""Early-exit heads, their training, and per-exit threshold calibration.
+
+Why heads on a frozen backbone: the deployed model's final predictions must not move (the
+single-graph artifact and the staged one share the backbone), so the heads are trained after
+the fact, as DeeBERT's second stage (gold labels) or FastBERT's self-distillation (the final
+classifier's soft outputs). Confidence is "higher is surer" for both measures (max
+probability, or one minus normalised entropy), so one comparison `confidence >= threshold`
+serves both, in Python here and in the Kotlin/C controllers later.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from edgesdk.models.encoder import Encoder
+from edgesdk.recipe import ExitConfig
+from edgesdk.tokenizer import Tokenizer
+from edgesdk.train import Schedule, TrainResult, collate, optimize
+
+NEVER = 2.0  # a threshold no confidence (<= 1) reaches: never exit; JSON-safe for the apps
+
+
+class ExitHeads(nn.Module):
+    """One linear classifier per exit, on the encoder's own pooling of that layer's output."""
+
+    def __init__(self, hidden: int, num_labels: int, count: int):
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Linear(hidden, num_labels) for _ in range(count))
+
+
+def exit_logits(encoder: Encoder, heads: ExitHeads, layers: Sequence[int], ids, mask) -> list[torch.Tensor]:
+    """Logits at every exit in `layers` (layer counts), then the final classifier's."""
+    bias = encoder.attention_bias(mask)
+    hidden = encoder.embed(ids)
+    out, k = [], 0
+    for count, layer in enumerate(encoder.layers, start=1):
+        hidden = layer(hidden, bias)
+        if k < len(layers) and count == layers[k]:
+            out.append(heads.heads[k](encoder.pool(hidden, mask)))
+            k += 1
+    out.append(encoder.classify(hidden, mask))
+    return out
+
+
+def confidence(probs: np.ndarray, kind: str) -> np.ndarray:
+    """[N, C] probabilities -> [N] confidence in [0, 1], higher = surer."""
+    if kind == "maxprob":
+        return probs.max(-1)
+    entropy = -(probs * np.log(np.clip(probs, 1e-12, 1.0))).sum(-1)
+    return 1.0 - entropy / np.log(probs.shape[-1])
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(-1, keepdims=True))
+    return z / z.sum(-1, keepdims=True)
+
+
+def exit_taken(confidences: Sequence[np.ndarray], thresholds: Sequence[float]) -> np.ndarray:
+    """[N] index of the first exit whose confidence reaches its threshold (len = final)."""
+    n = len(confidences[0]) if confidences else 0
+    taken = np.full(n, len(thresholds), dtype=np.int64)
+    for k in reversed(range(len(thresholds))):
+        taken = np.where(confidences[k] >= thresholds[k], k, taken)
+    return taken
+
+
+@dataclass(frozen=True)
+class Calibration:
+    thresholds: list[float]
+    accuracy_no_exit: float
+    accuracy: float
+    avg_layers: float
+    rows: int
+
+
+def calibrate(
+    probs: Sequence[np.ndarray], labels: np.ndarray, stage_layers: Sequence[int], kind: str, budget: float
+) -> Calibration:
+    """Per-exit thresholds minimising mean executed layers with accuracy >= no-exit - budget.
+
+    Greedy coordinate descent over a grid of each exit's own confidence quantiles, two passes
+    (later exits' thresholds change what earlier ones should be). `probs` has one [N, C] array
+    per exit and the final classifier last; `stage_layers` the layer count at each of them.
+    """
+    confs = [confidence(p, kind) for p in probs[:-1]]
+    preds = np.stack([p.argmax(-1) for p in probs])  # [E+1, N]
+    cost_of = np.asarray(stage_layers, dtype=np.float64)
+    rows = np.arange(len(labels))
+
+    def score(thresholds: list[float]) -> tuple[float, float]:
+        taken = exit_taken(confs, thresholds)
+        return float(np.mean(preds[taken, rows] == labels)), float(cost_of[taken].mean())
+
+    no_exit = [NEVER] * len(confs)
+    base_accuracy, _ = score(no_exit)
+    floor = base_accuracy - budget
+    best = list(no_exit)
+    best_accuracy, best_cost = score(best)
+    for _ in range(2):
+        for k in range(len(confs)):
+            grid = np.unique(np.quantile(confs[k], np.linspace(0.0, 1.0, 101)))
+            for value in [NEVER, *grid.tolist()]:
+                trial = best[:k] + [value] + best[k + 1 :]
+                accuracy, cost = score(trial)
+                if accuracy >= floor - 1e-12 and (cost, -accuracy) < (best_cost, -best_accuracy):
+                    best, best_accuracy, best_cost = trial, accuracy, cost
+    return Calibration(best, base_accuracy, best_accuracy, best_cost, len(labels))
+
+
+def split_rows(n: int, held_out: int, seed: int) -> tuple[list[int], list[int]]:
+    """(training rows, calibration rows): a seeded held-out sample of the training split."""
+    rng = random.Random(seed)
+    held = sorted(rng.sample(range(n), min(held_out, max(1, n // 2))))
+    held_set = set(held)
+    return [i for i in range(n) if i not in held_set], held
+
+
+def train_exit_heads(
+    encoder: Encoder, tokenizer: Tokenizer, texts: Sequence[str], labels: Sequence[int], cfg: ExitConfig, seed: int
+) -> tuple[ExitHeads, TrainResult]:
+    """Heads for `cfg.layers` trained with the backbone frozen (its outputs do not move)."""
+    torch.manual_seed(seed)
+    heads = ExitHeads(encoder.config.hidden_size, encoder.config.num_labels, len(cfg.layers))
+    encoder.eval()
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    encoded = tokenizer.encode(texts, cfg.max_length)
+    target = torch.tensor(list(labels), dtype=torch.long)
+
+    def loss_fn(idx: list[int]) -> torch.Tensor:
+        ids, mask = collate(encoded, idx, tokenizer)
+        outs = exit_logits(encoder, heads, cfg.layers, ids, mask)
+        exits, final = outs[:-1], outs[-1].detach()
+        if cfg.training == "self-distill":
+            soft = F.softmax(final, -1)
+            losses = [F.kl_div(F.log_softmax(x, -1), soft, reduction="batchmean") for x in exits]
+        else:
+            losses = [F.cross_entropy(x, target[idx]) for x in exits]
+        return torch.stack(losses).mean()
+
+    schedule = Schedule(cfg.epochs, cfg.batch_size, cfg.learning_rate, 0.06, 0.01)
+    try:
+        result = optimize([heads], [len(e) for e in encoded], schedule, random.Random(seed), loss_fn, "exit heads")
+    finally:
+        for p in encoder.parameters():
+            p.requires_grad_(True)
+    return heads.eval(), result
+
+
+@torch.no_grad()
+def exit_probabilities(
+    encoder: Encoder, heads: ExitHeads, layers: Sequence[int], tokenizer: Tokenizer, texts: Sequence[str], seq_len: int
+) -> list[np.ndarray]:
+    """Softmax outputs at every exit and the final classifier, [N, C] each, batched by length."""
+    encoded = tokenizer.encode(texts, seq_len)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    out = [np.zeros((len(encoded), encoder.config.num_labels), dtype=np.float32) for _ in range(len(layers) + 1)]
+    for start in range(0, len(order), 64):
+        idx = order[start : start + 64]
+        ids, mask = collate(encoded, idx, tokenizer)
+        for k, logits in enumerate(exit_logits(encoder, heads, layers, ids, mask)):
+            out[k][idx] = F.softmax(logits, -1).numpy()
+    return out

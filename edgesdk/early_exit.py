@@ -1,0 +1,93 @@
+"""The exits step: train exit heads on the deployed model and calibrate their thresholds.
+
+Reads the deployed model (pruned/ or student/), writes exits/ with the heads (safetensors)
+and exits.json (exit layers, thresholds, what calibration measured). Calibration rows are a
+seeded sample of the training split held out of head training; dev is never used for a
+choice, only reported.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from edgesdk.data import Task
+from edgesdk.errors import RecipeError
+from edgesdk.fsutil import atomic_dir, atomic_write_json
+from edgesdk.progress import status
+from edgesdk.recipe import Recipe
+
+EXITS_DIR = "exits"
+HEADS_FILE = "heads.safetensors"
+INFO_FILE = "exits.json"
+
+
+def buckets_for(recipe: Recipe) -> list[int]:
+    """The recipe's buckets plus the export length (the bucket every sentence fits)."""
+    return sorted(set(recipe.exits.buckets) | {recipe.export.seq_len})
+
+
+def build_exits_dir(model_dir: Path, task: Task, recipe: Recipe, out_dir: Path) -> dict:
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    from edgesdk.compress.exits import calibrate, exit_probabilities, split_rows, train_exit_heads
+    from edgesdk.models.encoder import Encoder
+    from edgesdk.teacher import load_model_dir
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    cfg = recipe.exits
+    model, tokenizer, _ = load_model_dir(model_dir)
+    if not isinstance(model, Encoder):
+        raise RecipeError(f"exits need an encoder model, not {type(model).__name__}")
+    layers = model.config.num_layers
+    if cfg.layers[-1] >= layers:
+        raise RecipeError(f"exits.layers {cfg.layers} must be below the model's {layers} layers (the last one always answers)")
+    train_rows, held = split_rows(len(task.train), cfg.calibration_rows, recipe.seed)
+    texts, labels = task.train.texts, task.train.labels
+    status(f"exits: heads after layers {cfg.layers} of {layers}; {len(held)} held-out rows for thresholds")
+    heads, result = train_exit_heads(
+        model, tokenizer, [texts[i] for i in train_rows], [labels[i] for i in train_rows], cfg, recipe.seed
+    )
+    seq_len = recipe.export.seq_len
+    stage_layers = [*cfg.layers, layers]
+    held_probs = exit_probabilities(model, heads, cfg.layers, tokenizer, [texts[i] for i in held], seq_len)
+    cal = calibrate(held_probs, np.asarray([labels[i] for i in held]), stage_layers, cfg.confidence, cfg.accuracy_budget)
+    dev_probs = exit_probabilities(model, heads, cfg.layers, tokenizer, task.dev.texts, seq_len)
+    dev_acc = [round(float(np.mean(p.argmax(-1) == np.asarray(task.dev.labels))), 6) for p in dev_probs]
+    info = {
+        "layers": cfg.layers,
+        "num_layers": layers,
+        "thresholds": cal.thresholds,
+        "confidence": cfg.confidence,
+        "calibration": {
+            "rows": cal.rows,
+            "accuracy_no_exit": round(cal.accuracy_no_exit, 6),
+            "accuracy": round(cal.accuracy, 6),
+            "avg_layers_fraction": round(cal.avg_layers / layers, 6),
+        },
+        "dev_accuracy_per_exit_eager": dev_acc,  # reported, never used for a choice
+        "training": {"kind": cfg.training, "steps": result.steps, "final_loss": result.final_loss, "seconds": result.seconds},
+    }
+    status(
+        f"exits: thresholds {[round(t, 3) for t in cal.thresholds]}; held-out accuracy "
+        f"{cal.accuracy:.4f} (no exit {cal.accuracy_no_exit:.4f}) at {cal.avg_layers / layers:.0%} of the layers"
+    )
+    with atomic_dir(out_dir) as tmp:
+        save_file({k: v.contiguous() for k, v in heads.state_dict().items()}, str(tmp / HEADS_FILE))
+        atomic_write_json(tmp / INFO_FILE, info)
+    return info
+
+
+def load_exit_heads(exits_dir: Path, hidden: int, num_labels: int):
+    import json
+
+    from safetensors.torch import load_file
+
+    from edgesdk.compress.exits import ExitHeads
+
+    info = json.loads((exits_dir / INFO_FILE).read_text())
+    heads = ExitHeads(hidden, num_labels, len(info["layers"]))
+    heads.load_state_dict(load_file(str(exits_dir / HEADS_FILE)))
+    return heads.eval(), info

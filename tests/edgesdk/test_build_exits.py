@@ -1,0 +1,49 @@
+"""An early-exit build through the real CLI: heads trained and calibrated, staged artifacts
+(a method/signature per bucket and stage) in ExecuTorch and LiteRT, run by the controller."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import TINY_RECIPE, run_cli
+from tests.edgesdk.test_build_quantized import build_args
+
+EXITS = "exits: {layers: [1, 2], buckets: [16], calibration_rows: 60, epochs: 2, accuracy_budget: 0.05, max_accuracy_drop: 0.2, min_agreement: 0.5}"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, tiny_teacher, sst2_slice):
+    tmp = tmp_path_factory.mktemp("xbuild")
+    text = TINY_RECIPE.replace("student: {layers: 1, hidden: 16, heads: 2, ffn: 32}", "student: {layers: 3, hidden: 32, heads: 2, ffn: 64, layer_init: none}")
+    text = text.replace("losses: {kd: 1.0, hidden: 1.0, attention: 1.0, minilm: 1.0, embedding: 1.0}", "losses: {kd: 1.0, ce: 1.0}")
+    text = text.replace("quantize: {precisions: [fp32]}", "quantize: {precisions: [fp32]}\n" + EXITS)
+    assert EXITS in text and "layers: 3" in text
+    (tmp / "x.yaml").write_text(text)
+    proc = run_cli(*build_args(str(tmp / "x.yaml"), sst2_slice, tiny_teacher, tmp / "b"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp / "b", json.loads((tmp / "b" / "report.json").read_text())
+
+
+def test_staged_artifacts_are_built_verified_and_reported(built):
+    out, report = built
+    staged = [a for a in report["artifacts"] if a.get("staged")]
+    assert {a["runtime"] for a in staged} == {"executorch", "litert"}
+    assert all(a["stages"] == 3 and a["buckets"] == [16, 32] for a in staged)
+    e = report["exits"]
+    assert e["exit_layers"] == [1, 2, 3] and sum(e["exit_histogram"]) == report["data"]["dev"]["rows"]
+    assert 0 < e["avg_layers_fraction"] <= 1 and len(e["thresholds"]) == 2
+    for stats in e["artifacts"].values():
+        assert stats["no_exit_agreement_with_single_graph"] == 1.0
+    assert sum(e["bucket_usage"].values()) == report["data"]["dev"]["rows"] and e["bucket_usage"]["16"] > 0
+    assert (out / "artifacts" / "exits.json").exists()
+    assert "## Early exit" in (out / "report.md").read_text()
+
+
+def test_eval_runs_a_staged_artifact_through_the_controller(built, sst2_slice):
+    out, report = built
+    row = next(a for a in report["artifacts"] if a.get("staged") and a["runtime"] == "executorch")
+    proc = run_cli("eval", out / row["path"], "--data", sst2_slice[1], "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["accuracy"] == row["accuracy"]
