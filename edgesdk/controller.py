@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -32,6 +33,16 @@ class Decision:
         return asdict(self)
 
 
+def stops(plan: StagedPlan, stage: int, logits: np.ndarray) -> bool:
+    """The exit rule, the one thing every controller (Python, Kotlin, C) must agree on:
+    stop at an exit when its softmax confidence reaches that exit's threshold; the last
+    stage always answers."""
+    if stage >= len(plan.exit_layers):
+        return True
+    probs = softmax(np.asarray(logits, dtype=np.float64).reshape(1, -1))
+    return bool(confidence(probs, plan.confidence)[0] >= plan.thresholds[stage])
+
+
 class ExitController:
     def __init__(self, runner: MethodRunner, plan: StagedPlan):
         self.runner, self.plan = runner, plan
@@ -39,33 +50,50 @@ class ExitController:
     def bucket_for(self, length: int) -> int:
         return next((b for b in self.plan.buckets if b >= length), self.plan.buckets[-1])
 
-    def run_ids(self, ids: np.ndarray, mask: np.ndarray) -> Decision:
-        """ids/mask: [1, T] int32, right-padded (T >= the largest bucket)."""
-        start = time.perf_counter()
-        plan = self.plan
+    def stage_logits(self, ids: np.ndarray, mask: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
+        """(bucket, stage, exit logits [C]) for each stage in turn, each run only when asked
+        for. ids/mask: [1, T] int32, right-padded (T >= the largest bucket)."""
         bucket = self.bucket_for(int(mask.sum()))
-        ids_b, mask_b = ids[:, :bucket], mask[:, :bucket]
-        last = len(plan.exit_layers)
-        x = ids_b
+        mask_b = mask[:, :bucket]
+        x = ids[:, :bucket]
+        last = len(self.plan.exit_layers)
         for stage in range(last + 1):
             outputs = self.runner.run(method_name(bucket, stage), x, mask_b)
             if stage == last:
-                logits = outputs[0]
-                break
+                yield bucket, stage, outputs[0][0]
+                return
             x, logits = outputs
-            probs = softmax(logits[0].astype(np.float64))
-            if confidence(probs[None], plan.confidence)[0] >= plan.thresholds[stage]:
+            yield bucket, stage, logits[0]
+
+    def run_ids(self, ids: np.ndarray, mask: np.ndarray) -> Decision:
+        start = time.perf_counter()
+        for bucket, stage, logits in self.stage_logits(ids, mask):
+            if stops(self.plan, stage, logits):
                 break
-        probs = softmax(logits[0].astype(np.float64))
+        probs = softmax(np.asarray(logits, dtype=np.float64).reshape(1, -1))[0]
         return Decision(
             label=int(probs.argmax()),
             probabilities=[float(p) for p in probs],
-            logits=[float(v) for v in logits[0]],
+            logits=[float(v) for v in logits],
             exit_index=stage,
-            layers=plan.stage_ends[stage],
+            layers=self.plan.stage_ends[stage],
             bucket=bucket,
             ms=(time.perf_counter() - start) * 1e3,
         )
+
+    def golden(self, ids: np.ndarray, mask: np.ndarray) -> dict:
+        """Every stage's logits for one input and the decision: what another controller, fed
+        the same stage outputs, must decide."""
+        runs = list(self.stage_logits(ids, mask))
+        decision = self.run_ids(ids, mask)
+        length = int(mask.sum())
+        return {
+            "ids": [int(i) for i in ids[0, :length]],
+            "bucket": runs[0][0],
+            "stage_logits": [[float(v) for v in logits] for _, _, logits in runs],
+            "exit_index": decision.exit_index,
+            "label": decision.label,
+        }
 
 
 class StagedSession:

@@ -370,9 +370,10 @@ def lower_bundle(
                 torch.manual_seed(recipe.seed)
                 module = deployable(qat_model if spec.precision in QAT_BASE else model, seq_len)
                 if spec.staged:
-                    data = lower_staged(out, backend, module, recipe, bundle_dir)
-                    atomic_write_bytes(bundle_dir / Path(spec.path).name, data)
-                    info[f"{spec.runtime}/staged"] = {"size_bytes": len(data)}
+                    path = bundle_dir / Path(spec.path).name
+                    atomic_write_bytes(path, lower_staged(out, backend, module, recipe, bundle_dir))
+                    write_golden(path, backend, tokenizer, task.dev.texts[:GOLDEN_INPUTS], seq_len)
+                    info[f"{spec.runtime}/staged"] = {"size_bytes": path.stat().st_size}
                     continue
                 if spec.precision != "fp32":
                     fp32_module, module = module, quantized_module(backend, spec, module, calibration, recipe)
@@ -406,6 +407,23 @@ def lower_staged(out: Path, backend, module, recipe: Recipe, bundle_dir: Path) -
     data = backend.lower_methods(stage_methods(module, heads, plan))
     plan.write(bundle_dir)
     return data
+
+
+GOLDEN_INPUTS = 32
+
+
+def write_golden(path: Path, backend, tokenizer, texts, seq_len: int) -> None:
+    """golden_exits.<runtime>.json beside a staged artifact: for fixed dev sentences, the
+    token ids, every stage's logits and the controller's decision (what the app controllers
+    must reproduce)."""
+    from edgesdk.controller import ExitController
+    from edgesdk.converters.staging import StagedPlan
+
+    plan = StagedPlan.read(path.parent)
+    controller = ExitController(backend.open_methods(path, 1), plan)
+    ids, mask = tokenizer.pad(tokenizer.encode(texts, seq_len), seq_len)
+    records = [controller.golden(ids[i : i + 1], mask[i : i + 1]) for i in range(len(texts))]
+    atomic_write_json(path.parent / f"golden_exits.{backend.name}.json", {"plan": plan.__dict__, "inputs": records})
 
 
 def quantized_module(backend, spec: ArtifactSpec, fp32_module, calibration, recipe: Recipe):

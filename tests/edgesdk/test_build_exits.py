@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from tests.conftest import TINY_RECIPE, run_cli
@@ -47,3 +48,31 @@ def test_eval_runs_a_staged_artifact_through_the_controller(built, sst2_slice):
     proc = run_cli("eval", out / row["path"], "--data", sst2_slice[1], "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1])["accuracy"] == row["accuracy"]
+
+
+def test_golden_decisions_are_stable_and_follow_the_exit_rule(built):
+    from edgesdk.controller import ExitController, stops
+    from edgesdk.converters import get_backend
+    from edgesdk.converters.staging import StagedPlan
+
+    out, _ = built
+    plan = StagedPlan.read(out / "artifacts")
+    for runtime, suffix in (("executorch", ".pte"), ("litert", ".tflite")):
+        golden = json.loads((out / "artifacts" / f"golden_exits.{runtime}.json").read_text())
+        assert len(golden["inputs"]) == 32 and golden["plan"]["thresholds"] == plan.thresholds
+        backend = get_backend(runtime)
+        controller = ExitController(backend.open_methods(out / "artifacts" / f"model.staged{suffix}", 1), plan)
+        for record in golden["inputs"]:
+            ids = np.zeros((1, 32), dtype=np.int32)
+            mask = np.zeros((1, 32), dtype=np.int32)
+            ids[0, : len(record["ids"])] = record["ids"]
+            mask[0, : len(record["ids"])] = 1
+            decision = controller.run_ids(ids, mask)  # the artifact again, from the recorded ids
+            assert (decision.exit_index, decision.label, decision.bucket) == (
+                record["exit_index"],
+                record["label"],
+                record["bucket"],
+            )
+            # The exit rule alone, fed the recorded stage outputs, reaches the same exit.
+            first = next(s for s, logits in enumerate(record["stage_logits"]) if stops(plan, s, np.array(logits)))
+            assert first == record["exit_index"]

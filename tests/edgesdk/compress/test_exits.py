@@ -1,0 +1,83 @@
+import numpy as np
+import torch
+
+from edgesdk.compress.exits import NEVER, ExitHeads, calibrate, confidence, exit_logits, exit_taken, split_rows
+from edgesdk.converters.staging import StagedPlan, stage_methods
+from tests.helpers import tiny_encoder
+
+
+def test_confidence_is_higher_for_surer_outputs():
+    probs = np.array([[0.5, 0.5], [0.9, 0.1], [0.99, 0.01]])
+    for kind in ("maxprob", "entropy"):
+        c = confidence(probs, kind)
+        assert c[0] < c[1] < c[2] and 0 <= c.min() and c.max() <= 1
+
+
+def test_exit_taken_is_the_first_confident_exit():
+    confs = [np.array([0.9, 0.1, 0.1]), np.array([0.9, 0.95, 0.1])]
+    assert exit_taken(confs, [0.8, 0.9]).tolist() == [0, 1, 2]
+    assert exit_taken(confs, [NEVER, NEVER]).tolist() == [2, 2, 2]
+
+
+def synthetic(n=2000, seed=0):
+    """Exit 0 is right on confident rows only; exit 1 is right more often; final is best."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    probs = []
+    for quality in (0.75, 0.85, 0.92):
+        right = rng.random(n) < quality
+        conf = np.where(right, rng.uniform(0.6, 1.0, n), rng.uniform(0.5, 0.8, n))
+        pred = np.where(right, labels, 1 - labels)
+        p = np.zeros((n, 2))
+        p[np.arange(n), pred] = conf
+        p[np.arange(n), 1 - pred] = 1 - conf
+        probs.append(p)
+    return probs, labels
+
+
+def test_calibration_respects_the_budget_and_saves_layers():
+    probs, labels = synthetic()
+    for budget in (0.0, 0.005, 0.02):
+        cal = calibrate(probs, labels, [1, 2, 4], "maxprob", budget)
+        assert cal.accuracy >= cal.accuracy_no_exit - budget - 1e-12
+        assert cal.avg_layers <= 4
+    loose = calibrate(probs, labels, [1, 2, 4], "maxprob", 0.02)
+    strict = calibrate(probs, labels, [1, 2, 4], "maxprob", 0.0)
+    assert loose.avg_layers < 4 and loose.avg_layers <= strict.avg_layers
+
+
+def test_calibration_holds_on_fresh_rows_from_the_same_distribution():
+    probs, labels = synthetic(seed=0)
+    cal = calibrate(probs, labels, [1, 2, 4], "maxprob", 0.01)
+    fresh, fresh_labels = synthetic(seed=1)
+    taken = exit_taken([confidence(p, "maxprob") for p in fresh[:-1]], cal.thresholds)
+    preds = np.stack([p.argmax(-1) for p in fresh])[taken, np.arange(len(fresh_labels))]
+    no_exit = np.mean(fresh[-1].argmax(-1) == fresh_labels)
+    assert np.mean(preds == fresh_labels) >= no_exit - 0.01 - 0.01  # budget + sampling slack
+
+
+def test_held_out_rows_are_disjoint_and_seeded():
+    train, held = split_rows(100, 20, seed=3)
+    assert len(held) == 20 and not set(train) & set(held) and len(train) == 80
+    assert split_rows(100, 20, seed=3) == (train, held)
+
+
+def test_chained_stages_compute_the_single_graph():
+    model = tiny_encoder(seed=4, layers=3, dropout=0.0).eval()
+    heads = ExitHeads(32, 2, 2)
+    plan = StagedPlan([8, 16], [1, 2], 3, [NEVER, NEVER], "maxprob")
+    methods = stage_methods(model, heads, plan)
+    ids = torch.randint(1000, 3000, (2, 16), dtype=torch.int32)
+    mask = torch.ones(2, 16, dtype=torch.int32)
+    mask[1, 10:] = 0
+    with torch.no_grad():
+        hidden, exit0 = methods["b16_s0"][0](ids, mask)
+        hidden, exit1 = methods["b16_s1"][0](hidden, mask)
+        final = methods["b16_s2"][0](hidden, mask)
+        reference = exit_logits(model, heads, [1, 2], ids, mask)
+        torch.testing.assert_close(final, model(ids, mask))
+    for got, want in zip((exit0, exit1, final), reference):
+        torch.testing.assert_close(got, want)
+    # A stage holds only its own weights: the word table lives in stage 0 alone.
+    assert any("word_embeddings" in k for k in methods["b8_s0"][0].state_dict())
+    assert not any("word_embeddings" in k for k in methods["b8_s1"][0].state_dict())
