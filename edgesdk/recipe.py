@@ -127,9 +127,10 @@ class PruneConfig(_Section):
     Heads, FFN neurons and layers are sliced out of the weights (the exported graph is
     smaller, not masked): `heads` is the fraction of all attention heads removed, ranked
     globally by head-mask gradient importance (Michel et al. 2019) with at least one head
-    kept per layer; `ffn` the fraction of each layer's FFN neurons removed (the same width in
-    every layer, rounded up to `ffn_multiple`); `layers` lists layer indices dropped. The
-    removal is spread over `iterations`, each followed by `recovery_epochs` of distillation
+    kept per layer; `ffn` the fraction of each layer's FFN neurons removed (ranked within the
+    layer; the kept width rounded down to `ffn_multiple`, so at least that fraction goes);
+    `layers` lists layer indices dropped. The removal is spread over `iterations`, each
+    followed by `recovery_epochs` of distillation
     from the teacher. Then, each recovered the same way: `share_layers` ties the layers'
     attention and/or FFN modules (ALBERT), `embedding_size` factorizes the word table by SVD,
     and `sparsity` zeroes that fraction of the layer weights by magnitude over
@@ -144,7 +145,7 @@ class PruneConfig(_Section):
 
     heads: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of all heads removed")
     ffn: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of FFN neurons removed per layer")
-    ffn_multiple: int = Field(8, ge=1, description="kept FFN width rounded up to a multiple of this")
+    ffn_multiple: int = Field(8, ge=1, description="kept FFN width rounded down to a multiple of this")
     layers: list[int] = Field(default_factory=list, description="layer indices (0-based) removed")
     iterations: int = Field(1, ge=1)
     importance_rows: int = Field(2048, ge=1, description="seeded training rows for importance")

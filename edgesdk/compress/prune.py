@@ -155,8 +155,10 @@ def ffn_widths(model: Encoder) -> list[int]:
     return [s.ffn for s in model.config.layers]
 
 
-def _round_up(value: int, multiple: int, cap: int) -> int:
-    return min(cap, max(multiple, math.ceil(value / multiple) * multiple))
+def _kept_width(width: int, keep: float, multiple: int) -> int:
+    """Neurons kept of `width` when keeping the fraction `keep`: rounded down to a multiple
+    (so at least the asked fraction goes), never below one multiple or above the width."""
+    return min(width, max(multiple, math.floor(width * keep / multiple) * multiple))
 
 
 def check_prunable(model, cfg: PruneConfig) -> None:
@@ -201,13 +203,13 @@ def prune_structure(
         )
     start_heads, start_ffn = head_counts(model), ffn_widths(model)
     remove_total = round(cfg.heads * sum(start_heads))
-    final_widths = [_round_up(round(w * (1 - cfg.ffn)), cfg.ffn_multiple, w) for w in start_ffn]
+    final_widths = [_kept_width(w, 1 - cfg.ffn, cfg.ffn_multiple) for w in start_ffn]
     for it in range(1, cfg.iterations + 1):
         scores = importance(model, batches)
         already = sum(start_heads) - sum(head_counts(model))
         remove = round(remove_total * it / cfg.iterations) - already
         widths = [
-            _round_up(round(w0 - (w0 - wf) * it / cfg.iterations), cfg.ffn_multiple, w0)
+            wf if it == cfg.iterations else _kept_width(w0, 1 - (1 - wf / w0) * it / cfg.iterations, cfg.ffn_multiple)
             for w0, wf in zip(start_ffn, final_widths)
         ]
         plan = Plan(list(range(model.config.num_layers)), heads_to_keep(scores.heads, remove), neurons_to_keep(scores.neurons, widths))
