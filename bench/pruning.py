@@ -44,7 +44,12 @@ VARIANTS = {
     "enc4x128-emb64": {**STUDENT, "prune": {"embedding_size": 64}},
     "enc4x128-sparse80": {**STUDENT, "prune": {"sparsity": 0.8}},
     "enc4x128-cluster16": {**STUDENT, "prune": {"cluster": 16}},
-    "enc4x128-cluster16-emb": {**STUDENT, "prune": {"cluster": 16, "cluster_embeddings": True}},
+    # clustered layers and table; the TFLM artifact LUT-compresses the clustered weights
+    "enc4x128-cluster16-emb": {
+        **STUDENT,
+        "prune": {"cluster": 16, "cluster_embeddings": True},
+        "quantize": {"precisions": ["fp32", "int8"], "tflm_lut": True},
+    },
 }
 # variant -> the unpruned build it is compared with (structured teacher variants compare
 # with the teacher lowered in the same build)

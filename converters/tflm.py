@@ -53,7 +53,12 @@ def tflm_module(model, calibration, config, seq_len):
 
 
 def lower(model, example, precision: str = "int8", calibration=None, config=None) -> bytes:
-    return litert.lower(model, example, "int8", calibration, config)
+    data = litert.lower(model, example, "int8", calibration, config)
+    if config is not None and config.tflm_lut:
+        from edgesdk.converters.tflm_lut import lut_compress
+
+        data, _ = lut_compress(data)
+    return data
 
 
 def _dequantizer(details: dict):

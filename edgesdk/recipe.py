@@ -265,6 +265,7 @@ class QuantizeConfig(_Section):
     min_agreement: float = Field(0.97, ge=0.0, le=1.0, description="label agreement with the eager fake-quant model")
     clip: Literal["none", "percentile", "kstd"] = Field("none", description="weight outlier clipping before quantizing")
     clip_value: float = Field(99.99, gt=0.0, description="percentile of |w| per output channel, or k for k-std")
+    tflm_lut: bool = Field(False, description="TFLM: LUT-compress weights with few values per channel (prune.cluster)")
     qat_steps: int = Field(0, ge=0, description="int8-qat: fine-tuning steps with fake quantization")
     qat_batch_size: int = Field(32, ge=1)
     qat_learning_rate: float = Field(1e-5, gt=0.0)

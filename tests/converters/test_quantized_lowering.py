@@ -143,3 +143,35 @@ def test_embeddings_fp32_keeps_the_table_float(trained, fp32_size, runtime):
     assert len(data) > 0.9 * fp32_size  # the float table is ~95% of this model
     if runtime == "litert":
         assert all(t.table_dtype == "FLOAT32" for t in summarize(data).lookups)
+
+
+def test_tflm_lut_compression_shrinks_clustered_weights_and_runs_identically(trained, tmp_path):
+    """Clustered weights (<= 16 values per tensor, so per output channel) become 4-bit indices
+    into per-channel tables that TFLM's DECODE op expands; outputs must not change at all."""
+    from edgesdk.compress.share import bake_clusters, cluster_weights
+    from edgesdk.converters.tflm_lut import lut_candidates, lut_compress
+
+    _, tokenizer, texts, ids, mask = trained
+    wide = tiny_encoder(seed=5, hidden=128, heads=2, ffn=256, dropout=0.0).eval()  # rows wide enough to pay
+    backend = get_backend("tflm")
+    calibration = calibration_set(texts, tokenizer, 64, SEQ_LEN, seed=0)
+
+    def full_int8(model, config=QuantizeConfig()):
+        module = backend.quantizers["int8"](deployable(model, SEQ_LEN), calibration, QuantizeConfig(), SEQ_LEN)
+        return backend.lower(module, example_inputs(), "int8", calibration, config)
+
+    _, count = lut_compress(full_int8(wide))
+    assert count == 0  # unclustered weights have too many values per channel to pay off
+    cluster_weights(wide, 16, embeddings=False)
+    bake_clusters(wide, embeddings=False)
+    plain, packed = full_int8(wide), full_int8(wide, QuantizeConfig(tflm_lut=True))
+    found = lut_candidates(plain, 6)
+    assert len(found) == 2 * 6 and all(bits <= 4 for *_, bits in found)  # q, k, v, out, up, down per layer
+    assert len(packed) < len(plain) - 2 * 4 * 128 * 128 // 4  # at least a quarter of the layer weights saved
+    outputs = {}
+    for name, data in (("plain", plain), ("packed", packed)):
+        path = tmp_path / f"{name}.micro.tflite"
+        path.write_bytes(data)
+        session = backend.open(path, 1)
+        outputs[name] = np.stack([session.run(ids[i : i + 1], mask[i : i + 1]) for i in range(16)])
+    np.testing.assert_array_equal(outputs["packed"], outputs["plain"])
