@@ -84,3 +84,12 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
     assert len(errors) == 1, proc.stderr
     for needle in needles:
         assert needle in errors[0], errors[0]
+
+
+def assert_eval_matches(artifact: Path, data: Path, accuracy: float) -> None:
+    """`edgesdk eval` on a built artifact reports the accuracy the build verified."""
+    import json
+
+    proc = run_cli("eval", artifact, "--data", data, "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["accuracy"] == accuracy

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_RECIPE, run_cli
+from tests.conftest import TINY_RECIPE, assert_eval_matches, run_cli
 from tests.edgesdk.test_build_quantized import build_args
 
 EXITS = "exits: {layers: [1, 2], buckets: [16], calibration_rows: 60, epochs: 2, accuracy_budget: 0.05, max_accuracy_drop: 0.2, min_agreement: 0.5}"
@@ -45,9 +45,7 @@ def test_staged_artifacts_are_built_verified_and_reported(built):
 def test_eval_runs_a_staged_artifact_through_the_controller(built, sst2_slice):
     out, report = built
     row = next(a for a in report["artifacts"] if a.get("staged") and a["runtime"] == "executorch")
-    proc = run_cli("eval", out / row["path"], "--data", sst2_slice[1], "--json")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1])["accuracy"] == row["accuracy"]
+    assert_eval_matches(out / row["path"], sst2_slice[1], row["accuracy"])
 
 
 def test_golden_decisions_are_stable_and_follow_the_exit_rule(built):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from edgesdk.tokenizer import Tokenizer
-from tests.conftest import TINY_RECIPE, assert_one_line_error, run_cli
+from tests.conftest import TINY_RECIPE, assert_eval_matches, assert_one_line_error, run_cli
 from tests.edgesdk.test_build_quantized import build_args
 
 PRUNE = "prune: {heads: 0.5, ffn: 0.5, iterations: 2, importance_rows: 64, recovery_rows: 64, cluster: 16, vocab: train}"
@@ -75,9 +75,7 @@ def test_pruned_artifacts_ship_their_vocabulary_and_match_eager(built):
 def test_eval_of_a_pruned_artifact_uses_its_own_vocabulary(built, sst2_slice):
     out, report = built
     row = next(a for a in report["artifacts"] if a["model"] == "student" and a["runtime"] == "litert")
-    proc = run_cli("eval", out / row["path"], "--data", sst2_slice[1], "--json")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1])["accuracy"] == row["accuracy"]
+    assert_eval_matches(out / row["path"], sst2_slice[1], row["accuracy"])
 
 
 def test_pruning_the_teacher_itself_ships_it_beside_the_unpruned_teacher(tmp_path, tiny_teacher, sst2_slice):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import TINY_RECIPE, assert_one_line_error, run_cli
+from tests.conftest import TINY_RECIPE, assert_eval_matches, assert_one_line_error, run_cli
 
 EXPECTED = {
     ("executorch", "fp32"),
@@ -122,6 +122,4 @@ def test_a_truncated_tflm_artifact_is_one_line(built, tmp_path, sst2_slice):
 def test_tflm_artifact_evaluates_like_the_build_verified_it(built, sst2_slice):
     out, report = built
     row = next(a for a in report["artifacts"] if a["runtime"] == "tflm" and a["precision"] == "int8")
-    proc = run_cli("eval", out / row["path"], "--data", sst2_slice[1], "--json")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1])["accuracy"] == row["accuracy"]
+    assert_eval_matches(out / row["path"], sst2_slice[1], row["accuracy"])
