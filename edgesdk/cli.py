@@ -215,6 +215,18 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
             f"{a['peak_rss_bytes'] / 1e6:.0f}",
         )
     out_console.print(table)
+    p, e = report.get("pruning") or {}, report.get("exits") or {}
+    if "heads_total" in p:
+        out_console.print(
+            f"pruned: {p['heads_removed']}/{p['heads_total']} heads, {p['ffn_removed']}/{p['ffn_total']} FFN neurons removed"
+        )
+    if "vocab_before" in p:
+        out_console.print(f"vocabulary: {p['vocab_before']} -> {p['vocab_after']} tokens")
+    if e:
+        out_console.print(
+            f"early exit (staged artifacts): dev accuracy {e['accuracy']:.4f} vs {e['accuracy_no_exit']:.4f} without exits, "
+            f"{e['avg_layers_fraction']:.0%} of the layers run on average"
+        )
     if cached:
         out_console.print(f"cached steps: {', '.join(cached)}")
     out_console.print(f"report: {out_dir / 'report.md'}")
