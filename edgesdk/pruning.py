@@ -138,13 +138,14 @@ def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, o
     if cfg.vocab == "train":
         plan = plan_vocabulary(tokenizer, task.train.texts, cfg.vocab_min_count, cfg.vocab_max_size)
         reference = dev_logits(model, tokenizer).argmax(1)
-        model, tokenizer = prune_vocabulary(model, tokenizer, plan)
+        model, tokenizer = prune_vocabulary(model, tokenizer, plan, cfg.vocab_unseen)
         predicted = dev_logits(model, tokenizer).argmax(1)
         width = model.word_embeddings.weight.shape[1]
         info.update(
             {
                 "vocab_before": plan.before,
                 "vocab_after": len(plan.keep),
+                "vocab_unseen": cfg.vocab_unseen,
                 "embedding_bytes_saved_fp32": (plan.before - len(plan.keep)) * width * 4,
                 "vocab_dev_prediction_changes": int((reference != predicted).sum()),
                 "vocab_dev_accuracy_before": round(accuracy(reference, task.dev.labels), 6),

@@ -139,8 +139,8 @@ class PruneConfig(_Section):
     table) into k values, fine-tuned with the clusters tied (again a zip-size gain).
     `vocab: train` then keeps only the special tokens and the tokens the
     training texts use (at least `vocab_min_count` times; the `vocab_max_size` most
-    frequent), remaps ids and ships the pruned vocabulary; other words tokenize through the
-    pieces that remain, or to [UNK].
+    frequent) and remaps ids; `vocab_unseen` says where the other tokens go (the nearest kept
+    token, [UNK], or `pieces`: a smaller vocabulary file whose greedy match finds other pieces).
     """
 
     heads: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of all heads removed")
@@ -159,6 +159,9 @@ class PruneConfig(_Section):
     cluster: Optional[int] = Field(None, ge=2, le=256, description="k-means centroids per weight tensor")
     cluster_embeddings: bool = Field(False, description="cluster the word table too")
     vocab: Literal["none", "train"] = "none"
+    vocab_unseen: Literal["nearest", "unk", "pieces"] = Field(
+        "nearest", description="pruned tokens -> nearest kept token, [UNK], or a smaller WordPiece vocabulary"
+    )
     vocab_min_count: int = Field(1, ge=1)
     vocab_max_size: Optional[int] = Field(None, ge=1, description="keep at most this many non-special tokens")
 

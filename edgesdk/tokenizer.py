@@ -74,6 +74,20 @@ class Tokenizer:
             special["ids"] = [new_id[i] for i in special["ids"]]
         return Tokenizer(_HFTokenizer.from_str(json.dumps(spec)))
 
+    def remapped(self, new_ids: Sequence[int]) -> "Tokenizer":
+        """The same tokenization with token id i emitted as new_ids[i]. Several tokens may share
+        an id (a pruned token sent to [UNK] or to a kept neighbour): every word still splits
+        into the same pieces, only the ids change."""
+        import json
+
+        spec = json.loads(self._backend.to_str())
+        spec["model"]["vocab"] = {t: int(new_ids[i]) for t, i in spec["model"]["vocab"].items()}
+        spec["added_tokens"] = [{**t, "id": int(new_ids[t["id"]])} for t in spec["added_tokens"]]
+        post = spec.get("post_processor") or {}
+        for special in (post.get("special_tokens") or {}).values():
+            special["ids"] = [int(new_ids[i]) for i in special["ids"]]
+        return Tokenizer(_HFTokenizer.from_str(json.dumps(spec)))
+
     def encode(self, texts: Sequence[str], max_length: int) -> list[list[int]]:
         """Token ids with [CLS]/[SEP], truncated to max_length (keeping the final [SEP])."""
         out = []

@@ -2,9 +2,12 @@
 
 A 30k-token WordPiece table is most of a small student's bytes, and a sentiment or intent
 task uses a fraction of it. Keeping the special tokens and the tokens seen in the training
-texts leaves every training sentence tokenized exactly as before (see
-Tokenizer.restricted), so the only prediction changes come from dev/test words whose pieces
-were never seen in training; the build measures them.
+texts leaves every training sentence with the same pieces and vectors as before, so the only
+prediction changes come from dev/test words with pieces never seen in training; the build
+measures them. Those pieces can go to [UNK], to the nearest kept token, or (with a genuinely
+smaller vocabulary file) to whatever kept pieces greedy WordPiece finds. Measured on the
+SST-2 enc4x128 student (eager, 872 dev rows): nearest +0.11 pt, pieces -0.34 pt, [UNK]
+-1.26 pt, each changing about 20 predictions.
 """
 
 from __future__ import annotations
@@ -41,11 +44,49 @@ def plan_vocabulary(
     return VocabPlan(sorted(special | set(frequent)), tokenizer.vocab_size, len(special))
 
 
-def prune_vocabulary(model: nn.Module, tokenizer: Tokenizer, plan: VocabPlan) -> tuple[nn.Module, Tokenizer]:
-    """A copy of `model` whose word table has only `plan.keep` rows, and the matching tokenizer."""
+def unseen_targets(model: nn.Module, plan: VocabPlan, tokenizer: Tokenizer, how: str):
+    """[old vocab] -> the kept old id each token's id becomes: itself when kept; otherwise
+    [UNK] (`unk`) or the kept non-special token nearest by cosine in the model's own word
+    table (`nearest`: the closest meaning the model can still represent)."""
+    import numpy as np
     import torch
 
-    pruned_tokenizer = tokenizer.restricted(plan.keep)
+    targets = np.arange(plan.before)
+    keep = np.asarray(plan.keep)
+    dropped = np.setdiff1d(targets, keep)
+    if how == "unk":
+        targets[dropped] = tokenizer.vocabulary()["[UNK]"]
+        return targets
+    candidates = np.asarray([i for i in plan.keep if i not in tokenizer.special_ids()])
+    with torch.no_grad():
+        table = torch.nn.functional.normalize(word_table_rows(model), dim=1)
+        for start in range(0, len(dropped), 4096):  # bounded memory: 4096 x kept similarities
+            rows = torch.from_numpy(dropped[start : start + 4096])
+            targets[rows.numpy()] = candidates[(table[rows] @ table[candidates].T).argmax(1).numpy()]
+    return targets
+
+
+def word_table_rows(model: nn.Module):
+    """The word vectors as the model sees them (through a factorized projection if any)."""
+    table = model.word_embeddings.weight
+    projection = getattr(model, "embedding_projection", None)
+    return projection(table) if projection is not None else table
+
+
+def prune_vocabulary(model: nn.Module, tokenizer: Tokenizer, plan: VocabPlan, unseen: str) -> tuple[nn.Module, Tokenizer]:
+    """A copy of `model` whose word table has only `plan.keep` rows, and the matching
+    tokenizer. `unseen`: `pieces` ships a smaller vocabulary (words outside it split into the
+    kept pieces or [UNK]); `unk` and `nearest` keep the full tokenization and send pruned
+    tokens to [UNK] or to their nearest kept token (see unseen_targets)."""
+    import numpy as np
+    import torch
+
+    if unseen == "pieces":
+        pruned_tokenizer = tokenizer.restricted(plan.keep)
+    else:
+        new_index = np.full(plan.before, -1)
+        new_index[plan.keep] = np.arange(len(plan.keep))
+        pruned_tokenizer = tokenizer.remapped(new_index[unseen_targets(model, plan, tokenizer, unseen)])
     cfg = model.config.model_copy(update={"vocab_size": len(plan.keep), "pad_token_id": pruned_tokenizer.pad_id})
     state = dict(model.state_dict())
     state["word_embeddings.weight"] = state["word_embeddings.weight"][torch.tensor(plan.keep)].clone()

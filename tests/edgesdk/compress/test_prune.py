@@ -134,19 +134,34 @@ def test_prune_settings_that_cannot_apply_are_recipe_errors(trained):
         prune_structure(CNNClassifier(CNNConfig(vocab_size=100)), PruneConfig(heads=0.5), [], None, lambda m: 0.0)
 
 
-def test_vocabulary_pruning_keeps_training_tokenization_and_outputs(trained, tok):
+@pytest.mark.parametrize("unseen", ["pieces", "unk", "nearest"])
+def test_vocabulary_pruning_keeps_training_tokenization_and_outputs(trained, tok, unseen):
     model, train = trained
     plan = plan_vocabulary(tok, train.texts, min_count=1, max_size=None)
-    pruned, small_tok = prune_vocabulary(model, tok, plan)
-    assert small_tok.vocab_size == len(plan.keep) < tok.vocab_size // 5
-    assert pruned.word_embeddings.weight.shape[0] == len(plan.keep)
+    pruned, small_tok = prune_vocabulary(model, tok, plan, unseen)
+    assert pruned.word_embeddings.weight.shape[0] == len(plan.keep) < tok.vocab_size // 5
     assert {0, 100, 101, 102, 103} <= set(plan.keep) and small_tok.pad_id == 0
     old_ids = np.array(plan.keep)
     for before, after in zip(tok.encode(train.texts, 64), small_tok.encode(train.texts, 64)):
-        assert old_ids[after].tolist() == before
+        assert max(after) < len(plan.keep) and old_ids[after].tolist() == before
     torch.testing.assert_close(_logits(pruned, small_tok, train.texts[:64]), _logits(model, tok, train.texts[:64]))
-    # A word never seen in training falls back to the pieces that remain, or [UNK].
-    unseen = small_tok.encode(["xylophonist"], 16)[0]
-    assert all(0 <= i < small_tok.vocab_size for i in unseen)
+    # A word never seen in training: its pieces go where `unseen` says.
+    word = "xylophonist"
+    full = tok.encode([word], 16)[0]
+    mapped = old_ids[small_tok.encode([word], 16)[0]].tolist()
+    dropped = [i for i in full if i not in set(plan.keep)]
+    assert dropped, "the probe word must use a pruned piece"
+    if unseen == "pieces":
+        assert small_tok.vocab_size == len(plan.keep) and all(i in set(plan.keep) for i in mapped)
+    else:
+        assert len(mapped) == len(full)  # same pieces, other ids
+        replaced = [m for f, m in zip(full, mapped) if f not in set(plan.keep)]
+        if unseen == "unk":
+            assert set(replaced) == {100}
+        else:  # nearest: the kept non-special token whose vector is closest
+            table = torch.nn.functional.normalize(model.word_embeddings.weight.detach(), dim=1)
+            candidates = [i for i in plan.keep if i not in tok.special_ids()]
+            for f, m in zip(dropped, replaced):
+                assert m == candidates[int((table[f] @ table[candidates].T).argmax())]
     capped = plan_vocabulary(tok, train.texts, min_count=1, max_size=100)
     assert len(capped.keep) == 100 + capped.special
