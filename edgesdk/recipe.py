@@ -197,9 +197,9 @@ class ExitConfig(_Section):
     """Early exit and length buckets for the deployed encoder (DeeBERT/FastBERT).
 
     An exit head (mean-pool + linear) follows each layer in `layers` (1 = after the first);
-    the final classifier always ends the last stage. `training: two-stage` trains the heads on
-    the gold labels with the backbone frozen (DeeBERT); `self-distill` trains them on the final
-    classifier's soft outputs (FastBERT). Per-exit confidence thresholds are calibrated on
+    the final classifier always ends the last stage. `training: self-distill` (default) trains
+    the heads on the final classifier's soft outputs (FastBERT); `two-stage` on the gold labels
+    (DeeBERT's second stage); the backbone is frozen either way. Per-exit confidence thresholds are calibrated on
     `calibration_rows` seeded training rows held out of head training (never dev/test) to
     minimise executed layers while losing at most `accuracy_budget` against no exit. The staged
     artifact holds one method/signature per (bucket, stage); `buckets` are the input lengths
@@ -208,7 +208,7 @@ class ExitConfig(_Section):
 
     layers: list[int] = Field(default_factory=list, description="exit after these layers (1-based)")
     confidence: Literal["maxprob", "entropy"] = "maxprob"
-    training: Literal["two-stage", "self-distill"] = "two-stage"
+    training: Literal["two-stage", "self-distill"] = "self-distill"
     epochs: float = Field(1.0, gt=0.0)
     batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(1e-3, gt=0.0)
