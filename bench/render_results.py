@@ -118,7 +118,7 @@ def pruning_section(data: dict) -> list[str]:
         "## Pruning on SST-2 (bench/pruning.py)",
         "",
         "Notes per variant: "
-        + "; ".join(f"{k}: {v}" for k, v in sorted(data.get("notes", {}).items()) if v)
+        + ("; ".join(f"{k}: {v}" for k, v in sorted(data.get("notes", {}).items()) if v) or data.get("note", "-"))
         + ". Structured variants of the teacher compare with the unpruned teacher lowered, verified and profiled "
         "in the same build; `enc4x128-*` variants with the unpruned enc4x128 student build (same bench run). "
         "Accuracy from each artifact in its runtime over the whole dev set; batch 1, 2 threads.",
@@ -172,7 +172,7 @@ def pruning_section(data: dict) -> list[str]:
 def early_exit_section(data: dict) -> list[str]:
     cal = data["calibration"]
     lines = [
-        "## Early exit and length buckets on SST-2 (bench/early_exit.py)",
+        f"## Early exit and length buckets on SST-2 (bench/early_exit.py, {data['rows'][0]['variant']})",
         "",
         f"{data.get('note', '')}. The fine-tuned teacher with exit heads; thresholds calibrated on {cal['rows']} held-out "
         f"training rows (accuracy {cal['accuracy']:.4f} vs {cal['accuracy_no_exit']:.4f} without exits there, "
@@ -202,9 +202,9 @@ def main() -> None:
         lines += students_section(json.loads(path.read_text()))
     for path in sorted((ROOT / "bench" / "results").glob("quantization_*.json")):
         lines += quantization_section(json.loads(path.read_text()))
-    for name, section in (("pruning_sst2.json", pruning_section), ("early_exit_sst2.json", early_exit_section)):
-        if (ROOT / "bench" / "results" / name).exists():
-            lines += section(json.loads((ROOT / "bench" / "results" / name).read_text()))
+    for pattern, section in (("pruning_*.json", pruning_section), ("early_exit_*.json", early_exit_section)):
+        for path in sorted((ROOT / "bench" / "results").glob(pattern)):
+            lines += section(json.loads(path.read_text()))
     (ROOT / "docs" / "results.md").write_text("\n".join(lines) + "\n")
     print("wrote docs/results.md")
 
