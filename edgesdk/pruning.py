@@ -75,10 +75,9 @@ def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, o
     if cfg.reshapes:
         teacher, _, _ = load_model_dir(out / "teacher")
         recovery = recovery_config(recipe)
-        rounds = iter(range(1, 1_000))
-
-        def recover(m, _iteration: int = 0) -> dict:
-            seed = recipe.seed + next(rounds)
+        def recover(m, round_: int) -> dict:
+            """Distil `m` from the teacher in place; each round gets its own seed."""
+            seed = recipe.seed + round_
             torch.manual_seed(seed)
             result = distill(m, teacher, tokenizer, task.train, recovery, seed, cache_root() / "soft_labels", teacher_hash)
             return result.to_json()
@@ -86,7 +85,7 @@ def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, o
         def stage(label: str, m) -> None:
             """Record a transformed model's accuracy before and after its recovery."""
             pruned_accuracy = evaluate(m)
-            done = recover(m) if cfg.recovery_epochs > 0 else {}
+            done = recover(m, len(history) + 1) if cfg.recovery_epochs > 0 else {}
             history.append(
                 {
                     "stage": label,

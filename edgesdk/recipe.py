@@ -331,6 +331,11 @@ class Recipe(_Section):
         if self.exits.active:
             if self.student.family in ("cnn", "bilstm"):
                 raise ValueError(f"exits need an encoder student (layers to exit after), not {self.student.family}")
+            if self.student.family == "encoder" and self.exits.layers[-1] >= self.student.layers:
+                raise ValueError(
+                    f"exits.layers {self.exits.layers} must be below student.layers {self.student.layers} "
+                    "(the last layer always answers)"
+                )
             if self.exits.buckets and self.exits.buckets[-1] > self.export.seq_len:
                 raise ValueError(
                     f"exits.buckets {self.exits.buckets} go beyond export.seq_len {self.export.seq_len}; "

@@ -32,6 +32,15 @@ def test_empty_recipe_gives_defaults():
         ("distill: {losses: {kd: -1}}", "'distill.losses.kd'"),
         ("distill: {losses: {mse: 1}}", "unknown key 'distill.losses.mse'"),
         ("distill: {layer_map: diagonal}", "'distill.layer_map"),
+        ("prune: {heads: 1.0}", "'prune.heads'"),
+        ("prune: {layers: [1, 1]}", "distinct non-negative"),
+        ("prune: {sparsity: 0.5, cluster: 16}", "choose one"),
+        ("prune: {vocab_unseen: drop}", "'prune.vocab_unseen'"),
+        ("student: {family: cnn}\nprune: {ffn: 0.5}", "need an encoder student"),
+        ("exits: {layers: [3, 1]}", "ascending"),
+        ("exits: {layers: [1], buckets: [128]}", "longest bucket must fit"),
+        ("student: {layers: 4}\nexits: {layers: [2, 4]}", "below student.layers 4"),
+        ("student: {family: bilstm}\nexits: {layers: [1]}", "exits need an encoder student"),
     ],
 )
 def test_bad_recipes_fail_with_one_clear_message(text, needle):
