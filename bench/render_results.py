@@ -203,8 +203,10 @@ def ab_section(data: dict) -> list[str]:
         "| A (unpruned) | B (pruned) | A p50 ms | B p50 ms | x faster | A MB | B MB | x smaller |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    def short(path: str) -> str:  # build/artifacts/file
+        return "/".join(Path(path).parts[-3:])
+
     for r in data["rows"]:
-        short = lambda p: "/".join(Path(p).parts[-3:])  # noqa: E731 - build/artifacts/file
         lines.append(
             f"| `{short(r['a'])}` | `{short(r['b'])}` | {r['a_p50_ms']:.2f} | {r['b_p50_ms']:.2f} | {r['a_over_b']:.2f} | "
             f"{r['a_bytes'] / 1e6:.2f} | {r['b_bytes'] / 1e6:.2f} | {r['a_bytes'] / r['b_bytes']:.2f} |"
