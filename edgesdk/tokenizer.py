@@ -8,7 +8,7 @@ that is what every deployment runtime (LiteRT, TFLM, the Kotlin and C apps) feed
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from tokenizers import Tokenizer as _HFTokenizer
@@ -19,7 +19,11 @@ TOKENIZER_FILE = "tokenizer.json"
 
 
 class Tokenizer:
-    def __init__(self, backend: _HFTokenizer):
+    def __init__(self, backend: _HFTokenizer, source: Optional[str] = None):
+        # The JSON it was built from, written back verbatim by save(): `tokenizers` serializes
+        # a WordPiece vocab through its id -> token map, which would drop the extra strings of
+        # a remapped vocabulary (several tokens sharing one id).
+        self._source = source
         self._backend = backend
         self._backend.no_padding()
         self._backend.no_truncation()
@@ -30,7 +34,8 @@ class Tokenizer:
         path = directory / TOKENIZER_FILE
         if path.exists():
             try:
-                return cls(_HFTokenizer.from_file(str(path)))
+                text = path.read_text(encoding="utf-8")
+                return cls(_HFTokenizer.from_str(text), text)
             except Exception as exc:  # noqa: BLE001 - tokenizers raises plain Exception
                 raise error(f"cannot read {path} ({str(exc)[:120]}); re-save the tokenizer") from None
         vocab = directory / "vocab.txt"
@@ -41,8 +46,10 @@ class Tokenizer:
         raise error(f"{directory} has neither {TOKENIZER_FILE} nor vocab.txt; the tokenizer must ship with the model")
 
     def save(self, directory: Path) -> Path:
+        from edgesdk.fsutil import atomic_write_text
+
         path = directory / TOKENIZER_FILE
-        self._backend.save(str(path))
+        atomic_write_text(path, self._source if self._source is not None else self._backend.to_str())
         return path
 
     @property
@@ -72,7 +79,8 @@ class Tokenizer:
         post = spec.get("post_processor") or {}
         for special in (post.get("special_tokens") or {}).values():
             special["ids"] = [new_id[i] for i in special["ids"]]
-        return Tokenizer(_HFTokenizer.from_str(json.dumps(spec)))
+        text = json.dumps(spec)
+        return Tokenizer(_HFTokenizer.from_str(text), text)
 
     def remapped(self, new_ids: Sequence[int]) -> "Tokenizer":
         """The same tokenization with token id i emitted as new_ids[i]. Several tokens may share
@@ -86,7 +94,8 @@ class Tokenizer:
         post = spec.get("post_processor") or {}
         for special in (post.get("special_tokens") or {}).values():
             special["ids"] = [int(new_ids[i]) for i in special["ids"]]
-        return Tokenizer(_HFTokenizer.from_str(json.dumps(spec)))
+        text = json.dumps(spec)
+        return Tokenizer(_HFTokenizer.from_str(text), text)
 
     def encode(self, texts: Sequence[str], max_length: int) -> list[list[int]]:
         """Token ids with [CLS]/[SEP], truncated to max_length (keeping the final [SEP])."""

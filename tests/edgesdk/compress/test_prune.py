@@ -135,7 +135,7 @@ def test_prune_settings_that_cannot_apply_are_recipe_errors(trained):
 
 
 @pytest.mark.parametrize("unseen", ["pieces", "unk", "nearest"])
-def test_vocabulary_pruning_keeps_training_tokenization_and_outputs(trained, tok, unseen):
+def test_vocabulary_pruning_keeps_training_tokenization_and_outputs(trained, tok, unseen, tmp_path):
     model, train = trained
     plan = plan_vocabulary(tok, train.texts, min_count=1, max_size=None)
     pruned, small_tok = prune_vocabulary(model, tok, plan, unseen)
@@ -145,6 +145,11 @@ def test_vocabulary_pruning_keeps_training_tokenization_and_outputs(trained, tok
     for before, after in zip(tok.encode(train.texts, 64), small_tok.encode(train.texts, 64)):
         assert max(after) < len(plan.keep) and old_ids[after].tolist() == before
     torch.testing.assert_close(_logits(pruned, small_tok, train.texts[:64]), _logits(model, tok, train.texts[:64]))
+    # What ships is the saved file: it must tokenize exactly as the in-memory tokenizer.
+    small_tok.save(tmp_path)
+    reloaded = Tokenizer.from_dir(tmp_path)
+    probe = list(train.texts[:50]) + ["an unseen xylophonist gives a ponderous recital"]
+    assert reloaded.encode(probe, 64) == small_tok.encode(probe, 64)
     # A word never seen in training: its pieces go where `unseen` says.
     word = "xylophonist"
     full = tok.encode([word], 16)[0]
