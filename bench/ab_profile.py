@@ -35,7 +35,8 @@ def main() -> None:
     rows = []
     for pair in args.pairs:
         a, b = (Path(p) for p in pair.split("=", 1))
-        recipe = load_recipe(str(a.parents[1] / "recipe.yaml"))
+        build_dir = next(p for p in a.parents if (p / "recipe.yaml").exists())  # artifacts/[teacher/]file
+        recipe = load_recipe(str(build_dir / "recipe.yaml"))
         texts = load_task(recipe.data, recipe.seed, {}).dev.texts
         p50 = {"a": [], "b": []}
         for _ in range(args.rounds):
