@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_RECIPE, assert_eval_matches, run_cli
+from tests.conftest import TINY_RECIPE, assert_eval_matches, assert_one_line_error, run_cli
 from tests.edgesdk.test_build_quantized import build_args
 
 EXITS = "exits: {layers: [1, 2], buckets: [16], calibration_rows: 60, epochs: 2, accuracy_budget: 0.05, max_accuracy_drop: 0.2, min_agreement: 0.5}"
@@ -74,3 +74,17 @@ def test_golden_decisions_are_stable_and_follow_the_exit_rule(built):
             # The exit rule alone, fed the recorded stage outputs, reaches the same exit.
             first = next(s for s, logits in enumerate(record["stage_logits"]) if stops(plan, s, np.array(logits)))
             assert first == record["exit_index"]
+
+
+@pytest.mark.parametrize("damage, needle", [("missing", "has no exits.json"), ("corrupt", "exits.json is corrupt")])
+def test_a_staged_artifact_without_a_sound_exit_plan_is_one_line(built, tmp_path, sst2_slice, damage, needle):
+    out, _ = built
+    for f in (out / "artifacts").iterdir():
+        if f.is_file():
+            (tmp_path / f.name).write_bytes(f.read_bytes())
+    plan = tmp_path / "exits.json"
+    if damage == "missing":
+        plan.unlink()
+    else:
+        plan.write_text('{"buckets": [16], "thresholds": "high"}')
+    assert_one_line_error(run_cli("eval", tmp_path / "model.staged.pte", "--data", sst2_slice[1]), needle)
