@@ -69,33 +69,24 @@ class Tokenizer:
         WordPiece's greedy longest match over the smaller vocabulary gives the same pieces for
         every word whose pieces were all kept, and other pieces or [UNK] for the rest.
         """
-        import json
-
-        spec = json.loads(self._backend.to_str())
+        spec = self._spec()
         id_to_token = {i: t for t, i in spec["model"]["vocab"].items()}
         new_id = {old: new for new, old in enumerate(sorted(keep_ids))}
-        spec["model"]["vocab"] = {id_to_token[old]: new for old, new in new_id.items()}
-        spec["added_tokens"] = [{**t, "id": new_id[t["id"]]} for t in spec["added_tokens"] if t["id"] in new_id]
-        post = spec.get("post_processor") or {}
-        for special in (post.get("special_tokens") or {}).values():
-            special["ids"] = [new_id[i] for i in special["ids"]]
-        text = json.dumps(spec)
-        return Tokenizer(_HFTokenizer.from_str(text), text)
+        return _renumbered(spec, {id_to_token[old]: new for old, new in new_id.items()}, new_id)
 
     def remapped(self, new_ids: Sequence[int]) -> "Tokenizer":
         """The same tokenization with token id i emitted as new_ids[i]. Several tokens may share
         an id (a pruned token sent to [UNK] or to a kept neighbour): every word still splits
         into the same pieces, only the ids change."""
+        spec = self._spec()
+        new_id = {i: int(v) for i, v in enumerate(new_ids)}
+        return _renumbered(spec, {t: new_id[i] for t, i in spec["model"]["vocab"].items()}, new_id)
+
+    def _spec(self) -> dict:
+        """The tokenizer's JSON as a dict (from its source text: see __init__ on why)."""
         import json
 
-        spec = json.loads(self._backend.to_str())
-        spec["model"]["vocab"] = {t: int(new_ids[i]) for t, i in spec["model"]["vocab"].items()}
-        spec["added_tokens"] = [{**t, "id": int(new_ids[t["id"]])} for t in spec["added_tokens"]]
-        post = spec.get("post_processor") or {}
-        for special in (post.get("special_tokens") or {}).values():
-            special["ids"] = [int(new_ids[i]) for i in special["ids"]]
-        text = json.dumps(spec)
-        return Tokenizer(_HFTokenizer.from_str(text), text)
+        return json.loads(self._source if self._source is not None else self._backend.to_str())
 
     def encode(self, texts: Sequence[str], max_length: int) -> list[list[int]]:
         """Token ids with [CLS]/[SEP], truncated to max_length (keeping the final [SEP])."""
@@ -115,6 +106,20 @@ class Tokenizer:
             ids[i, : len(seq)] = seq
             mask[i, : len(seq)] = 1
         return ids, mask
+
+
+def _renumbered(spec: dict, vocab: dict[str, int], new_id: dict[int, int]) -> Tokenizer:
+    """`spec` with WordPiece `vocab` and every special-token id passed through `new_id`
+    (special tokens without a new id are dropped)."""
+    import json
+
+    spec["model"]["vocab"] = vocab
+    spec["added_tokens"] = [{**t, "id": new_id[t["id"]]} for t in spec["added_tokens"] if t["id"] in new_id]
+    post = spec.get("post_processor") or {}
+    for special in (post.get("special_tokens") or {}).values():
+        special["ids"] = [new_id[i] for i in special["ids"]]
+    text = json.dumps(spec)
+    return Tokenizer(_HFTokenizer.from_str(text), text)
 
 
 def load_artifact_tokenizer(directory: Path) -> Tokenizer:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from edgesdk.models.encoder import SHARED_PARTS, Encoder
+from edgesdk.compress.vocab import word_table_rows
 from edgesdk.models.students import principal_directions
 
 
@@ -44,9 +45,7 @@ def factorize_embeddings(model: Encoder, size: int) -> Encoder:
     if size >= cfg.hidden_size:
         raise ValueError(f"embedding size {size} must be below the hidden size {cfg.hidden_size} to save anything")
     with torch.no_grad():
-        words = model.word_embeddings.weight
-        if model.embedding_projection is not None:
-            words = model.embedding_projection(words)
+        words = word_table_rows(model)
         basis = principal_directions(words, size, center=False)  # [H, E]
         table = words @ basis
     factorized = Encoder(cfg.model_copy(update={"embedding_size": size}))
