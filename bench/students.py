@@ -39,6 +39,9 @@ VARIANTS: dict[str, dict] = {
     "enc4x128+embedding": {"student": ENC, "distill": {"losses": {"kd": 1.0, "embedding": 1.0}}},
     "enc4x128+augment": {"student": ENC, "distill": {"augment": {"factor": 1}}},
     "enc4x128-init": {"student": {**ENC, "layer_init": "none"}},
+    # augmentation at the 15-minute distillation budget
+    "enc4x128+aug2": {"student": ENC, "distill": {"augment": {"factor": 2}}},
+    "cnn+aug3": {"student": {"family": "cnn", "embedding_size": 128, "filters": 128}, "distill": {"augment": {"factor": 3}}},
 }
 DATASETS = {
     "sst2": {},  # the bundled demo data

@@ -14,7 +14,7 @@ import io
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Optional, Sequence
@@ -85,6 +85,17 @@ class Task:
     text_column: str
     label_column: str
     sources: dict
+    # Rows no model ever trains on, carved from train before any training (early-exit
+    # thresholds are calibrated on them: confidence on rows the backbone fitted is inflated).
+    calibration: Split = Split((), ())
+
+    def with_calibration(self, rows: int, seed: int) -> "Task":
+        """This task with `rows` stratified, seeded train rows moved to `calibration`
+        (at most half of train)."""
+        fraction = min(rows, len(self.train) // 2) / max(len(self.train), 1)
+        keep, held = stratified_split(self.train.labels, fraction, seed)
+        sources = {**self.sources, "calibration": f"carved from train ({len(held)} rows, seed {seed})"}
+        return replace(self, train=self.train.subset(keep), calibration=self.train.subset(held), sources=sources)
 
     def stats(self) -> dict:
         def split_stats(split: Split) -> dict:
@@ -104,6 +115,7 @@ class Task:
             "sources": self.sources,
             "train": split_stats(self.train),
             "dev": split_stats(self.dev),
+            **({"calibration": split_stats(self.calibration)} if len(self.calibration) else {}),
         }
 
 

@@ -1,9 +1,10 @@
 """The exits step: train exit heads on the deployed model and calibrate their thresholds.
 
 Reads the deployed model (pruned/ or student/), writes exits/ with the heads (safetensors)
-and exits.json (exit layers, thresholds, what calibration measured). Calibration rows are a
-seeded sample of the training split held out of head training; dev is never used for a
-choice, only reported.
+and exits.json (exit layers, thresholds, what calibration measured). Thresholds are
+calibrated on the task's calibration split, carved from train before the teacher was
+fine-tuned, so no model in the build has trained on it; dev is never used for a choice,
+only reported.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def build_exits_dir(model_dir: Path, task: Task, recipe: Recipe, out_dir: Path) 
     import torch
     from safetensors.torch import save_file
 
-    from edgesdk.compress.exits import calibrate, exit_probabilities, split_rows, train_exit_heads
+    from edgesdk.compress.exits import calibrate, exit_probabilities, train_exit_heads
     from edgesdk.models.encoder import Encoder
     from edgesdk.teacher import load_model_dir
 
@@ -44,16 +45,15 @@ def build_exits_dir(model_dir: Path, task: Task, recipe: Recipe, out_dir: Path) 
     layers = model.config.num_layers
     if cfg.layers[-1] >= layers:
         raise RecipeError(f"exits.layers {cfg.layers} must be below the model's {layers} layers (the last one always answers)")
-    train_rows, held = split_rows(len(task.train), cfg.calibration_rows, recipe.seed)
-    texts, labels = task.train.texts, task.train.labels
+    held = task.calibration
+    if len(held) == 0:
+        raise RecipeError("exits need a calibration split; the build carves it from train when exits.layers is set")
     status(f"exits: heads after layers {cfg.layers} of {layers}; {len(held)} held-out rows for thresholds")
-    heads, result = train_exit_heads(
-        model, tokenizer, [texts[i] for i in train_rows], [labels[i] for i in train_rows], cfg, recipe.seed
-    )
+    heads, result = train_exit_heads(model, tokenizer, task.train.texts, task.train.labels, cfg, recipe.seed)
     seq_len = recipe.export.seq_len
     stage_layers = [*cfg.layers, layers]
-    held_probs = exit_probabilities(model, heads, cfg.layers, tokenizer, [texts[i] for i in held], seq_len)
-    cal = calibrate(held_probs, np.asarray([labels[i] for i in held]), stage_layers, cfg.confidence, cfg.accuracy_budget)
+    held_probs = exit_probabilities(model, heads, cfg.layers, tokenizer, held.texts, seq_len)
+    cal = calibrate(held_probs, np.asarray(held.labels), stage_layers, cfg.confidence, cfg.accuracy_budget)
     dev_probs = exit_probabilities(model, heads, cfg.layers, tokenizer, task.dev.texts, seq_len)
     dev_acc = [round(float(np.mean(p.argmax(-1) == np.asarray(task.dev.labels))), 6) for p in dev_probs]
     info = {

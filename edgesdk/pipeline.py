@@ -61,6 +61,7 @@ def task_hash(task: Task) -> str:
         {
             "train": [task.train.texts, task.train.labels],
             "dev": [task.dev.texts, task.dev.labels],
+            "calibration": [task.calibration.texts, task.calibration.labels],
             "labels": task.label_map.names,
         }
     )
@@ -73,6 +74,8 @@ def build(request: BuildRequest) -> BuildResult:
     from edgesdk.teacher import build_teacher, resolve_teacher_dir, teacher_key
 
     task = load_task(recipe.data, recipe.seed, request.data_overrides)
+    if recipe.exits.active:
+        task = task.with_calibration(recipe.exits.calibration_rows, recipe.seed)
     base_dir = resolve_teacher_dir(recipe.teacher, request.teacher_dir)
     check_teacher_dir(base_dir)
     data_hash = task_hash(task)

@@ -200,7 +200,8 @@ class ExitConfig(_Section):
     the final classifier always ends the last stage. `training: self-distill` (default) trains
     the heads on the final classifier's soft outputs (FastBERT); `two-stage` on the gold labels
     (DeeBERT's second stage); the backbone is frozen either way. Per-exit confidence thresholds are calibrated on
-    `calibration_rows` seeded training rows held out of head training (never dev/test) to
+    `calibration_rows` stratified, seeded training rows removed from train before any model
+    trains (never dev/test) to
     minimise executed layers while losing at most `accuracy_budget` against no exit. The staged
     artifact holds one method/signature per (bucket, stage); `buckets` are the input lengths
     (empty: `export.seq_len` alone).

@@ -114,14 +114,6 @@ def calibrate(
     return Calibration(best, base_accuracy, best_accuracy, best_cost, len(labels))
 
 
-def split_rows(n: int, held_out: int, seed: int) -> tuple[list[int], list[int]]:
-    """(training rows, calibration rows): a seeded held-out sample of the training split."""
-    rng = random.Random(seed)
-    held = sorted(rng.sample(range(n), min(held_out, max(1, n // 2))))
-    held_set = set(held)
-    return [i for i in range(n) if i not in held_set], held
-
-
 def train_exit_heads(
     encoder: Encoder, tokenizer: Tokenizer, texts: Sequence[str], labels: Sequence[int], cfg: ExitConfig, seed: int
 ) -> tuple[ExitHeads, TrainResult]:

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import TINY_RECIPE, assert_eval_matches, assert_one_line_error, run_cli
 from tests.edgesdk.test_build_quantized import build_args
 
-EXITS = "exits: {layers: [1, 2], buckets: [16], calibration_rows: 60, epochs: 2, accuracy_budget: 0.05, max_accuracy_drop: 0.2, min_agreement: 0.5}"
+EXITS = "exits: {layers: [1, 2], buckets: [16], calibration_rows: 60, epochs: 2, accuracy_budget: 0.05, max_accuracy_drop: 0.2, min_agreement: 0.2}"  # a chance-level tiny model: exits on a 60-row calibration split move many labels
 
 
 @pytest.fixture(scope="module")

@@ -57,6 +57,18 @@ def test_stratified_split_is_seeded_and_balanced():
     assert stratified_split(labels, 0.1, seed=4) != (tr, held)
 
 
+def test_calibration_rows_leave_train_before_training(tmp_path):
+    rows = "sentence\tlabel\n" + "".join(f"s{i}\t{i % 2}\n" for i in range(200))
+    task = load_task(DataConfig(train=write(tmp_path / "t.tsv", rows)), seed=0)
+    held = task.with_calibration(40, seed=0)
+    assert len(held.calibration) == 40 and len(held.train) == len(task.train) - 40
+    assert not set(held.train.texts) & set(held.calibration.texts)
+    assert sorted(held.calibration.labels).count(1) == 20  # stratified
+    assert held.dev == task.dev and "calibration" in held.stats()
+    assert task.with_calibration(40, seed=0) == held
+    assert len(task.with_calibration(10_000, seed=0).calibration) == len(task.train) // 2
+
+
 def test_max_train_rows_subsamples(tmp_path):
     rows = "sentence\tlabel\n" + "".join(f"s{i}\t{i % 2}\n" for i in range(50))
     task = load_task(DataConfig(train=write(tmp_path / "t.tsv", rows), max_train_rows=10), seed=0)

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from edgesdk.compress.exits import NEVER, ExitHeads, calibrate, confidence, exit_logits, exit_taken, split_rows
+from edgesdk.compress.exits import NEVER, ExitHeads, calibrate, confidence, exit_logits, exit_taken
 from edgesdk.converters.staging import StagedPlan, stage_methods
 from tests.helpers import tiny_encoder
 
@@ -54,12 +54,6 @@ def test_calibration_holds_on_fresh_rows_from_the_same_distribution():
     preds = np.stack([p.argmax(-1) for p in fresh])[taken, np.arange(len(fresh_labels))]
     no_exit = np.mean(fresh[-1].argmax(-1) == fresh_labels)
     assert np.mean(preds == fresh_labels) >= no_exit - 0.01 - 0.01  # budget + sampling slack
-
-
-def test_held_out_rows_are_disjoint_and_seeded():
-    train, held = split_rows(100, 20, seed=3)
-    assert len(held) == 20 and not set(train) & set(held) and len(train) == 80
-    assert split_rows(100, 20, seed=3) == (train, held)
 
 
 def test_chained_stages_compute_the_single_graph():
