@@ -85,7 +85,7 @@ def stock_tflm_arena(build_dir: Path) -> int:
     """Arena of ai-edge-quantizer's static int8 output as it comes (float table by offset)."""
     import torch
     from edgesdk.converters import get_backend
-    from edgesdk.converters.litert import convert_fp32, stock_static_int8
+    from edgesdk.converters.litert import SIGNATURE, convert_fp32, stock_static_int8
 
     from edgesdk.compress.quantize import calibration_set, deployable
     from edgesdk.data import load_task
@@ -100,12 +100,12 @@ def stock_tflm_arena(build_dir: Path) -> int:
     backend = get_backend("tflm")
     module = backend.quantizers["int8"](deployable(model, seq), calibration, recipe.quantize, seq)
     example = (torch.ones(1, seq, dtype=torch.int32), torch.ones(1, seq, dtype=torch.int32))
-    data = stock_static_int8(convert_fp32(module, example), calibration)
+    data = stock_static_int8(convert_fp32(module, example), {SIGNATURE: calibration})
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "stock.micro.tflite"
         path.write_bytes(data)
         session = backend.open(path, 1)
-        ids, mask = calibration.ids[:1].numpy(), calibration.mask[:1].numpy()
+        ids, mask = calibration.x[:1].numpy(), calibration.mask[:1].numpy()
         session.run(ids, mask)
         return session.memory()["arena_bytes"]
 

@@ -20,28 +20,32 @@ def lower(
 ) -> bytes:
     """Every precision lowers the same way: the quantizers already put the q/dq (PT2E) or
     int4 tensor-subclass ops in the module, which the XNNPACK partitioner recognises."""
-    import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
         XnnpackPartitioner,
     )
     from executorch.exir import to_edge_transform_and_lower
 
-    if isinstance(model, torch.nn.Module) and not isinstance(model, torch.fx.GraphModule):
-        model = model.eval()
-    exported = torch.export.export(model, example, strict=True)
-    program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
+    program = to_edge_transform_and_lower(_export(model, example), partitioner=[XnnpackPartitioner()]).to_executorch()
     return program.buffer
 
 
-def lower_methods(methods: dict) -> bytes:
-    """One .pte with a method per entry; ExecuTorch stores a constant shared by methods once."""
+def _export(model, example):
     import torch
+
+    if not isinstance(model, torch.fx.GraphModule):  # a converted PT2E graph refuses eval()
+        model = model.eval()
+    return torch.export.export(model, example, strict=True)
+
+
+def lower_methods(methods: dict, precision: str = "fp32", calibrations=None, config=None) -> bytes:
+    """One .pte with a method per entry; ExecuTorch stores a constant shared by methods once.
+    Quantized stages arrive already quantized (the backend's quantizers ran per stage)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
         XnnpackPartitioner,
     )
     from executorch.exir import to_edge_transform_and_lower
 
-    exported = {name: torch.export.export(m.eval(), ex, strict=True) for name, (m, ex) in methods.items()}
+    exported = {name: _export(m, ex) for name, (m, ex) in methods.items()}
     return to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
 
 

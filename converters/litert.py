@@ -34,8 +34,14 @@ def convert_fp32(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> b
         return path.read_bytes()
 
 
-def lower_methods(methods: dict) -> bytes:
-    """One .tflite with a signature per entry (fp32)."""
+def lower_methods(
+    methods: dict,
+    precision: str = "fp32",
+    calibrations: Optional[dict[str, Calibration]] = None,
+    config: Optional[QuantizeConfig] = None,
+) -> bytes:
+    """One .tflite with a signature per entry; quantized the way `lower` quantizes one graph,
+    every signature calibrated on its own inputs (`calibrations`, by signature name)."""
     import litert_torch
 
     converter = None
@@ -46,7 +52,7 @@ def lower_methods(methods: dict) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.tflite"
         edge_model.export(str(path))
-        return path.read_bytes()
+        return quantize_flatbuffer(path.read_bytes(), precision, calibrations, config)
 
 
 def lower(
@@ -62,7 +68,12 @@ def lower(
     add/mul, so an encoder keeps LayerNorm, BATCH_MATMUL, SOFTMAX and MEAN in float, which TFLM
     cannot use; ai-edge-quantizer's static recipe quantizes all of them (both held accuracy on
     the SST-2 students, see docs/quantization.md)."""
-    data = convert_fp32(model, example)
+    return quantize_flatbuffer(convert_fp32(model, example), precision, {SIGNATURE: calibration}, config)
+
+
+def quantize_flatbuffer(
+    data: bytes, precision: str, calibrations: Optional[dict[str, Calibration]], config: Optional[QuantizeConfig]
+) -> bytes:
     if precision == "fp32":
         return data
     if precision == "int8-dynamic":  # the word table is already int8 (Int8Embedding in the graph)
@@ -71,33 +82,35 @@ def lower(
         q = quantizer.Quantizer(data)
         q.load_quantization_recipe(recipe.dynamic_wi8_afp32())
         return inline_buffers(bytes(q.quantize().quantized_model))
-    stock = stock_static_int8(data, calibration)
+    stock = stock_static_int8(data, calibrations)
     if config is not None and config.embeddings == "fp32":
         return inline_buffers(stock)
     return int8_embedding_tables(stock)[0]
 
 
-def stock_static_int8(fp32_data: bytes, calibration: Calibration) -> bytes:
-    """ai-edge-quantizer's static int8 as it comes: float embedding table, stored by offset."""
+def stock_static_int8(fp32_data: bytes, calibrations: dict[str, Calibration]) -> bytes:
+    """ai-edge-quantizer's static int8 as it comes: float embedding table, stored by offset.
+    `calibrations` holds each signature's inputs."""
     from ai_edge_quantizer import quantizer, recipe
 
     q = quantizer.Quantizer(fp32_data)
     q.load_quantization_recipe(recipe.static_wi8_ai8())
-    names = input_names(fp32_data)
-    samples = [
-        {names[0]: ids.numpy()[None], names[1]: mask.numpy()[None]}
-        for ids, mask in zip(calibration.ids, calibration.mask)
-    ]
-    result = q.calibrate({SIGNATURE: samples}, num_threads=1)
+    samples = {}
+    for signature, calibration in calibrations.items():
+        names = input_names(fp32_data, signature)
+        samples[signature] = [
+            {names[0]: x.numpy()[None], names[1]: mask.numpy()[None]} for x, mask in zip(calibration.x, calibration.mask)
+        ]
+    result = q.calibrate(samples, num_threads=1)
     return bytes(q.quantize(result).quantized_model)
 
 
 SIGNATURE = "serving_default"
 
 
-def input_names(data: bytes) -> list[str]:
+def input_names(data: bytes, signature: Optional[str] = None) -> list[str]:
     interpreter = interpreter_class()(model_content=data)
-    return sorted(interpreter.get_signature_runner().get_input_details())
+    return sorted(interpreter.get_signature_runner(signature).get_input_details())
 
 
 def full_int8_module(model, calibration, config, seq_len):

@@ -108,3 +108,23 @@ def stage_methods(encoder: Encoder, heads, plan: StagedPlan) -> dict[str, tuple[
             stage = Stage(encoder, start, end, head).eval()
             methods[method_name(bucket, s)] = (stage, (ids.clone() if s == 0 else hidden.clone(), mask.clone()))
     return methods
+
+
+@torch.no_grad()
+def stage_calibrations(methods: dict, plan: StagedPlan, tokenizer, texts) -> dict:
+    """{method name: Calibration}: each bucket's calibration rows (truncated to the bucket)
+    run through the fp32 stages in order, so every stage is calibrated on the inputs it gets
+    in deployment: token ids for stage 0, the previous stage's hidden states after it."""
+    from edgesdk.compress.quantize import Calibration
+
+    out = {}
+    for bucket in plan.buckets:
+        ids, mask = (torch.from_numpy(a) for a in tokenizer.pad(tokenizer.encode(texts, bucket), bucket))
+        x = ids
+        for s in range(len(plan.stage_ends)):
+            name = method_name(bucket, s)
+            out[name] = Calibration(x, mask)
+            stage = methods[name][0]
+            if s < len(plan.exit_layers):
+                x = stage(x, mask)[0]
+    return out

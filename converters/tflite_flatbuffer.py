@@ -117,30 +117,42 @@ def int8_embedding_tables(data: bytes) -> tuple[bytes, list[dict]]:
     """Make every float32 constant lookup table int8 (symmetric per-tensor scale, zero point 0)
     and its output int8 at the same scale, through layout-only ops, so the QUANTIZE that the
     static quantizer put after the lookup becomes an int8 -> int8 requantize. Only for graphs
-    whose lookup output feeds a QUANTIZE or int8 op (ai-edge-quantizer static int8)."""
+    whose lookup output feeds a QUANTIZE or int8 op (ai-edge-quantizer static int8). Every
+    subgraph (a staged artifact's signatures) is rewritten; a table buffer shared by several
+    of them is quantized once."""
     m = _Model(data)
-    s, g = m.s, m.graph
+    s = m.s
     report = []
-    for op in g.operators:
+    scales: dict[int, float] = {}  # buffer index -> scale, for tables already rewritten
+    for g, op in ((g, op) for g in m.model.subgraphs for op in g.operators):
         name = m.op_name(op)
         if name not in LOOKUP_OPS:
             continue
         table = g.tensors[op.inputs[1 if name == "EMBEDDING_LOOKUP" else 0]]
         if table.type != s.TensorType.FLOAT32 or not m.is_constant(table):
             continue
-        weights = np.frombuffer(m.buffer_bytes(table.buffer), np.float32)
-        scale = max(float(np.abs(weights).max()), 1e-8) / 127.0
-        q = np.clip(np.round(weights / scale), -127, 127).astype(np.int8)
-        buf = m.model.buffers[table.buffer]
-        buf.data, buf.offset, buf.size = q.view(np.uint8), 0, 0
-        table.type, table.quantization = s.TensorType.INT8, m.quant(scale)
-        frontier = [op.outputs[0]]
-        while frontier:  # the lookup output and layout-only ops after it carry the table's scale
-            tid = frontier.pop()
-            tensor = g.tensors[tid]
-            if tensor.type == s.TensorType.FLOAT32:
-                tensor.type, tensor.quantization = s.TensorType.INT8, m.quant(scale)
-                frontier += [c.outputs[0] for c in g.operators if tid in list(c.inputs) and m.op_name(c) in LAYOUT_OPS]
-        error = float(np.abs(weights - q.astype(np.float32) * scale).max())
-        report.append({"op": name, "shape": [int(d) for d in table.shape], "scale": scale, "max_abs_error": error})
+        if table.buffer not in scales:
+            weights = np.frombuffer(m.buffer_bytes(table.buffer), np.float32)
+            scale = max(float(np.abs(weights).max()), 1e-8) / 127.0
+            q = np.clip(np.round(weights / scale), -127, 127).astype(np.int8)
+            buf = m.model.buffers[table.buffer]
+            buf.data, buf.offset, buf.size = q.view(np.uint8), 0, 0
+            scales[table.buffer] = scale
+            error = float(np.abs(weights - q.astype(np.float32) * scale).max())
+            report.append({"op": name, "shape": [int(d) for d in table.shape], "scale": scale, "max_abs_error": error})
+        table.type, table.quantization = s.TensorType.INT8, m.quant(scales[table.buffer])
+        _int8_outputs(m, g, op, scales[table.buffer])
     return m.serialize(), report
+
+
+def _int8_outputs(m: _Model, g, op, scale: float) -> None:
+    """The lookup output and layout-only ops after it carry the table's scale."""
+    s = m.s
+    frontier = [op.outputs[0]]
+    while frontier:
+        tid = frontier.pop()
+        tensor = g.tensors[tid]
+        if tensor.type == s.TensorType.FLOAT32:
+            tensor.type, tensor.quantization = s.TensorType.INT8, m.quant(scale)
+            frontier += [c.outputs[0] for c in g.operators if tid in list(c.inputs) and m.op_name(c) in LAYOUT_OPS]
+

@@ -264,6 +264,7 @@ def artifact_file(precision: str, suffix: str) -> str:
 def artifact_entries(recipe: Recipe) -> list[ArtifactSpec]:
     """Student: every recipe precision its runtime supports; the teacher beside it: fp32."""
     from edgesdk.converters import get_backend
+    from edgesdk.converters.staging import STAGED_TAG
 
     specs = []
     for role, directory in deployed_models(recipe):
@@ -276,11 +277,14 @@ def artifact_entries(recipe: Recipe) -> list[ArtifactSpec]:
                 if supports(backend, p)
             ]
             if role == "student" and recipe.exits.active and backend.lower_methods is not None:
-                specs.append(ArtifactSpec(role, runtime, "fp32", f"{directory}/{STAGED_FILE}{backend.suffix}", True))
+                # fp32 always (the no-exit check compares it with the single graph exactly)
+                staged = ["fp32", *(p for p in precisions if p != "fp32")]
+                specs += [
+                    ArtifactSpec(role, runtime, p, f"{directory}/{artifact_file(p, STAGED_TAG + backend.suffix)}", True)
+                    for p in staged
+                    if supports(backend, p)
+                ]
     return specs
-
-
-STAGED_FILE = "model.staged"
 
 
 def skipped_precisions(recipe: Recipe) -> list[str]:
@@ -374,12 +378,15 @@ def lower_bundle(
                 module = deployable(qat_model if spec.precision in QAT_BASE else model, seq_len)
                 if spec.staged:
                     path = bundle_dir / Path(spec.path).name
-                    atomic_write_bytes(path, lower_staged(out, backend, module, recipe, bundle_dir))
-                    write_golden(path, backend, tokenizer, task.dev.texts[:GOLDEN_INPUTS], seq_len)
-                    info[f"{spec.runtime}/staged"] = {"size_bytes": path.stat().st_size}
+                    staged = lower_staged(out, backend, module, recipe, bundle_dir, spec.precision, tokenizer, task)
+                    atomic_write_bytes(path, staged)
+                    write_golden(path, backend, tokenizer, task.dev.texts[:GOLDEN_INPUTS], seq_len, spec.precision)
+                    info[f"{spec.runtime}/staged" + ("" if spec.precision == "fp32" else f"/{spec.precision}")] = {
+                        "size_bytes": path.stat().st_size
+                    }
                     continue
                 if spec.precision != "fp32":
-                    fp32_module, module = module, quantized_module(backend, spec, module, calibration, recipe)
+                    fp32_module, module = module, quantized_module(backend, spec.precision, module, calibration, recipe, seq_len)
                     logits = reference_logits(module, *dev_ids).astype(np.float32)
                     atomic_write_npy(quant_dir / Path(spec.reference_path).name, logits)
                     fake_quant = module if spec.runtime == "executorch" else None  # others: no eager twin
@@ -400,14 +407,26 @@ def lower_bundle(
     return info
 
 
-def lower_staged(out: Path, backend, module, recipe: Recipe, bundle_dir: Path) -> bytes:
-    """The staged artifact (a method per bucket and stage) and its exit plan in the bundle."""
-    from edgesdk.converters.staging import StagedPlan, stage_methods
+def lower_staged(
+    out: Path, backend, module, recipe: Recipe, bundle_dir: Path, precision: str, tokenizer, task: Task
+) -> bytes:
+    """The staged artifact (a method per bucket and stage) and its exit plan in the bundle.
+    Quantized: every stage goes through the runtime's quantizer for the precision, calibrated
+    on the inputs it sees in deployment (the fp32 chain's hidden states on calibration rows)."""
+    from edgesdk.compress.quantize import calibration_rows
+    from edgesdk.converters.staging import StagedPlan, stage_calibrations, stage_methods
     from edgesdk.early_exit import EXITS_DIR, buckets_for, load_exit_heads
 
     heads, info = load_exit_heads(out / EXITS_DIR, module.config.hidden_size, module.config.num_labels)
     plan = StagedPlan(buckets_for(recipe), info["layers"], info["num_layers"], info["thresholds"], info["confidence"])
-    data = backend.lower_methods(stage_methods(module, heads, plan))
+    methods, calibrations = stage_methods(module, heads, plan), None
+    if precision != "fp32":
+        rows = calibration_rows(task.train.texts, recipe.quantize.calibration_samples, recipe.seed)
+        calibrations = stage_calibrations(methods, plan, tokenizer, rows)
+        for name, (stage, example) in methods.items():
+            bucket = example[0].shape[1]
+            methods[name] = (quantized_module(backend, precision, stage, calibrations[name], recipe, bucket), example)
+    data = backend.lower_methods(methods, base_precision(precision), calibrations, recipe.quantize)
     plan.write(bundle_dir)
     return data
 
@@ -415,10 +434,14 @@ def lower_staged(out: Path, backend, module, recipe: Recipe, bundle_dir: Path) -
 GOLDEN_INPUTS = 32
 
 
-def write_golden(path: Path, backend, tokenizer, texts, seq_len: int) -> None:
-    """golden_exits.<runtime>.json beside a staged artifact: for fixed dev sentences, the
-    token ids, every stage's logits and the controller's decision (what the app controllers
-    must reproduce)."""
+def golden_file(runtime: str, precision: str) -> str:
+    return f"golden_exits.{runtime}" + ("" if precision == "fp32" else f".{precision}") + ".json"
+
+
+def write_golden(path: Path, backend, tokenizer, texts, seq_len: int, precision: str) -> None:
+    """golden_exits.<runtime>[.<precision>].json beside a staged artifact: for fixed dev
+    sentences, the token ids, every stage's logits and the controller's decision (what the app
+    controllers must reproduce)."""
     from edgesdk.controller import ExitController
     from edgesdk.converters.staging import StagedPlan
 
@@ -426,12 +449,13 @@ def write_golden(path: Path, backend, tokenizer, texts, seq_len: int) -> None:
     controller = ExitController(backend.open_methods(path, 1), plan)
     ids, mask = tokenizer.pad(tokenizer.encode(texts, seq_len), seq_len)
     records = [controller.golden(ids[i : i + 1], mask[i : i + 1]) for i in range(len(texts))]
-    atomic_write_json(path.parent / f"golden_exits.{backend.name}.json", {"plan": plan.__dict__, "inputs": records})
+    atomic_write_json(path.parent / golden_file(backend.name, precision), {"plan": plan.__dict__, "inputs": records})
 
 
-def quantized_module(backend, spec: ArtifactSpec, fp32_module, calibration, recipe: Recipe):
-    """A quantized copy of a deployable fp32 module: weights clipped as the recipe says, then
-    the runtime's quantizer for the precision (the eager reference the artifact must match)."""
+def quantized_module(backend, precision: str, fp32_module, calibration, recipe: Recipe, seq_len: int):
+    """A quantized copy of a deployable fp32 module (or stage): weights clipped as the recipe
+    says, then the runtime's quantizer for the precision (the eager reference the artifact
+    must match)."""
     import copy
 
     from edgesdk.compress.quantize import clip_weight_outliers
@@ -439,7 +463,7 @@ def quantized_module(backend, spec: ArtifactSpec, fp32_module, calibration, reci
     qcfg = recipe.quantize
     module = copy.deepcopy(fp32_module)
     clip_weight_outliers(module, qcfg.clip, qcfg.clip_value)
-    return backend.quantizers[base_precision(spec.precision)](module, calibration, qcfg, recipe.export.seq_len)
+    return backend.quantizers[base_precision(precision)](module, calibration, qcfg, seq_len)
 
 
 def run_qat(out: Path, model, tokenizer, task: Task, recipe: Recipe):
@@ -500,9 +524,13 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[ArtifactSp
         fp32 = eager[spec.model]
         fp32_accuracy = accuracy(fp32.argmax(1), task.dev.labels)
         if spec.staged:  # exits change some labels by design: the exit gate, plus the no-exit check
-            ref, tolerance = fp32, recipe.exits
-            single = next(r for r in results if r["runtime"] == spec.runtime and r["model"] == "student" and r["precision"] == "fp32")
-            exit_stats[spec.path] = staged_checks(artifact, ev, task, single, out)
+            ref, tolerance = fp32, staged_tolerance(recipe, spec.precision)
+            single = next(
+                r
+                for r in results
+                if (r["runtime"], r["model"], r["precision"], r["staged"]) == (spec.runtime, "student", spec.precision, False)
+            )
+            exit_stats[spec.path] = staged_checks(artifact, ev, task, single, recipe, spec.precision)
         elif spec.precision == "fp32":
             ref, tolerance = fp32, recipe.verify
         else:  # the artifact must match its fake-quant model and lose little against fp32
@@ -535,9 +563,21 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[ArtifactSp
     return payload
 
 
-def staged_checks(artifact, calibrated, task: Task, single: dict, out: Path) -> dict:
+def staged_tolerance(recipe: Recipe, precision: str):
+    """The exit gate vs the fp32 eager model; a quantized staged artifact may also lose what
+    the quantization gate allows."""
+    if precision == "fp32":
+        return recipe.exits
+    drop = recipe.exits.max_accuracy_drop + recipe.quantize.max_accuracy_drop
+    return recipe.exits.model_copy(update={"max_accuracy_drop": drop})
+
+
+def staged_checks(artifact, calibrated, task: Task, single: dict, recipe: Recipe, precision: str) -> dict:
     """Exit statistics of the calibrated run, and the same artifact with thresholds that never
-    exit, which must predict exactly what the single-graph artifact predicted."""
+    exit, which must predict what the single-graph artifact of the same precision predicted:
+    exactly in fp32; quantized, with at least quantize.min_agreement (each stage is calibrated
+    on its own, so activation scales at stage boundaries differ a little from the single
+    graph's)."""
     import dataclasses
 
     import numpy as np
@@ -554,13 +594,16 @@ def staged_checks(artifact, calibrated, task: Task, single: dict, out: Path) -> 
     with progress_bar(f"verify {artifact.path.name} without exits", len(task.dev)) as bar:
         no_exit = evaluate(dataclasses.replace(artifact, session=session), task.dev, progress=bar.advance)
     same = float(np.mean(np.asarray(no_exit.predictions) == np.asarray(single["predictions"])))
-    if same < 1.0:
+    required = 1.0 if precision == "fp32" else recipe.quantize.min_agreement
+    if same < required:
         raise AccuracyGateError(
             f"staged {artifact.path.name} without exits disagrees with the single-graph artifact on "
-            f"{round((1 - same) * len(task.dev))} of {len(task.dev)} dev rows; the stages do not chain to the same model"
+            f"{round((1 - same) * len(task.dev))} of {len(task.dev)} dev rows (agreement {same:.4f}, "
+            f"required {required}); the stages do not chain to the same model"
         )
     exits = [d.exit_index for d in decisions]
     return {
+        "precision": precision,
         "accuracy": calibrated.accuracy,
         "accuracy_no_exit": no_exit.accuracy,
         "no_exit_agreement_with_single_graph": same,

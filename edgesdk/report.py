@@ -87,11 +87,11 @@ def staged_fields(stats: dict | None) -> dict:
 
 
 def exits_section(out: Path, per_artifact: dict) -> dict:
-    """Headline exit numbers from the first staged artifact (all runtimes run the same stages
-    and thresholds), every staged artifact's own numbers, and what calibration measured."""
+    """Headline exit numbers from the first fp32 staged artifact (all runtimes run the same
+    stages and thresholds), every staged artifact's own numbers, and what calibration measured."""
     if not per_artifact:
         return {}
-    first = next(iter(per_artifact.values()))
+    first = next(s for s in per_artifact.values() if s.get("precision", "fp32") == "fp32")
     info = _read(out / "exits" / "exits.json")
     keys = ("avg_layers_fraction", "accuracy_no_exit", "accuracy", "exit_layers", "exit_histogram", "bucket_usage", "thresholds")
     return {

@@ -104,9 +104,10 @@ def layer_report(
 
     acts: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     if quantized is not None:
-        ids, mask = calibration.ids[:ROWS], calibration.mask[:ROWS]
-        graph = quantized if isinstance(quantized, torch.fx.GraphModule) else export_batched(quantized, seq_len)
-        reference = layer_outputs(export_batched(fp32_model, seq_len), ids, mask)
+        ids, mask = calibration.x[:ROWS], calibration.mask[:ROWS]
+        example = calibration.example()
+        graph = quantized if isinstance(quantized, torch.fx.GraphModule) else export_batched(quantized, example)
+        reference = layer_outputs(export_batched(fp32_model, example), ids, mask)
         approx = layer_outputs(graph, ids, mask)
         acts = {
             k: (reference[k], approx[k]) for k in reference if k in approx and reference[k].shape == approx[k].shape

@@ -55,19 +55,29 @@ class Int8Embedding(nn.Module):
 
 @dataclass(frozen=True)
 class Calibration:
-    """Seeded training rows, padded to the export length, in batches."""
+    """Seeded training rows, padded to the export length, in batches: the inputs of the
+    model (or of one stage of a staged artifact) the quantizer calibrates."""
 
-    ids: torch.Tensor  # [N, T] int32
-    mask: torch.Tensor
+    x: torch.Tensor  # first input: token ids [N, T] int32, or a later stage's hidden states [N, T, H]
+    mask: torch.Tensor  # [N, T] int32
 
     def batches(self, size: int = 32):
-        for start in range(0, len(self.ids), size):
-            yield self.ids[start : start + size], self.mask[start : start + size]
+        for start in range(0, len(self.x), size):
+            yield self.x[start : start + size], self.mask[start : start + size]
+
+    def example(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two rows (export needs a batch > 1 to keep the batch dimension dynamic)."""
+        return self.x[:1].repeat(2, *[1] * (self.x.ndim - 1)), self.mask[:1].repeat(2, 1)
+
+
+def calibration_rows(texts: Sequence[str], samples: int, seed: int) -> list[str]:
+    """The seeded training texts every quantizer calibrates on (single graphs and stages)."""
+    chosen = sorted(random.Random(seed).sample(range(len(texts)), min(samples, len(texts))))
+    return [texts[i] for i in chosen]
 
 
 def calibration_set(texts: Sequence[str], tokenizer: "Tokenizer", samples: int, seq_len: int, seed: int) -> Calibration:
-    chosen = sorted(random.Random(seed).sample(range(len(texts)), min(samples, len(texts))))
-    ids, mask = tokenizer.pad(tokenizer.encode([texts[i] for i in chosen], seq_len), seq_len)
+    ids, mask = tokenizer.pad(tokenizer.encode(calibration_rows(texts, samples, seed), seq_len), seq_len)
     return Calibration(torch.from_numpy(ids), torch.from_numpy(mask))
 
 
@@ -113,10 +123,13 @@ def int8_embeddings(model: nn.Module, config: "QuantizeConfig", per_row: bool = 
     return model
 
 
-def export_batched(model: nn.Module, seq_len: int) -> torch.fx.GraphModule:
+def token_example(seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.ones(2, seq_len, dtype=torch.int32), torch.ones(2, seq_len, dtype=torch.int32)
+
+
+def export_batched(model: nn.Module, example: tuple[torch.Tensor, torch.Tensor]) -> torch.fx.GraphModule:
     """Export with a dynamic batch dimension (length fixed: it is what ships)."""
     batch = torch.export.Dim("batch", max=4096)
-    example = (torch.ones(2, seq_len, dtype=torch.int32), torch.ones(2, seq_len, dtype=torch.int32))
     return torch.export.export(model, example, dynamic_shapes=({0: batch}, {0: batch}), strict=True).module()
 
 
@@ -155,7 +168,7 @@ def pt2e_quantize(model: nn.Module, quantizer, calibration: Calibration, seq_len
     runs in eager as the fake-quant model the artifact is checked against."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    graph = export_batched(model, seq_len)
+    graph = export_batched(model, calibration.example())
     quantizer.set_filter_function(mask_bias_filter(graph))
     prepared = prepare_pt2e(graph, quantizer)
     for ids, mask in calibration.batches():
@@ -221,7 +234,7 @@ def qat_finetune(model: nn.Module, data: QatData, config: "QuantizeConfig", seq_
 
     torch.manual_seed(seed)
     # Train through the int8 table the artifacts will read (it stays frozen).
-    graph = export_batched(int8_embeddings(copy.deepcopy(model), config), seq_len)
+    graph = export_batched(int8_embeddings(copy.deepcopy(model), config), token_example(seq_len))
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=True))
     quantizer.set_filter_function(mask_bias_filter(graph))
     prepared = allow_exported_model_train_eval(prepare_qat_pt2e(graph, quantizer))  # optimize() calls train()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from edgesdk.converters import get_backend
-from edgesdk.converters.litert import convert_fp32, stock_static_int8
+from edgesdk.converters.litert import SIGNATURE, convert_fp32, stock_static_int8
 from edgesdk.converters.tflite_flatbuffer import inline_buffers, summarize
 
 from edgesdk.compress.quantize import calibration_set, deployable, reference_logits
@@ -116,7 +116,7 @@ def test_tflm_arena_is_a_fraction_of_the_stock_float_table_model(trained, tmp_pa
     module = backend.quantizers["int8"](deployable(model, SEQ_LEN), calibration, QuantizeConfig(), SEQ_LEN)
     example = example_inputs()
     arenas = {}
-    stock = stock_static_int8(convert_fp32(module, example), calibration)
+    stock = stock_static_int8(convert_fp32(module, example), {SIGNATURE: calibration})
     for name, data in [
         ("ours", backend.lower(module, example, "int8", calibration)),
         ("stock", stock),

@@ -10,6 +10,7 @@ from edgesdk.compress.quantize import (
     calibration_set,
     deployable,
     export_batched,
+    token_example,
     int8_embeddings,
     mask_bias_filter,
 )
@@ -48,7 +49,7 @@ def test_deployable_cuts_positions_and_keeps_outputs():
 
 def test_mask_bias_filter_keeps_only_the_mask_adds_float():
     model = tiny_encoder(layers=3).eval()
-    graph = export_batched(model, 16)
+    graph = export_batched(model, token_example(16))
     keep = mask_bias_filter(graph)
     adds = [n for n in graph.graph.nodes if n.op == "call_function" and "add" in str(n.target)]
     rejected = [n for n in adds if not keep(n)]
@@ -74,8 +75,8 @@ def test_calibration_set_is_seeded():
     a = calibration_set(texts, tokenizer, 10, 8, seed=1)
     b = calibration_set(texts, tokenizer, 10, 8, seed=1)
     c = calibration_set(texts, tokenizer, 10, 8, seed=2)
-    assert a.ids.shape == (10, 8) and torch.equal(a.ids, b.ids) and not torch.equal(a.ids, c.ids)
-    assert len(calibration_set(texts, tokenizer, 500, 8, seed=1).ids) == 50
+    assert a.x.shape == (10, 8) and torch.equal(a.x, b.x) and not torch.equal(a.x, c.x)
+    assert len(calibration_set(texts, tokenizer, 500, 8, seed=1).x) == 50
 
 
 def test_qat_finetune_moves_weights_toward_the_teacher_under_fake_quant():
