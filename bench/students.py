@@ -23,13 +23,14 @@ from pathlib import Path
 import yaml
 
 ENC = {"family": "encoder", "layers": 4, "hidden": 128, "heads": 4, "ffn": 512}
+CNN = {"family": "cnn", "embedding_size": 128, "filters": 128}
 VARIANTS: dict[str, dict] = {
     "teacher": {"student": {"family": "teacher"}},
     "enc4x128": {"student": ENC},
     "enc4x256": {"student": {**ENC, "hidden": 256, "heads": 8, "ffn": 1024}},
     "enc2x128": {"student": {**ENC, "layers": 2}},
     "enc6x128": {"student": {**ENC, "layers": 6}},
-    "cnn": {"student": {"family": "cnn", "embedding_size": 128, "filters": 128}},
+    "cnn": {"student": CNN},
     "bilstm": {"student": {"family": "bilstm", "embedding_size": 128, "lstm_hidden": 128}},
     # ablations on enc4x128: one change each against the default (kd only, no augmentation)
     "enc4x128+ce": {"student": ENC, "distill": {"losses": {"kd": 1.0, "ce": 1.0}}},
@@ -41,7 +42,15 @@ VARIANTS: dict[str, dict] = {
     "enc4x128-init": {"student": {**ENC, "layer_init": "none"}},
     # augmentation at the 15-minute distillation budget
     "enc4x128+aug2": {"student": ENC, "distill": {"augment": {"factor": 2}}},
-    "cnn+aug3": {"student": {"family": "cnn", "embedding_size": 128, "filters": 128}, "distill": {"augment": {"factor": 3}}},
+    "cnn+aug3": {"student": CNN, "distill": {"augment": {"factor": 3}}},
+    # <= 2M parameters: the same CNN with the word table cut to the tokens SST-2 train uses
+    "cnn+aug3+vocab": {"student": CNN, "distill": {"augment": {"factor": 3}}, "prune": {"vocab": "train"}},
+    # <= 1/8 of the teacher's FLOPs at teacher width: its bottom two layers, half the heads,
+    # a quarter of the FFN neurons, recovered by distillation
+    "teacher-2L-h50-f75": {
+        "student": {"family": "teacher"},
+        "prune": {"layers": [2, 3, 4, 5], "heads": 0.5, "ffn": 0.75, "iterations": 2, "recovery_epochs": 1.0},
+    },
 }
 DATASETS = {
     "sst2": {},  # the bundled demo data
@@ -93,6 +102,7 @@ def run_variant(name: str, overrides: dict, dataset: str, data_dir: Path, work: 
             if a.get("model", "student") == "student"
         ],
         "distill_seconds": sum(st["seconds"] for st in s.get("distill", {}).get("stages", [])),
+        "prune_seconds": report["steps"].get("prune", {}).get("seconds", 0.0),
         "wall_s": round(wall, 1),
     }
 
@@ -104,6 +114,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated variant names (default: all)")
     parser.add_argument("--cache", type=Path, default=None, help="edgesdk cache dir to share across runs")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--work", type=Path, default=None, help="keep build dirs here (default: a temp dir)")
     args = parser.parse_args()
     names = [n for n in args.only.split(",") if n] or list(VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]
@@ -114,8 +125,10 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache or Path(tmp) / "cache"
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         for name in names:
-            row = run_variant(name, VARIANTS[name], args.dataset, args.data_dir, Path(tmp), cache)
+            row = run_variant(name, VARIANTS[name], args.dataset, args.data_dir, work, cache)
             rows = [r for r in rows if r["variant"] != name] + [row]
             out_json.parent.mkdir(parents=True, exist_ok=True)
             payload = {"dataset": args.dataset, "cpus": os.cpu_count(), "commit": commit, "rows": rows}
