@@ -145,21 +145,24 @@ def targets() -> None:
     from edgesdk.targets.registry import ALIASES, list_targets
 
     table = Table(title="edgesdk targets")
-    for col in ("id", "family", "cpu", "cores", "RAM", "flash", "runtimes", "description"):
-        table.add_column(col)
-    for t in list_targets():
+    for col in ("id", "family", "cores", "MHz", "RAM", "flash", "runtimes"):
+        table.add_column(col, no_wrap=True)
+    specs = list_targets()
+    for t in specs:
         table.add_row(
             t.id,
             t.family,
-            t.cpu,
             str(t.cores or "-"),
+            str(t.clock_mhz or "-"),
             _size(t.ram_bytes),
             _size(t.flash_bytes),
-            ", ".join(t.runtimes),
-            t.description,
+            ",".join(t.runtimes),
         )
     out_console.print(table)
+    for t in specs:
+        out_console.print(f"{t.id}: {t.cpu}; {t.description}")
     out_console.print("aliases: " + ", ".join(f"{k} -> {v}" for k, v in ALIASES.items()))
+    out_console.print("a custom target: --target path/to/board.yaml (same fields as targets/specs/*.yaml)")
 
 
 @app.command()
@@ -178,7 +181,10 @@ def _str(path: Optional[Path]) -> Optional[str]:
 def _size(n: Optional[int]) -> str:
     if not n:
         return "-"
-    return f"{n / 2**30:.0f} GiB" if n >= 2**30 else f"{n / 2**10:.0f} KiB"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:g} {unit}"
+    return f"{n} B"
 
 
 def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None:

@@ -42,3 +42,11 @@ class AccuracyGateError(EdgeSDKError):
 
 class LoweringError(EdgeSDKError):
     """A model could not be lowered to a runtime's file format."""
+
+
+class FitError(EdgeSDKError):
+    """The build's artifacts exceed the target's flash or RAM budget, or it runs none of them."""
+
+    def __init__(self, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.details = details or {}

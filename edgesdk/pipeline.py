@@ -73,6 +73,9 @@ def build(request: BuildRequest) -> BuildResult:
     from edgesdk.models.hf_import import check_teacher_dir
     from edgesdk.teacher import build_teacher, resolve_teacher_dir, teacher_key
 
+    from edgesdk.targets.fit import check_runtimes
+
+    check_runtimes(request.target, recipe.export.runtimes)
     task = load_task(recipe.data, recipe.seed, request.data_overrides)
     if recipe.exits.active:
         task = task.with_calibration(recipe.exits.calibration_rows, recipe.seed)
@@ -206,6 +209,10 @@ def build(request: BuildRequest) -> BuildResult:
         [manifest.output_hash("lower"), data_hash, recipe.profile.model_dump(mode="json"), request.target.id]
     )
     step("profile", profile_key, ["profile.json"], lambda: profile_all(out, task, recipe, request.target, artifacts))
+
+    # -- fit ----------------------------------------------------------------------------
+    fit_key = sha256_json([manifest.output_hash("lower"), manifest.output_hash("profile"), request.target.model_dump()])
+    step("fit", fit_key, ["fit.json"], lambda: fit_all(out, request.target, artifacts))
 
     # -- report -------------------------------------------------------------------------
     from edgesdk.report import write_report
@@ -638,6 +645,27 @@ def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artif
         }
     atomic_write_json(out / "profile.json", profiles)
     return {"artifacts": list(profiles)}
+
+
+def fit_all(out: Path, target: TargetSpec, artifacts: list[ArtifactSpec]) -> dict:
+    """fit.json: each shipped-model artifact the target can run against its flash and RAM
+    budgets. Written before a FitError is raised, so the numbers stay readable."""
+    from edgesdk.errors import FitError
+    from edgesdk.targets.fit import check_fit
+
+    profiles = read_json(out / "profile.json")
+    candidates = [(a.path, a.runtime) for a in artifacts if a.model == "student" and a.runtime in target.runtimes]
+    try:
+        result = check_fit(target, out, candidates, profiles)
+    except FitError as exc:
+        atomic_write_json(out / "fit.json", exc.details)
+        raise
+    atomic_write_json(out / "fit.json", result)
+    status(
+        f"fit: {target.id}: {result['needs']['artifact']} needs {result['needs']['flash_bytes']:,} B flash, "
+        f"{result['needs']['ram_bytes'] or 0:,} B RAM (budgets: {result['budgets']})"
+    )
+    return {"ok": result["ok"]}
 
 
 def compressed_size(path: Path) -> int:

@@ -46,6 +46,7 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
                 "peak_rss_bytes": prof["peak_rss_bytes"],
                 "baseline_rss_bytes": prof["baseline_rss_bytes"],
                 "profiled_on": prof["target"],
+                "profile": {"target": prof["target"], "method": prof.get("method", "measured")},
                 "threads": prof["threads"],
                 **({"arena_bytes": prof["arena_bytes"]} if "arena_bytes" in prof else {}),
                 **staged_fields(verify.get("exits", {}).get(rel)),
@@ -74,6 +75,7 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
         "artifacts": artifacts,
         "exits": exits_section(out, verify.get("exits", {})),
         "pruning": _read(pruned) if (pruned := out / "pruned" / "prune.json").exists() else {},
+        "fit": _read(fit) if (fit := out / "fit.json").exists() else {},
         "quantization": {"layers": _read(layers) if (layers := out / "quantization" / "layers.json").exists() else []},
         "steps": {name: {"seconds": s["seconds"]} for name, s in manifest.steps.items()},
         "versions": manifest.header.get("versions", {}),
@@ -144,6 +146,7 @@ def render_markdown(report: dict) -> str:
         "is against the same model in eager fp32; agreement is with the artifact's eager reference (fp32,",
         "or the fake-quant model for quantized artifacts). TFLM arena: bytes TFLM's planner allocated.",
     ]
+    lines += render_fit(report.get("fit", {}))
     lines += render_exits(report.get("exits", {}))
     lines += render_pruning(report.get("pruning", {}))
     lines += render_layers(report.get("quantization", {}).get("layers", []))
@@ -189,6 +192,30 @@ def render_exits(e: dict) -> list[str]:
         lat, flat = a["latency_ms"], a["latency_ms_no_exit"]
         lines.append(f"| `{path}` | {lat['p50']:.2f} | {flat['p50']:.2f} | {lat['p90']:.2f} | {lat['p99']:.2f} |")
     return lines + ["", "Verification-pass latencies (in-process, dev set, batch 1); the artifact table above has the profiler's."]
+
+
+def render_fit(fit: dict) -> list[str]:
+    if not fit:
+        return []
+
+    def budget(n) -> str:
+        return "no limit" if n is None else _fmt_bytes(n)
+
+    b = fit["budgets"]
+    lines = [
+        "",
+        f"## Fit on {fit['target']}: {'fits' if fit['ok'] else 'does not fit'}",
+        "",
+        f"Budgets: flash {budget(b['flash_bytes'])}, RAM {budget(b['ram_bytes'])}.",
+        "",
+        "| artifact | flash need | RAM need | fits | how the need was found |",
+        "|---|---|---|---|---|",
+    ]
+    for r in fit["artifacts"]:
+        ram = "?" if r["ram_bytes"] is None else _fmt_bytes(r["ram_bytes"])
+        how = f"{r['method']['flash']}; {r['method']['ram']}"
+        lines.append(f"| `{r['artifact']}` | {_fmt_bytes(r['flash_bytes'])} | {ram} | {'yes' if r['fits'] else 'no'} | {how} |")
+    return lines
 
 
 def render_pruning(p: dict) -> list[str]:

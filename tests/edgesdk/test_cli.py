@@ -65,7 +65,7 @@ def test_build_writes_the_documented_report(built):
 def test_manifest_hashes_every_artifact(built):
     out = built[0]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert set(manifest["steps"]) == {"data", "teacher", "student", "lower", "verify", "profile"}
+    assert set(manifest["steps"]) == {"data", "teacher", "student", "lower", "verify", "profile", "fit"}
     assert manifest["versions"]["executorch"] == "1.5.1"
     assert len(manifest["steps"]["lower"]["outputs"]["artifacts"]) == 64
     for rel, digest in manifest["artifacts"].items():
@@ -116,7 +116,49 @@ def test_report_command_rerenders(built):
 
 def test_targets_lists_specs():
     proc = run_cli("targets")
-    assert proc.returncode == 0 and "android-arm64" in proc.stdout and "host" in proc.stdout
+    assert proc.returncode == 0
+    for target in ("android-arm64", "host", "raspberry-pi-5", "cortex-m4", "cortex-m7", "cortex-m55", "esp32-s3"):
+        assert target in proc.stdout
+
+
+TINY_BOARD = """\
+id: tiny-board
+family: linux
+description: a board too small for anything
+cpu: test
+ram_bytes: 1000000000
+flash_bytes: 10240
+runtimes: [litert]
+"""
+
+
+def test_a_build_that_does_not_fit_names_budget_need_and_overflow(built, tmp_path):
+    out, args, _ = built
+    board = tmp_path / "tiny-board.yaml"
+    board.write_text(TINY_BOARD)
+    custom = list(args)
+    custom[custom.index("host")] = str(board)
+    proc = run_cli(*custom)
+    assert_one_line_error(proc, "nothing fits tiny-board", "flash needs", "of 10,240 B (over by", "prune.vocab")
+    fit = json.loads((out / "fit.json").read_text())
+    assert fit["ok"] is False and fit["budgets"]["flash_bytes"] == 10240
+    assert {r["runtime"] for r in fit["artifacts"]} == {"litert"}  # only what the board runs
+    smallest = min(r["flash_bytes"] for r in fit["artifacts"])
+    assert fit["needs"]["flash_bytes"] == smallest > (out / fit["needs"]["artifact"]).stat().st_size
+
+
+def test_a_target_running_none_of_the_recipes_runtimes_fails_before_training(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
+    out = tmp_path / "m4"
+    proc = run_cli("build", "--target", "cortex-m4", "--recipe", tiny_recipe, "--train", sst2_slice[0], "--teacher", tiny_teacher, "--out", out)
+    assert_one_line_error(proc, "cortex-m4 runs tflm", "export.runtimes")
+    assert not out.exists()
+
+
+def test_a_bad_target_file_is_one_line(tmp_path):
+    board = tmp_path / "b.yaml"
+    board.write_text(TINY_BOARD.replace("family: linux", "family: toaster"))
+    assert_one_line_error(run_cli("build", "--target", str(board)), "target file", "family")
+    assert_one_line_error(run_cli("build", "--target", str(tmp_path / "missing.yaml")), "cannot read target file")
 
 
 # -- bad input: one line, exit 2, no traceback, nothing written -----------------------------
@@ -314,4 +356,9 @@ def test_android_target_builds_verified_artifacts_profiled_on_host(built):
     report = json.loads((out / "report.json").read_text())
     assert report["target"] == "android-arm64"
     assert {a["profiled_on"] for a in report["artifacts"]} == {"host"}
+    assert {a["profile"]["method"] for a in report["artifacts"]} == {"measured"}
     assert "no android device profiler yet" in proc.stderr
+    fit = report["fit"]  # phones have RAM budgets and no flash budget
+    assert fit["ok"] and fit["budgets"] == {"flash_bytes": None, "ram_bytes": 4294967296}
+    assert all(r["ram_bytes"] > 0 and r["fits"] for r in fit["artifacts"])
+    assert "## Fit on android-arm64: fits" in (out / "report.md").read_text()

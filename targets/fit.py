@@ -1,0 +1,92 @@
+"""Does the build fit the target? Flash and RAM needs of each artifact against the budgets.
+
+Flash = the artifact + its vocabulary file + the runtime's code (an estimate per runtime,
+below). RAM = TFLM's measured arena plus the firmware's other RAM (estimate), or for the
+full runtimes the peak RSS the profiler measured (on the host unless a device profiler ran:
+the method says which). A target without a budget (null in its spec) never fails on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from edgesdk.errors import FitError
+from edgesdk.targets.registry import TargetSpec
+
+# Runtime code in flash, bytes. TFLM: person_detect firmware text (410,360 B) minus its
+# 300 KB model, measured in ../shared/examples/cortex-m-qemu; LiteRT and ExecuTorch: their
+# arm64 Android shared libraries (libtensorflowlite_jni.so, ExecuTorch + XNNPACK), rounded up.
+RUNTIME_CODE_BYTES = {"tflm": 110_000, "litert": 3_500_000, "executorch": 2_000_000}
+# Firmware RAM besides the arena (stack, interpreter objects, I/O buffers): the same example's
+# bss minus its arena (107,620 - 82,432 B), rounded up.
+TFLM_RAM_OVERHEAD_BYTES = 26_000
+VOCAB_FILES = ("tokenizer.json", "vocab.txt")
+
+KNOBS = (
+    "a smaller student (student.layers/hidden, or family cnn), vocabulary pruning (prune.vocab: train), "
+    "int8 embeddings (quantize.embeddings: int8) and int8 weights (quantize.precisions: [int8])"
+)
+
+
+def artifact_needs(target: TargetSpec, path: Path, runtime: str, profile: dict) -> dict:
+    vocab = next((path.parent / f for f in VOCAB_FILES if (path.parent / f).exists()), None)
+    flash = path.stat().st_size + (vocab.stat().st_size if vocab else 0) + RUNTIME_CODE_BYTES.get(runtime, 0)
+    if profile.get("arena_bytes") is not None:
+        ram, ram_method = profile["arena_bytes"] + TFLM_RAM_OVERHEAD_BYTES, "arena measured in TFLM + firmware estimate"
+    else:
+        ram, ram_method = profile.get("peak_rss_bytes"), f"peak RSS measured on {profile.get('target', 'host')}"
+    return {
+        "flash_bytes": flash,
+        "ram_bytes": ram,
+        "method": {
+            "flash": f"file + vocabulary + {runtime} code estimate ({RUNTIME_CODE_BYTES.get(runtime, 0):,} B)",
+            "ram": ram_method,
+        },
+    }
+
+
+def _overflow(need: Optional[int], budget: Optional[int]) -> int:
+    return 0 if need is None or budget is None else max(0, need - budget)
+
+
+def check_fit(target: TargetSpec, out: Path, candidates: list[tuple[str, str]], profiles: dict) -> dict:
+    """`candidates`: (artifact path relative to `out`, runtime) for the target's runtimes.
+    The artifact that ships is the smallest-flash one that fits; FitError when none does."""
+    budgets = {"flash_bytes": target.flash_bytes, "ram_bytes": target.ram_bytes}
+    if not candidates:
+        raise FitError(f"the build has no artifact for {target.id}'s runtimes ({', '.join(target.runtimes)})")
+    rows = []
+    for rel, runtime in candidates:
+        need = artifact_needs(target, out / rel, runtime, profiles.get(rel, {}))
+        over = {k: _overflow(need[k], budgets[k]) for k in budgets}
+        rows.append({"artifact": rel, "runtime": runtime, **need, "overflow": over, "fits": not any(over.values())})
+    fitting = sorted((r for r in rows if r["fits"]), key=lambda r: r["flash_bytes"])
+    best = fitting[0] if fitting else min(rows, key=lambda r: r["flash_bytes"])
+    result = {
+        "ok": bool(fitting),
+        "target": target.id,
+        "budgets": budgets,
+        "needs": {k: best[k] for k in ("artifact", "flash_bytes", "ram_bytes")},
+        "artifacts": rows,
+    }
+    if not fitting:
+        parts = [
+            f"{k.removesuffix('_bytes')} needs {best[k]:,} B of {budgets[k]:,} B (over by {best['overflow'][k]:,})"
+            for k in budgets
+            if best["overflow"][k]
+        ]
+        raise FitError(
+            f"nothing fits {target.id}: smallest artifact {best['artifact']}: {'; '.join(parts)}; try {KNOBS}",
+            result,
+        )
+    return result
+
+
+def check_runtimes(target: TargetSpec, runtimes: list[str]) -> None:
+    """Before any training: the recipe must export at least one runtime the target runs."""
+    if not set(runtimes) & set(target.runtimes):
+        raise FitError(
+            f"target {target.id} runs {', '.join(target.runtimes)} but the recipe exports only "
+            f"{', '.join(runtimes)}; add one of them to export.runtimes"
+        )
