@@ -51,6 +51,8 @@ VARIANTS: dict[str, dict] = {
         "student": {"family": "teacher"},
         "prune": {"layers": [2, 3, 4, 5], "heads": 0.5, "ffn": 0.75, "iterations": 2, "recovery_epochs": 1.0},
     },
+    # the bundled MCU recipe as it ships, fit-checked against the cortex-m7 budgets
+    "mcu-recipe": {"_recipe": "mcu", "_target": "cortex-m7"},
 }
 DATASETS = {
     "sst2": {},  # the bundled demo data
@@ -65,10 +67,15 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
+ARTIFACT_KEYS = ("runtime", "precision", "accuracy", "agreement", "size_bytes", "latency_ms", "peak_rss_bytes", "arena_bytes")
+
+
 def run_variant(name: str, overrides: dict, dataset: str, data_dir: Path, work: Path, cache: Path) -> dict:
     from edgesdk.recipe import load_recipe
 
-    recipe = merge(load_recipe("default").model_dump(mode="json"), overrides)
+    overrides = dict(overrides)
+    base, target = overrides.pop("_recipe", "default"), overrides.pop("_target", "host")
+    recipe = merge(load_recipe(base).model_dump(mode="json"), overrides)
     recipe["name"] = f"{dataset}-{name}"
     recipe["profile"] = {**recipe["profile"], "repetitions": 100}
     if dataset == "banking77":
@@ -78,7 +85,7 @@ def run_variant(name: str, overrides: dict, dataset: str, data_dir: Path, work: 
     path = work / f"{name}.yaml"
     path.write_text(yaml.safe_dump(recipe))
     out = work / name
-    cmd = [sys.executable, "-m", "edgesdk.cli", "build", "--target", "host", "--recipe", str(path), "--out", str(out)]
+    cmd = [sys.executable, "-m", "edgesdk.cli", "build", "--target", target, "--recipe", str(path), "--out", str(out)]
     for flag, rel in DATASETS[dataset].items():
         cmd += [f"--{flag}", str(data_dir / rel)]
     start = time.perf_counter()
@@ -97,12 +104,14 @@ def run_variant(name: str, overrides: dict, dataset: str, data_dir: Path, work: 
         "teacher_accuracy": t["accuracy"],
         "eager_accuracy": s["accuracy"],
         "artifacts": [
-            {k: a[k] for k in ("runtime", "accuracy", "agreement", "size_bytes", "latency_ms", "peak_rss_bytes")}
+            {k: a[k] for k in ARTIFACT_KEYS if k in a}
             for a in report["artifacts"]
             if a.get("model", "student") == "student"
         ],
         "distill_seconds": sum(st["seconds"] for st in s.get("distill", {}).get("stages", [])),
         "prune_seconds": report["steps"].get("prune", {}).get("seconds", 0.0),
+        "fit": report.get("fit", {}).get("needs"),
+        "target": report["target"],
         "wall_s": round(wall, 1),
     }
 

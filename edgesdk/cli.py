@@ -33,7 +33,7 @@ TARGET_HELP = "target id or family alias (see `edgesdk targets`): host, android,
 def build(
     target: str = typer.Option(..., "--target", "-t", help=TARGET_HELP),
     recipe: Optional[str] = typer.Option(
-        None, "--recipe", "-r", help="recipe YAML file or bundled recipe name (default: default)"
+        None, "--recipe", "-r", help="recipe YAML file or bundled recipe name (default: the target's default_recipe)"
     ),
     train: Optional[Path] = typer.Option(
         None, "--train", help="training data (.csv/.tsv/.jsonl); default: bundled SST-2"
@@ -55,7 +55,7 @@ def build(
     from edgesdk.targets.registry import get_target
 
     spec = get_target(target)
-    parsed = load_recipe(recipe)
+    parsed = load_recipe(recipe or spec.default_recipe)
     overrides = {"train": _str(train), "dev": _str(dev), "text_column": text_column, "label_column": label_column}
     request = BuildRequest(parsed, spec, out or Path("build") / parsed.name, overrides, _str(teacher))
     result = run_build(request)
