@@ -22,10 +22,10 @@ from quantization import build  # noqa: E402
 DEV_ROWS = 872  # SST-2 dev: profile every sentence once
 
 
-def variant(layers: list[int], buckets: list[int], training: str) -> dict:
+def variant(layers: list[int], buckets: list[int], training: str, precisions: list[str]) -> dict:
     return {
         "student": {"family": "teacher"},
-        "quantize": {"precisions": ["fp32"]},
+        "quantize": {"precisions": precisions},
         "exits": {"layers": layers, "buckets": buckets, "training": training},
         "profile": {"repetitions": DEV_ROWS, "warmup": 20},
     }
@@ -33,18 +33,19 @@ def variant(layers: list[int], buckets: list[int], training: str) -> dict:
 
 def rows_of(name: str, report: dict) -> list[dict]:
     arts = [a for a in report["artifacts"] if a["model"] == "student"]
-    single = {a["runtime"]: a for a in arts if not a.get("staged")}
+    single = {(a["runtime"], a["precision"]): a for a in arts if not a.get("staged")}
     e = report["exits"]
     rows = []
     for a in arts:
         if not a.get("staged"):
             continue
-        base = single[a["runtime"]]
+        base = single[(a["runtime"], a["precision"])]
         stats = e["artifacts"][a["path"]]
         rows.append(
             {
                 "variant": name,
                 "runtime": a["runtime"],
+                "precision": a["precision"],
                 "single_accuracy": base["accuracy"],
                 "staged_accuracy_no_exit": stats["accuracy_no_exit"],
                 "staged_accuracy": a["accuracy"],
@@ -71,7 +72,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="edgesdk cache dir to share across runs")
     parser.add_argument("--layers", default="1,2,3,4,5")
     parser.add_argument("--buckets", default="16,32")
-    parser.add_argument("--training", default="two-stage", choices=["two-stage", "self-distill"])
+    parser.add_argument("--training", default="self-distill", choices=["two-stage", "self-distill"])
+    parser.add_argument("--precisions", default="fp32", help="comma-separated: staged artifacts per precision")
     parser.add_argument("--json", type=Path, default=Path("bench/results/early_exit_sst2.json"))
     parser.add_argument("--note", default="")
     args = parser.parse_args()
@@ -79,10 +81,11 @@ def main() -> None:
     buckets = [int(x) for x in args.buckets.split(",") if x]
     name = f"teacher-exits-{args.training}"
     args.work.mkdir(parents=True, exist_ok=True)
-    out = build(name, variant(layers, buckets, args.training), args.work, args.cache or args.work / "cache", {})
+    precisions = args.precisions.split(",")
+    out = build(name, variant(layers, buckets, args.training, precisions), args.work, args.cache or args.work / "cache", {})
     report = json.loads((out / "report.json").read_text())
     rows = rows_of(name, report)
-    cols = ["runtime", "staged_accuracy_no_exit", "staged_accuracy", "avg_layers_fraction", "single_mean_ms", "staged_mean_ms", "speedup_x"]
+    cols = ["runtime", "precision", "staged_accuracy_no_exit", "staged_accuracy", "avg_layers_fraction", "single_mean_ms", "staged_mean_ms", "speedup_x"]
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join(str(r[c]) for c in cols))

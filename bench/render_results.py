@@ -185,13 +185,13 @@ def early_exit_section(data: dict) -> list[str]:
         "every dev sentence once, batch 1, 2 threads; the staged latency includes the controller's bucket choice and "
         "exit checks.",
         "",
-        "| runtime | single-graph acc | staged acc, no exit | staged acc | Δ (pt) | layers run | single mean ms "
+        "| runtime | precision | single-graph acc | staged acc, no exit | staged acc | Δ (pt) | layers run | single mean ms "
         "| staged mean ms | x faster | exits per layer | bucket use |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in data["rows"]:
         lines.append(
-            f"| {r['runtime']} | {r['single_accuracy']:.4f} | {r['staged_accuracy_no_exit']:.4f} | {r['staged_accuracy']:.4f} | "
+            f"| {r['runtime']} | {r.get('precision', 'fp32')} | {r['single_accuracy']:.4f} | {r['staged_accuracy_no_exit']:.4f} | {r['staged_accuracy']:.4f} | "
             f"{r['accuracy_change_pt']:+.2f} | {r['avg_layers_fraction']:.0%} | {r['single_mean_ms']:.2f} | "
             f"{r['staged_mean_ms']:.2f} | {r['speedup_x']:.2f} | {r['exit_histogram']} | {r['bucket_usage']} |"
         )
