@@ -625,14 +625,19 @@ def staged_checks(artifact, calibrated, task: Task, single: dict, recipe: Recipe
 
 
 def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artifacts: list[ArtifactSpec]) -> dict:
-    from edgesdk.targets.profilers import PROFILERS, profile_artifact
+    from edgesdk.targets.profilers import profile_artifact, unavailable
     from edgesdk.targets.registry import get_target
 
-    where = target if target.family in PROFILERS else get_target("host")
-    if where is not target:
-        status(f"profile: no {target.family} device profiler yet; measuring on host (labelled profiled_on: host)")
+    reason = unavailable(target)
+    host = get_target("host")
+    device = target if reason is None else host
+    if reason is not None:
+        status(f"profile: {reason}; measuring on host (labelled profiled_on: host)")
     profiles = {}
     for spec in artifacts:
+        # The device gets what it runs; staged artifacts need the controller, which runs here.
+        runs_there = spec.runtime in device.runtimes and (device is host or not spec.staged)
+        where = device if runs_there else host
         status(
             f"profile: {spec.path} on {where.id} ({recipe.profile.threads} threads, {recipe.profile.repetitions} runs)"
         )

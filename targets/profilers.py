@@ -1,8 +1,9 @@
 """Profiler registry: one profiler per target family.
 
-Only the host family is implemented so far; the Android (adb), Linux (ssh) and MCU (firmware
-under qemu) profilers register here as they land. Asking for one that does not exist yet is a
-clear error, never a silent fallback to the host.
+Host (a child process here) and Linux boards (ssh, targets/ssh.py) are implemented; the
+Android (adb) and MCU (firmware under qemu) profilers register here as they land. Asking
+`edgesdk profile` for one that does not exist, or for a board that is not configured, is a
+clear error; a build falls back to the host and labels the numbers `profiled_on: host`.
 """
 
 from __future__ import annotations
@@ -10,15 +11,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+from typing import Optional
+
 from edgesdk.targets.host import profile_host
 from edgesdk.targets.registry import TargetSpec
+from edgesdk.targets.ssh import SshBoard, profile_ssh
 
 from edgesdk.errors import TargetError
 from edgesdk.recipe import ProfileConfig
 
 Profiler = Callable[[Path, Sequence[str], ProfileConfig], dict]
 
-PROFILERS: dict[str, Profiler] = {"host": profile_host}
+PROFILERS: dict[str, Profiler] = {"host": profile_host, "linux": profile_ssh}
+
+
+def unavailable(target: TargetSpec) -> Optional[str]:
+    """Why `target` cannot be profiled on itself right now (None: it can)."""
+    if target.family not in PROFILERS:
+        return f"no {target.family} device profiler yet"
+    if target.family == "linux" and SshBoard.from_env() is None:
+        return f"no board configured for {target.id} (set EDGESDK_SSH=user@host)"
+    return None
 
 
 def profile_artifact(target: TargetSpec, artifact: Path, texts: Sequence[str], config: ProfileConfig) -> dict:
