@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from edgesdk.errors import ArtifactError
 from edgesdk.recipe import ProfileConfig
+from edgesdk.targets.runner import parse_result
 
 CHILD_TIMEOUT_S = 1800
 
@@ -39,12 +39,6 @@ def profile_host(artifact: Path, texts: Sequence[str], config: ProfileConfig) ->
         ]
         env = dict(os.environ, OMP_NUM_THREADS=str(config.threads))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, env=env)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if not lines:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ArtifactError(f"profiling {artifact.name} crashed the runtime (exit {proc.returncode}): {tail[:200]}")
-    result = json.loads(lines[-1])
-    if "error" in result:
-        raise ArtifactError(f"profiling {artifact.name} failed: {result['error']}")
+    result = parse_result(proc, f"profiling {artifact.name}")
     result["target"] = "host"
     return result

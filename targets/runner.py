@@ -67,6 +67,21 @@ def run(artifact: Path, texts: list[str], threads: int, warmup: int, repetitions
     }
 
 
+def parse_result(proc, what: str) -> dict:
+    """The JSON object a runner printed last (this one, or the board runner over ssh); a
+    crash or a reported error becomes one ArtifactError line saying `what` failed."""
+    from edgesdk.errors import ArtifactError
+
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ArtifactError(f"{what} crashed the runtime (exit {proc.returncode}): {tail[:200]}")
+    result = json.loads(lines[-1])
+    if "error" in result:
+        raise ArtifactError(f"{what} failed: {result['error'][:200]}")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("artifact", type=Path)

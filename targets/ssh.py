@@ -10,7 +10,6 @@ mode: a password prompt is an error, never a hang.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
@@ -19,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from edgesdk.errors import ArtifactError, TargetError
+from edgesdk.errors import TargetError
 from edgesdk.recipe import ProfileConfig
+from edgesdk.targets.runner import parse_result
 
 RUNNER = Path(__file__).with_name("board_runner.py")
 SSH_TIMEOUT_S = 30
@@ -119,15 +119,8 @@ def profile_ssh(artifact: Path, texts: Sequence[str], config: ProfileConfig) -> 
         proc = board.run(command, timeout=RUN_TIMEOUT_S, what="run")
     finally:
         board.run(f"rm -rf {shlex.quote(remote)}", what="cleanup")
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if not lines:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ArtifactError(f"the runner on {board.destination} failed (exit {proc.returncode}): {tail[:200]}")
-    result = json.loads(lines[-1])
-    if "error" in result:
-        raise ArtifactError(f"profiling {artifact.name} on {board.destination} failed: {result['error'][:200]}")
     return {
-        **result,
+        **parse_result(proc, f"profiling {artifact.name} on {board.destination}"),
         "runtime": loaded.backend.name,
         "size_bytes": artifact.stat().st_size,
         "target": f"ssh:{board.destination}",
