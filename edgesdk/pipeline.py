@@ -264,8 +264,13 @@ class ArtifactSpec:
         return f"{QUANT_DIR}/{self.model}-{self.runtime}-{self.precision}.logits.npy"
 
 
+def precision_tag(precision: str) -> str:
+    """The part of a file name that says the precision: nothing for fp32."""
+    return "" if precision == "fp32" else f".{precision}"
+
+
 def artifact_file(precision: str, suffix: str) -> str:
-    return "model" + ("" if precision == "fp32" else f".{precision}") + suffix
+    return "model" + precision_tag(precision) + suffix
 
 
 def artifact_entries(recipe: Recipe) -> list[ArtifactSpec]:
@@ -393,7 +398,8 @@ def lower_bundle(
                     }
                     continue
                 if spec.precision != "fp32":
-                    fp32_module, module = module, quantized_module(backend, spec.precision, module, calibration, recipe, seq_len)
+                    quantized = quantized_module(backend, spec.precision, module, calibration, recipe, seq_len)
+                    fp32_module, module = module, quantized
                     logits = reference_logits(module, *dev_ids).astype(np.float32)
                     atomic_write_npy(quant_dir / Path(spec.reference_path).name, logits)
                     fake_quant = module if spec.runtime == "executorch" else None  # others: no eager twin
@@ -442,7 +448,7 @@ GOLDEN_INPUTS = 32
 
 
 def golden_file(runtime: str, precision: str) -> str:
-    return f"golden_exits.{runtime}" + ("" if precision == "fp32" else f".{precision}") + ".json"
+    return f"golden_exits.{runtime}{precision_tag(precision)}.json"
 
 
 def write_golden(path: Path, backend, tokenizer, texts, seq_len: int, precision: str) -> None:
@@ -532,11 +538,8 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[ArtifactSp
         fp32_accuracy = accuracy(fp32.argmax(1), task.dev.labels)
         if spec.staged:  # exits change some labels by design: the exit gate, plus the no-exit check
             ref, tolerance = fp32, staged_tolerance(recipe, spec.precision)
-            single = next(
-                r
-                for r in results
-                if (r["runtime"], r["model"], r["precision"], r["staged"]) == (spec.runtime, "student", spec.precision, False)
-            )
+            twin = (spec.runtime, "student", spec.precision, False)
+            single = next(r for r in results if (r["runtime"], r["model"], r["precision"], r["staged"]) == twin)
             exit_stats[spec.path] = staged_checks(artifact, ev, task, single, recipe, spec.precision)
         elif spec.precision == "fp32":
             ref, tolerance = fp32, recipe.verify
