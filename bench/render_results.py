@@ -64,7 +64,10 @@ def students_section(data: dict) -> list[str]:
         if "error" in r:
             lines.append(f"| {r['variant']} | error: {r['error']} | | | | | | | | |")
             continue
-        by = {a["runtime"]: a for a in r["artifacts"]}
+        by: dict = {}  # each runtime's fp32 artifact (rows without precision list fp32 first)
+        for a in r["artifacts"]:
+            if a.get("precision", "fp32") == "fp32":
+                by.setdefault(a["runtime"], a)
         pte, tfl = by.get("executorch"), by.get("litert")
         lines.append(
             f"| {r['variant']} | {r['kind']} | {r['params'] / 1e6:.2f} | {r['flops_vs_teacher']:.3f} | "
@@ -73,6 +76,7 @@ def students_section(data: dict) -> list[str]:
             f"{_p50(teacher, 'litert') / _p50(r, 'litert') if teacher else float('nan'):.1f}x | "
             f"{r['distill_seconds']:.0f} |"
         )
+    lines += [f"- {variant}: {note}" for variant, note in data.get("notes", {}).items()]
     return lines + [""]
 
 
