@@ -13,6 +13,7 @@ from typing import Optional
 
 from edgesdk.errors import FitError
 from edgesdk.targets.registry import TargetSpec
+from edgesdk.tokenizer import TOKENIZER_FILE
 
 # Runtime code in flash, bytes. TFLM: person_detect firmware text (410,360 B) minus its
 # 300 KB model, measured in ../shared/examples/cortex-m-qemu; LiteRT and ExecuTorch: their
@@ -21,7 +22,7 @@ RUNTIME_CODE_BYTES = {"tflm": 110_000, "litert": 3_500_000, "executorch": 2_000_
 # Firmware RAM besides the arena (stack, interpreter objects, I/O buffers): the same example's
 # bss minus its arena (107,620 - 82,432 B), rounded up.
 TFLM_RAM_OVERHEAD_BYTES = 26_000
-VOCAB_FILES = ("tokenizer.json", "vocab.txt")
+VOCAB_FILES = (TOKENIZER_FILE, "vocab.txt")  # what Tokenizer.from_dir reads, in its order
 
 KNOBS = (
     "a smaller student (student.layers/hidden, or family cnn), vocabulary pruning (prune.vocab: train), "
@@ -29,7 +30,7 @@ KNOBS = (
 )
 
 
-def artifact_needs(target: TargetSpec, path: Path, runtime: str, profile: dict) -> dict:
+def artifact_needs(path: Path, runtime: str, profile: dict) -> dict:
     vocab = next((path.parent / f for f in VOCAB_FILES if (path.parent / f).exists()), None)
     flash = path.stat().st_size + (vocab.stat().st_size if vocab else 0) + RUNTIME_CODE_BYTES.get(runtime, 0)
     if profile.get("arena_bytes") is not None:
@@ -58,7 +59,7 @@ def check_fit(target: TargetSpec, out: Path, candidates: list[tuple[str, str]], 
         raise FitError(f"the build has no artifact for {target.id}'s runtimes ({', '.join(target.runtimes)})")
     rows = []
     for rel, runtime in candidates:
-        need = artifact_needs(target, out / rel, runtime, profiles.get(rel, {}))
+        need = artifact_needs(out / rel, runtime, profiles.get(rel, {}))
         over = {k: _overflow(need[k], budgets[k]) for k in budgets}
         rows.append({"artifact": rel, "runtime": runtime, **need, "overflow": over, "fits": not any(over.values())})
     fitting = sorted((r for r in rows if r["fits"]), key=lambda r: r["flash_bytes"])
