@@ -50,3 +50,11 @@ class FitError(EdgeSDKError):
     def __init__(self, message: str, details: dict | None = None):
         super().__init__(message)
         self.details = details or {}
+
+
+class PackageError(EdgeSDKError):
+    """An app or firmware package cannot be written or fails its own check."""
+
+
+class PackageError(EdgeSDKError):
+    """An artifact cannot be packaged into an app (unsupported tokenizer, unsafe vocabulary, bad app name)."""

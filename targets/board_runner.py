@@ -1,7 +1,7 @@
 """Latency/memory runner copied to a Linux board and run there over ssh.
 
-Self-contained on purpose: a board has numpy and one runtime (`ai_edge_litert`, else
-`tflite_runtime`, for .tflite; `executorch` for .pte), not edgesdk. The host tokenizes, so
+Self-contained on purpose (with board_runtime.py, copied beside it): a board has numpy and
+one runtime, not edgesdk. The host tokenizes, so
 the board gets token ids and masks (an .npz), never text. Prints one JSON object on its last
 stdout line: latency percentiles over the rows (batch 1, cycling through real sentences after
 warm-up) and the process's peak RSS, or {"error": ...}.
@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from board_runtime import open_graph
+
 
 def _status_bytes(field):
     try:
@@ -29,31 +31,9 @@ def _status_bytes(field):
     return None
 
 
-def _litert(path, threads):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-        which = "ai_edge_litert"
-    except ImportError:
-        from tflite_runtime.interpreter import Interpreter
-        which = "tflite_runtime"
-    runner = Interpreter(model_path=path, num_threads=threads).get_signature_runner()
-    ids_name, mask_name = sorted(runner.get_input_details())
-    return (lambda ids, mask: runner(**{ids_name: ids, mask_name: mask})), which
-
-
-def _executorch(path, threads):
-    import torch
-    from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
-    from executorch.runtime import Runtime
-
-    _unsafe_reset_threadpool(threads)
-    method = Runtime.get().load_program(path).load_method("forward")
-    return (lambda ids, mask: method.execute([torch.from_numpy(ids), torch.from_numpy(mask)])), "executorch"
-
-
 def measure(path, inputs, threads, warmup, repetitions):
     baseline = _status_bytes("VmRSS")
-    run, which = (_executorch if path.endswith(".pte") else _litert)(path, threads)
+    run, which = open_graph(path, threads)
     data = np.load(inputs)
     ids, mask = data["ids"], data["mask"]
     n = len(ids)

@@ -23,6 +23,7 @@ from edgesdk.recipe import ProfileConfig
 from edgesdk.targets.runner import parse_result
 
 RUNNER = Path(__file__).with_name("board_runner.py")
+RUNTIME = Path(__file__).with_name("board_runtime.py")  # imported by the runner
 SSH_TIMEOUT_S = 30
 RUN_TIMEOUT_S = 1800
 
@@ -110,7 +111,7 @@ def profile_ssh(artifact: Path, texts: Sequence[str], config: ProfileConfig) -> 
         with tempfile.TemporaryDirectory() as tmp:
             inputs = Path(tmp) / "inputs.npz"
             np.savez(inputs, ids=ids, mask=mask)
-            board.copy([artifact, RUNNER, inputs], remote)
+            board.copy([artifact, RUNNER, RUNTIME, inputs], remote)
         q = shlex.quote
         command = (
             f"cd {q(remote)} && {q(board.python)} board_runner.py {q(artifact.name)} inputs.npz "
