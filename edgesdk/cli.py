@@ -235,6 +235,11 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
         )
     if cached:
         out_console.print(f"cached steps: {', '.join(cached)}")
+    if package := report.get("package"):
+        out_console.print(
+            f"{package['kind']} package: {out_dir / package['path']} (ships {package['artifact']}; "
+            f"how to use it: {out_dir / package['path'] / 'README.md'})"
+        )
     out_console.print(f"report: {out_dir / 'report.md'}")
 
 

@@ -214,6 +214,21 @@ def build(request: BuildRequest) -> BuildResult:
     fit_key = sha256_json([manifest.output_hash("lower"), manifest.output_hash("profile"), request.target.model_dump()])
     step("fit", fit_key, ["fit.json"], lambda: fit_all(out, request.target, artifacts))
 
+    # -- package (android, mcu, linux targets) ----------------------------------------
+    from edgesdk.apps.package import PACKAGE_DIR, package_build, packager_for, templates_hash
+
+    if packager_for(request.target.family) is not None:
+        package_key = sha256_json(
+            [
+                manifest.output_hash("lower"),
+                manifest.output_hash("fit"),
+                data_hash,
+                request.target.model_dump(),
+                templates_hash(),
+            ]
+        )
+        step("package", package_key, [PACKAGE_DIR], lambda: package_build(out, request.target, task.dev.texts))
+
     # -- report -------------------------------------------------------------------------
     from edgesdk.report import write_report
 

@@ -76,6 +76,7 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
         "exits": exits_section(out, verify.get("exits", {})),
         "pruning": _read(pruned) if (pruned := out / "pruned" / "prune.json").exists() else {},
         "fit": _read(fit) if (fit := out / "fit.json").exists() else {},
+        "package": _read(package) if (package := out / "package" / "package.json").exists() else {},
         "quantization": {"layers": _read(layers) if (layers := out / "quantization" / "layers.json").exists() else []},
         "steps": {name: {"seconds": s["seconds"]} for name, s in manifest.steps.items()},
         "versions": manifest.header.get("versions", {}),
@@ -147,6 +148,7 @@ def render_markdown(report: dict) -> str:
         "or the fake-quant model for quantized artifacts). TFLM arena: bytes TFLM's planner allocated.",
     ]
     lines += render_fit(report.get("fit", {}))
+    lines += render_package(report.get("package", {}))
     lines += render_exits(report.get("exits", {}))
     lines += render_pruning(report.get("pruning", {}))
     lines += render_layers(report.get("quantization", {}).get("layers", []))
@@ -215,6 +217,22 @@ def render_fit(fit: dict) -> list[str]:
         ram = "?" if r["ram_bytes"] is None else _fmt_bytes(r["ram_bytes"])
         how = f"{r['method']['flash']}; {r['method']['ram']}"
         lines.append(f"| `{r['artifact']}` | {_fmt_bytes(r['flash_bytes'])} | {ram} | {'yes' if r['fits'] else 'no'} | {how} |")
+    return lines
+
+
+def render_package(package: dict) -> list[str]:
+    if not package:
+        return []
+    lines = [
+        "",
+        f"## Package: {package['kind']} at `{package['path']}`",
+        "",
+        f"Ships `{package['artifact']}` ({package['files']} files; see its README.md). Checks run on this machine:",
+        "",
+    ]
+    for name, check in package["checks"].items():
+        details = ", ".join(f"{k} {v}" for k, v in check.items() if k != "ok")
+        lines.append(f"- {name}: {'passed' if check['ok'] else 'FAILED'} ({details})")
     return lines
 
 

@@ -362,3 +362,17 @@ def test_android_target_builds_verified_artifacts_profiled_on_host(built):
     assert fit["ok"] and fit["budgets"] == {"flash_bytes": None, "ram_bytes": 4294967296}
     assert all(r["ram_bytes"] > 0 and r["fits"] for r in fit["artifacts"])
     assert "## Fit on android-arm64: fits" in (out / "report.md").read_text()
+
+
+def test_raspberry_pi_target_writes_a_checked_linux_package(built):
+    out, args, _ = built
+    pi = list(args)
+    pi[pi.index("host")] = "raspberry-pi-5"
+    proc = run_cli(*pi)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    package = json.loads((out / "report.json").read_text())["package"]
+    assert package["kind"] == "linux" and package["path"] == "package/linux"
+    assert package["checks"]["classify"] == {"ok": True, "texts": 100, "labels_match": 100}
+    assert (out / package["path"] / package["artifact"].split("/")[-1]).is_file()
+    assert f"linux package: {out / 'package' / 'linux'}" in proc.stdout.replace("\n", "")
+    assert "## Package: linux at `package/linux`" in (out / "report.md").read_text()
