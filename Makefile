@@ -1,5 +1,5 @@
 # The two commands of the README. Each creates .venv (pinned) by itself when needed.
-.PHONY: build test venv clean
+.PHONY: build test venv system-deps clean
 
 venv:
 	@bash scripts/bootstrap.sh
@@ -7,7 +7,10 @@ venv:
 build: venv  ## the default build: SST-2 demo + MiniLM teacher -> verified .pte/.tflite + report
 	.venv/bin/edgesdk build --target host $(ARGS)
 
-test: venv  ## the whole test suite (real runtimes, tiny models; ~10 min on 2 cores)
+system-deps:  ## Debian packages for the Kotlin, firmware and ssh checks (apt-get, when root)
+	@bash scripts/system_deps.sh
+
+test: venv system-deps  ## the whole test suite (real runtimes, tiny models; ~10 min on 2 cores)
 	.venv/bin/python -m pytest -q $(ARGS)
 
 clean:
