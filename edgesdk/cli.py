@@ -74,8 +74,10 @@ def eval_artifact(
     """Run an artifact in its runtime over labelled data and report accuracy and latency."""
     from edgesdk.converters.bundle import open_artifact
     from edgesdk.converters.verify import evaluate, percentiles
+    from edgesdk.converters.guard import check_loads
     from edgesdk.data import read_eval_split
 
+    check_loads(artifact)  # a corrupt file from a user must not crash this process
     loaded = open_artifact(artifact, threads)
     split = read_eval_split(data, loaded.info.labels, text_column, label_column)
     ev = evaluate(loaded, split)
@@ -115,8 +117,11 @@ def profile(
     from edgesdk.targets.profilers import profile_artifact
     from edgesdk.targets.registry import get_target
 
+    from edgesdk.converters.guard import check_loads
+
     spec = get_target(target)
     texts = read_texts(data or demo_data_paths()[1], text_column)
+    check_loads(artifact)  # a corrupt file from a user must not crash this process
     result = profile_artifact(
         spec, artifact, texts, ProfileConfig(threads=threads, warmup=warmup, repetitions=repetitions)
     )

@@ -66,3 +66,24 @@ def tiny_encoder(
             dropout=dropout,
         )
     )
+
+
+MUTATIONS = ("bit_flips", "truncation", "wrong_magic", "inflated_field")
+
+
+def mutant(data: bytes, kind: str, rng) -> bytes:
+    """A damaged copy of an artifact file: random bit flips, a cut at a random length, a
+    wrong file identifier, or a 4-byte field near the start (offsets, sizes, lengths live
+    there) set to a huge value."""
+    b = bytearray(data)
+    if kind == "bit_flips":
+        for _ in range(rng.randint(1, 8)):
+            b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+    elif kind == "truncation":
+        b = b[: rng.randrange(len(b))]
+    elif kind == "wrong_magic":
+        b[4:8] = bytes(rng.randrange(256) for _ in range(4))
+    else:
+        pos = rng.randrange(0, min(len(b), 4096) - 4) & ~3
+        b[pos : pos + 4] = (0xFFFFFFF0 - rng.randrange(1 << 16)).to_bytes(4, "little")
+    return bytes(b)

@@ -1,0 +1,57 @@
+"""Child of edgesdk.converters.guard: reads artifact paths (JSON lines) on stdin, loads each in
+its runtime and runs it once on a dummy input, answers {"error": null | "one line"} per path.
+A crash here is what the parent is there to catch."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def try_artifact(path: Path) -> None:
+    from edgesdk.converters.bundle import BundleInfo, open_session
+    from edgesdk.converters.registry import backend_for_path, check_artifact_file
+    from edgesdk.converters.staging import StagedPlan, is_staged
+
+    backend = backend_for_path(path)
+    check_artifact_file(path, backend)
+    info = BundleInfo.read(path.parent)
+    length = StagedPlan.read(path.parent).buckets[-1] if is_staged(path) else info.seq_len
+    session = open_session(path, backend, 1)
+    ids = np.zeros((1, length), dtype=np.int32)
+    ids[0, :2] = (101, 102)
+    mask = np.zeros((1, length), dtype=np.int32)
+    mask[0, :2] = 1
+    logits = np.asarray(session.run(ids, mask))
+    if logits.shape[-1] != len(info.labels.names):
+        raise ValueError(f"outputs {logits.shape[-1]} scores for {len(info.labels.names)} labels")
+
+
+def main() -> int:
+    import os
+
+    from edgesdk.errors import EdgeSDKError
+
+    # Runtimes log to stdout; the answers get their own copy of it and fd 1 goes to stderr.
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    for line in sys.stdin:
+        path = Path(json.loads(line))
+        try:
+            try_artifact(path)
+            error = None
+        except EdgeSDKError as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - any runtime error is a verdict on the file
+            detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            error = f"{path} cannot be run: {detail}; the file is corrupt or not from edgesdk"
+        answers.write(json.dumps({"error": error}) + "\n")
+        answers.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
