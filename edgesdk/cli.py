@@ -260,7 +260,12 @@ def quiet_third_party_logs() -> None:
 def main() -> None:
     quiet_third_party_logs()
     try:
-        app(standalone_mode=False)
+        # Without standalone mode typer turns Ctrl-C (and typer.Exit) into a returned code.
+        code = app(standalone_mode=False)
+        if code == 130:
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except EdgeSDKError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

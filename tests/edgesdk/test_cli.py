@@ -317,8 +317,13 @@ def test_student_wider_than_teacher_is_one_line(tmp_path, tiny_teacher, sst2_sli
     assert not (tmp_path / "out" / "student").exists()
 
 
-def test_killed_build_resumes_and_matches_an_uninterrupted_one(built, tmp_path):
+# (step, signal): a build is interrupted inside each of these steps in turn, resuming each time.
+KILL_POINTS = (("student", "SIGINT"), ("lower", "SIGKILL"), ("verify", "SIGINT"), ("profile", "SIGKILL"))
+
+
+def test_build_interrupted_in_several_steps_resumes_to_identical_artifacts(built, tmp_path):
     import os
+    import random
     import signal
     import subprocess
     import sys
@@ -327,23 +332,37 @@ def test_killed_build_resumes_and_matches_an_uninterrupted_one(built, tmp_path):
     ref_out, args, _ = built
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "edgesdk.cli", *map(str, args[:-1]), str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        manifest = out / "manifest.json"  # written atomically: never seen half-written
-        if manifest.exists() and "teacher" in json.loads(manifest.read_text())["steps"]:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "build finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "report.json").exists()
+    rng = random.Random(7)
+    for step, sig in KILL_POINTS:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ),
+            # A shell's background jobs inherit SIGINT ignored; a user's Ctrl-C is not.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        reached = False
+        for line in proc.stderr:
+            if line.strip() == f"> step {step}":
+                reached = True
+                time.sleep(rng.uniform(0.0, 0.3))  # somewhere inside the step
+                break
+        assert reached and proc.poll() is None, f"the build finished or failed before step {step} could be interrupted"
+        proc.send_signal(getattr(signal, sig))
+        _, tail = proc.communicate(timeout=120)
+        assert proc.returncode != 0, (step, sig, tail[-1500:])
+        if sig == "SIGINT":
+            assert proc.returncode == 130 and "interrupted" in tail and "Traceback" not in tail, tail[-1500:]
+        assert not (out / "report.json").exists()
+        assert step not in json.loads((out / "manifest.json").read_text())["steps"], f"{step} recorded as done"
     resumed = run_cli(*args[:-1], out)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "cached steps: data, teacher" in resumed.stdout
-    for name in ("model.pte", "model.tflite", "teacher/model.pte", "teacher/model.tflite"):
-        assert (out / "artifacts" / name).read_bytes() == (ref_out / "artifacts" / name).read_bytes()
-    assert not list(out.rglob("*.tmp")), "a temp file was left behind"
+    assert "cached steps: data, teacher, student, lower, verify" in resumed.stdout
+    ref_hashes = json.loads((ref_out / "manifest.json").read_text())["artifacts"]
+    assert json.loads((out / "manifest.json").read_text())["artifacts"] == ref_hashes
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*.tmp*")), "a temp file was left behind"
 
 
 def test_android_target_builds_verified_artifacts_profiled_on_host(built):
