@@ -89,11 +89,15 @@ class TFLMSession:
         self.arena_bytes: int | None = None
 
     def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self._dequantize(self.run_quantized(ids, mask)).reshape(1, -1)
+
+    def run_quantized(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The raw (int8) output: what a firmware running the same model must reproduce exactly."""
         # The planner may reuse input buffers: set both inputs before every invoke.
         self._interpreter.set_input(ids, 0)
         self._interpreter.set_input(mask, 1)
         self._interpreter.invoke()
-        return self._dequantize(self._interpreter.get_output(0)).reshape(1, -1)
+        return np.array(self._interpreter.get_output(0), copy=True)
 
     def memory(self) -> dict:
         """Arena bytes from TFLM's own allocation record (after at least one invoke)."""

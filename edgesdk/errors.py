@@ -54,7 +54,3 @@ class FitError(EdgeSDKError):
 
 class PackageError(EdgeSDKError):
     """An app or firmware package cannot be written or fails its own check."""
-
-
-class PackageError(EdgeSDKError):
-    """An artifact cannot be packaged into an app (unsupported tokenizer, unsafe vocabulary, bad app name)."""

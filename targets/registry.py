@@ -34,6 +34,10 @@ class TargetSpec(BaseModel):
     runtimes: tuple[str, ...]
     threads: int = 2
     default_recipe: str = "default"
+    # mcu only: the qemu-system-arm machine that runs the firmware (targets/cortex_m/boards.py)
+    # and cycles per instruction, to turn its exact instruction count into a latency estimate.
+    qemu_machine: Optional[str] = None
+    cpi: Optional[float] = None
 
 
 def list_targets() -> list[TargetSpec]:

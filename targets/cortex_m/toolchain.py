@@ -1,0 +1,111 @@
+"""Where the cross compiler, qemu and the TFLM sources are, or one line saying what to install.
+
+The TFLM tree is not a pip package: it is the vendored, generator-produced tree in
+../shared/third_party/tflite-micro (see its README), or any tree of the same layout named by
+EDGESDK_TFLM_DIR. Nothing here downloads anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from edgesdk.errors import TargetError
+
+CROSS_PREFIX = "arm-none-eabi-"
+APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm"
+TFLM_ENV = "EDGESDK_TFLM_DIR"
+TFLM_MARKER = Path("tensorflow/lite/micro/micro_interpreter.h")
+# Walked up from the repo: the shared checkout keeps third-party sources next to the repos.
+TFLM_RELATIVE = Path("shared/third_party/tflite-micro")
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    gcc: str
+    gxx: str
+    ar: str
+    size: str
+    nm: str
+    qemu: str
+    host_cc: str  # builds the qemu plugin (a host shared library)
+    tflm_dir: Path
+
+    def version(self) -> str:
+        """Compiler identity, part of every cache key: objects from another gcc are not reused."""
+        return _first_line([self.gxx, "--version"])
+
+
+def _first_line(cmd: list[str]) -> str:
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+    return out.splitlines()[0] if out else ""
+
+
+def _which(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise TargetError(f"{name} not found; the Cortex-M profiler needs: apt-get install {APT_PACKAGES}")
+    return found
+
+
+def find_tflm_dir() -> Path:
+    """EDGESDK_TFLM_DIR, else the first `shared/third_party/tflite-micro` above this file."""
+    configured = os.environ.get(TFLM_ENV)
+    if configured:
+        tree = Path(configured).expanduser()
+        if not (tree / TFLM_MARKER).is_file():
+            raise TargetError(
+                f"{TFLM_ENV}={configured} is not a TFLite Micro tree (no {TFLM_MARKER}); unset it or fix the path"
+            )
+        return tree.resolve()
+    for parent in Path(__file__).resolve().parents:
+        tree = parent / TFLM_RELATIVE
+        if (tree / TFLM_MARKER).is_file():
+            return tree
+    raise TargetError(
+        f"no TFLite Micro sources found; set {TFLM_ENV} to a tree laid out like ../shared/third_party/tflite-micro"
+    )
+
+
+def find_toolchain() -> Toolchain:
+    tools = {tool: _which(CROSS_PREFIX + tool) for tool in ("gcc", "g++", "gcc-ar", "size", "nm")}
+    host_cc = shutil.which("gcc") or shutil.which("cc")
+    if host_cc is None:
+        raise TargetError("no host C compiler (gcc) to build the qemu plugin; apt-get install gcc")
+    return Toolchain(
+        gcc=tools["gcc"],
+        gxx=tools["g++"],
+        ar=tools["gcc-ar"],
+        size=tools["size"],
+        nm=tools["nm"],
+        qemu=_which("qemu-system-arm"),
+        host_cc=host_cc,
+        tflm_dir=find_tflm_dir(),
+    )
+
+
+def cache_dir() -> Path:
+    """EDGESDK_CACHE_DIR (as the teacher cache) / cortex_m: libraries, objects, the plugin."""
+    root = Path(os.environ.get("EDGESDK_CACHE_DIR") or Path.home() / ".cache" / "edgesdk")
+    path = root / "cortex_m"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@lru_cache(maxsize=8)
+def tree_fingerprint(tree: Path) -> str:
+    """A cheap identity of the TFLM tree (every file's path, size and mtime): an edited or
+    replaced tree gets fresh objects, an untouched one reuses them."""
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(tree):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            stat = path.stat()
+            digest.update(f"{path.relative_to(tree)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]

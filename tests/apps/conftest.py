@@ -1,0 +1,93 @@
+"""Shared fixtures for the app packagers: the Kotlin core compiled once per session, and a
+tiny real staged LiteRT artifact with its bundle and golden exit decisions."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edgesdk.apps.jvm_check import compile_jvm_check
+from edgesdk.data import LabelMap, demo_data_paths
+from tests.helpers import tiny_encoder
+
+WEIRD_LABEL = 'a"b\\c\n${x}*/é😀'
+LABELS = ("neg", WEIRD_LABEL)
+BANKING77_TEST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "banking77" / "test.csv"
+
+
+def sst2_dev_texts() -> list[str]:
+    rows = gzip.decompress(demo_data_paths()[1].read_bytes()).decode("utf-8").splitlines()[1:]
+    return [row.split("\t")[0] for row in rows]
+
+
+def banking77_test_texts() -> list[str]:
+    import csv
+
+    with open(BANKING77_TEST, newline="", encoding="utf-8") as fh:
+        return [row["text"] for row in csv.DictReader(fh)]
+
+
+def _install_kotlin() -> None:
+    if shutil.which("kotlinc"):
+        return
+    for cmd in (["apt-get", "install", "-y", "-q", "kotlin"], ["apt-get", "update", "-q"]):
+        subprocess.run(cmd, capture_output=True, timeout=600)
+        if cmd[1] == "update":
+            subprocess.run(["apt-get", "install", "-y", "-q", "kotlin"], capture_output=True, timeout=600)
+    assert shutil.which("kotlinc"), "kotlin could not be installed with apt-get; the app tests need kotlinc"
+
+
+@pytest.fixture(scope="session")
+def jvm_jar(tmp_path_factory) -> Path:
+    _install_kotlin()
+    return compile_jvm_check(tmp_path_factory.mktemp("jvm") / "jvm-check.jar")
+
+
+@pytest.fixture(scope="session")
+def teacher_tokenizer():
+    from edgesdk.teacher import default_teacher_dir
+    from edgesdk.tokenizer import Tokenizer
+
+    return Tokenizer.from_dir(default_teacher_dir())
+
+
+@pytest.fixture(scope="session")
+def staged_bundle(tmp_path_factory, teacher_tokenizer) -> Path:
+    """A real staged .tflite (2 buckets x 2 stages) of a tiny encoder, with bundle.json (a
+    label that stresses every escaper), tokenizer.json, exits.json and the golden decisions the
+    pipeline writes for it. Returns the artifact path."""
+    from edgesdk.compress.exits import ExitHeads, softmax
+    from edgesdk.controller import ExitController
+    from edgesdk.converters import get_backend
+    from edgesdk.converters.bundle import BundleInfo
+    from edgesdk.converters.staging import StagedPlan, stage_methods
+    from edgesdk.fsutil import atomic_write_json
+
+    d = tmp_path_factory.mktemp("staged_bundle")
+    encoder = tiny_encoder(layers=2, dropout=0.0).eval()
+    torch.manual_seed(1)
+    heads = ExitHeads(encoder.config.hidden_size, 2, 1).eval()
+    plan = StagedPlan(buckets=[16, 32], exit_layers=[1], num_layers=2, thresholds=[2.0], confidence="maxprob")
+    backend = get_backend("litert")
+    artifact = d / "model.staged.tflite"
+    artifact.write_bytes(backend.lower_methods(stage_methods(encoder, heads, plan)))
+    runner = backend.open_methods(artifact, 1)
+    ids, mask = teacher_tokenizer.pad(teacher_tokenizer.encode(sst2_dev_texts()[:48], 32), 32)
+    rows = [(ids[i : i + 1], mask[i : i + 1]) for i in range(len(ids))]
+    # Threshold at the median stage-0 confidence of these inputs, so both exits answer.
+    first = [next(ExitController(runner, plan).stage_logits(*row))[2] for row in rows]
+    median = float(np.median([softmax(np.asarray(f, dtype=np.float64)[None])[0].max() for f in first]))
+    plan = dataclasses.replace(plan, thresholds=[median])
+    plan.write(d)
+    teacher_tokenizer.save(d)
+    BundleInfo(32, LabelMap(LABELS)).write(d)
+    records = [ExitController(runner, plan).golden(*row) for row in rows]
+    atomic_write_json(d / "golden_exits.litert.json", {"plan": plan.__dict__, "inputs": records})
+    return artifact
