@@ -128,7 +128,10 @@ def profile(
     if as_json:
         print(json.dumps(result))
         return
-    table = Table(title=f"profile {artifact.name} ({result['runtime']}) on {spec.id}, {threads} threads")
+    title = f"profile {artifact.name} ({result['runtime']}) on {spec.id}, {result.get('threads', threads)} threads"
+    if result.get("latency_kind") == "estimate":
+        title += f"; latency is an estimate: {result['latency_method']}"
+    table = Table(title=title)
     for col in ("runs", "mean ms", "p50 ms", "p90 ms", "p99 ms", "size MB", "peak RSS MB"):
         table.add_column(col)
     lat = result["latency_ms"]

@@ -660,6 +660,13 @@ def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artif
             f"profile: {spec.path} on {where.id} ({recipe.profile.threads} threads, {recipe.profile.repetitions} runs)"
         )
         measured = profile_artifact(where, out / spec.path, task.dev.texts, recipe.profile)
+        if measured.get("outputs_match") is False:  # the firmware disagrees with the verified interpreter
+            from edgesdk.errors import ParityError
+
+            raise ParityError(
+                f"{spec.path}: the {where.id} firmware's outputs differ from the TFLM Python interpreter's on inputs "
+                f"{measured.get('outputs_mismatched_inputs')}; report this with the build dir"
+            )
         profiles[spec.path] = {
             **measured,
             "model": spec.model,

@@ -49,6 +49,8 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
                 "profile": {"target": prof["target"], "method": prof.get("method", "measured")},
                 "threads": prof["threads"],
                 **({"arena_bytes": prof["arena_bytes"]} if "arena_bytes" in prof else {}),
+                "latency_kind": prof.get("latency_kind", "measured"),
+                **{k: prof[k] for k in MCU_PROFILE_KEYS if k in prof},
                 **staged_fields(verify.get("exits", {}).get(rel)),
             }
         )
@@ -81,6 +83,19 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
         "steps": {name: {"seconds": s["seconds"]} for name, s in manifest.steps.items()},
         "versions": manifest.header.get("versions", {}),
     }
+
+
+# What the Cortex-M profiler adds (firmware under qemu): latency is an estimate from counted
+# instructions, so its method travels with it.
+MCU_PROFILE_KEYS = (
+    "latency_method",
+    "instructions",
+    "arena_bytes_python",
+    "flash_bytes",
+    "ram_bytes",
+    "stack_bytes",
+    "outputs_match",
+)
 
 
 def staged_fields(stats: dict | None) -> dict:
@@ -138,7 +153,7 @@ def render_markdown(report: dict) -> str:
             f"{-100 * a['accuracy_drop_vs_fp32']:+.2f} pt | {a['agreement']:.4f} | "
             f"{_fmt_bytes(a['size_bytes'])} | {lat['p50']:.2f} | {lat['p90']:.2f} | {lat['p99']:.2f} | "
             f"{_fmt_bytes(a['peak_rss_bytes'])} | {_fmt_bytes(a['arena_bytes']) if 'arena_bytes' in a else '-'} | "
-            f"{a['profiled_on']} ({a['threads']} threads) |"
+            f"{a['profiled_on']} ({a['threads']} threads){' (latency estimate)' if a['latency_kind'] == 'estimate' else ''} |"
         )
     lines += [
         "",
@@ -147,6 +162,13 @@ def render_markdown(report: dict) -> str:
         "is against the same model in eager fp32; agreement is with the artifact's eager reference (fp32,",
         "or the fake-quant model for quantized artifacts). TFLM arena: bytes TFLM's planner allocated.",
     ]
+    for a in report["artifacts"]:
+        if a["latency_kind"] == "estimate":
+            lines.append(
+                f"`{a['path']}` on {a['profiled_on']}: {a['latency_method']}; firmware outputs equal the TFLM "
+                f"Python interpreter's: {a.get('outputs_match')}; image flash {a.get('flash_bytes', 0):,} B, "
+                f"RAM {a.get('ram_bytes', 0):,} B."
+            )
     lines += render_fit(report.get("fit", {}))
     lines += render_package(report.get("package", {}))
     lines += render_exits(report.get("exits", {}))

@@ -1,9 +1,10 @@
 """Does the build fit the target? Flash and RAM needs of each artifact against the budgets.
 
 Flash = the artifact + its vocabulary file + the runtime's code (an estimate per runtime,
-below). RAM = TFLM's measured arena plus the firmware's other RAM (estimate), or for the
-full runtimes the peak RSS the profiler measured (on the host unless a device profiler ran:
-the method says which). A target without a budget (null in its spec) never fails on it.
+below), or when the Cortex-M profiler linked a real firmware image, that image's size plus the
+vocabulary. RAM = that image's data + bss, else TFLM's measured arena plus the firmware's other
+RAM (estimate), or for the full runtimes the peak RSS the profiler measured (on the host unless
+a device profiler ran: the method says which). A target without a budget (null in its spec) never fails on it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,17 @@ KNOBS = (
 
 def artifact_needs(path: Path, runtime: str, profile: dict) -> dict:
     vocab = next((path.parent / f for f in VOCAB_FILES if (path.parent / f).exists()), None)
-    flash = path.stat().st_size + (vocab.stat().st_size if vocab else 0) + RUNTIME_CODE_BYTES.get(runtime, 0)
+    vocab_bytes = vocab.stat().st_size if vocab else 0
+    if profile.get("flash_bytes") is not None:  # a linked firmware image was measured (Cortex-M profiler)
+        return {
+            "flash_bytes": profile["flash_bytes"] + vocab_bytes,
+            "ram_bytes": profile["ram_bytes"],
+            "method": {
+                "flash": f"linked firmware image on {profile.get('target')} (arm-none-eabi-size) + vocabulary file",
+                "ram": "linked firmware image: data + bss incl. the arena the image needs (arm-none-eabi-size)",
+            },
+        }
+    flash = path.stat().st_size + vocab_bytes + RUNTIME_CODE_BYTES.get(runtime, 0)
     if profile.get("arena_bytes") is not None:
         ram, ram_method = profile["arena_bytes"] + TFLM_RAM_OVERHEAD_BYTES, "arena measured in TFLM + firmware estimate"
     else:
