@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from edgesdk.apps.assets import runtime_for, write_assets
-from edgesdk.apps.escape import android_string, kotlin_string
+from edgesdk.apps.escape import android_string, kotlin_string, markdown_text
 from edgesdk.apps.jvm_check import (
     TEMPLATE,
     compile_jvm_check,
@@ -64,14 +64,14 @@ def write_android_project(
     values = {
         "APP_NAME_KOTLIN": kotlin_string(app_name),
         "APP_NAME_ANDROID": android_string(app_name),
-        "APP_NAME_MD": _markdown_cell(app_name),
+        "APP_NAME_MD": markdown_text(app_name),
         "APPLICATION_ID": application_id,
         "APPLICATION_ID_KOTLIN": kotlin_string(application_id),
         "RUNTIME": runtime,
         "RUNTIME_DEPENDENCY": RUNTIME_DEPENDENCIES[runtime],
         "RUNTIME_DEPENDENCY_KOTLIN": kotlin_string(RUNTIME_DEPENDENCIES[runtime]),
         "RUNTIME_NOTE": f"{runtime} runs {artifact.name}; only this runtime's AAR is needed",
-        "MODEL_FILE": _markdown_cell(artifact.name),
+        "MODEL_FILE": markdown_text(artifact.name),
         "MEASURED": measured_table(measured),
     }
     with atomic_dir(dest) as tmp:
@@ -160,12 +160,8 @@ def measured_table(measured: Optional[dict]) -> str:
     rows = ["| metric | value |", "|---|---|"]
     for key, value in measured.items():
         text = f"{value:.4g}" if isinstance(value, float) else str(value)
-        rows.append(f"| {_markdown_cell(str(key))} | {_markdown_cell(text)} |")
+        rows.append(f"| {markdown_text(str(key))} | {markdown_text(text)} |")
     return "\n".join(rows)
-
-
-def _markdown_cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
 
 
 def _render(src: Path, dst: Path, values: dict[str, str]) -> None:

@@ -9,6 +9,7 @@ escaper beside these.
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Mapping
 
 
@@ -88,3 +89,33 @@ def android_string(text: str) -> str:
     if body[:1] in ("@", "?"):
         body = "\\" + body
     return xml_escape(body)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
+
+
+def markdown_text(text: str) -> str:
+    """Text shown literally in Markdown, inside a table cell or a list item: newlines and runs
+    of whitespace become one space, and every character Markdown (or inline HTML) would
+    interpret is backslash-escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+_C_NAMED = {ord("\\"): "\\\\", ord('"'): '\\"', ord("?"): "\\?", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+
+
+def c_string(text: str | bytes) -> str:
+    """A C99 string literal, quotes included, of `text`'s UTF-8 bytes: `\\ " ?` (no trigraphs)
+    and controls escaped, every non-ASCII byte as a 3-digit octal escape (a hex escape would
+    swallow following hex digits; octal stops at three), so the literal holds exactly those
+    bytes whatever the compiler's source charset. User text never goes into a C comment."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    out = []
+    for byte in data:
+        if byte in _C_NAMED:
+            out.append(_C_NAMED[byte])
+        elif 0x20 <= byte < 0x7F:
+            out.append(chr(byte))
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'

@@ -16,6 +16,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from edgesdk.apps.escape import markdown_text
 from edgesdk.apps.package import PackageRequest, PackageResult, count_files, register, require_file
 from edgesdk.converters.bundle import BundleInfo
 from edgesdk.converters.staging import EXITS_FILE, StagedPlan, is_staged
@@ -41,14 +42,15 @@ def requirements(artifact: Path) -> str:
 
 def readme(request: PackageRequest, info: BundleInfo, staged: bool) -> str:
     measured = "".join(f"- {k}: {v}\n" for k, v in sorted(request.measured.items())) or "- (nothing recorded)\n"
+    labels = ", ".join(markdown_text(name) for name in info.labels.names)
     return (
-        f"# {request.app_name}: text classifier for Linux boards\n\n"
+        f"# {markdown_text(request.app_name)}: text classifier for Linux boards\n\n"
         "Made by `edgesdk build`. Copy this folder to the board, then:\n\n"
         "```\npython3 -m pip install -r requirements.txt\n"
         'python3 classify.py "a gorgeous, witty film"\n'
         "python3 classify.py --file sentences.txt --json\n```\n\n"
-        f"Model: `{request.artifact.name}` ({'early-exit stages and length buckets' if staged else 'one graph'}), "
-        f"{info.seq_len} tokens max, labels: {', '.join(info.labels.names)}.\n\n"
+        f"Model: {markdown_text(request.artifact.name)} ({'early-exit stages and length buckets' if staged else 'one graph'}), "
+        f"{info.seq_len} tokens max, labels: {labels}.\n\n"
         "Measured by the build on its host (not on this board; `edgesdk profile --target raspberry-pi-5` "
         "measures over ssh):\n\n" + measured
     )

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgesdk.errors import EdgeSDKError
+from edgesdk.fmt import fmt_mb, fmt_ms
 
 app = typer.Typer(
     add_completion=False,
@@ -96,7 +97,7 @@ def eval_artifact(
     for col in ("n", "accuracy", "p50 ms", "p90 ms", "p99 ms"):
         table.add_column(col)
     lat = result["latency_ms"]
-    table.add_row(str(ev.n), f"{ev.accuracy:.4f}", f"{lat['p50']:.2f}", f"{lat['p90']:.2f}", f"{lat['p99']:.2f}")
+    table.add_row(str(ev.n), f"{ev.accuracy:.4f}", fmt_ms(lat["p50"]), fmt_ms(lat["p90"]), fmt_ms(lat["p99"]))
     out_console.print(table)
 
 
@@ -111,7 +112,11 @@ def profile(
     repetitions: int = typer.Option(200, "--repetitions", min=1, help="timed batch-1 runs"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
 ) -> None:
-    """Measure batch-1 latency percentiles and peak RSS of an artifact on a target."""
+    """Measure batch-1 latency percentiles and peak RSS of an artifact on a target.
+
+    Devices: Linux boards over ssh (EDGESDK_SSH=user@host), Android phones over adb
+    (EDGESDK_ADB_SERIAL; runners EDGESDK_ANDROID_TFLITE_BENCHMARK, EDGESDK_ANDROID_EXECUTORCH_RUNNER),
+    Cortex-M parts as firmware under qemu (latency estimated from instruction counts)."""
     from edgesdk.data import demo_data_paths, read_texts
     from edgesdk.recipe import ProfileConfig
     from edgesdk.targets.profilers import profile_artifact
@@ -138,11 +143,11 @@ def profile(
     table.add_row(
         str(repetitions),
         f"{lat['mean']:.3f}",
-        f"{lat['p50']:.3f}",
-        f"{lat['p90']:.3f}",
-        f"{lat['p99']:.3f}",
+        fmt_ms(lat["p50"], 3),
+        fmt_ms(lat["p90"], 3),
+        fmt_ms(lat["p99"], 3),
         f"{result['size_bytes'] / 1e6:.2f}",
-        f"{result['peak_rss_bytes'] / 1e6:.0f}",
+        fmt_mb(result["peak_rss_bytes"]),
     )
     out_console.print(table)
 
@@ -224,9 +229,9 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
             f"{a['accuracy']:.4f}",
             f"{a['agreement']:.4f}",
             f"{a['size_bytes'] / 1e6:.2f}",
-            f"{a['latency_ms']['p50']:.2f}",
-            f"{a['latency_ms']['p90']:.2f}",
-            f"{a['peak_rss_bytes'] / 1e6:.0f}",
+            fmt_ms(a["latency_ms"]["p50"]),
+            fmt_ms(a["latency_ms"]["p90"]),
+            fmt_mb(a["peak_rss_bytes"]),
         )
     out_console.print(table)
     p, e = report.get("pruning") or {}, report.get("exits") or {}

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from edgesdk.fsutil import atomic_write_json, atomic_write_text
+from edgesdk.fmt import fmt_bytes, fmt_ms
 from edgesdk.steps import Manifest
 from edgesdk.targets.registry import TargetSpec
 
@@ -121,11 +122,9 @@ def exits_section(out: Path, per_artifact: dict) -> dict:
     }
 
 
-def _fmt_bytes(n: int) -> str:
-    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} KB"
-
-
 def render_markdown(report: dict) -> str:
+    from edgesdk.apps.escape import markdown_text
+
     d, t, s = report["data"], report["teacher"], report["student"]
     lines = [
         f"# edgesdk build report: target `{report['target']}`",
@@ -151,8 +150,8 @@ def render_markdown(report: dict) -> str:
         lines.append(
             f"| `{a['path']}` | {a['model']} | {a['runtime']} | {a['precision']} | {a['accuracy']:.4f} | "
             f"{-100 * a['accuracy_drop_vs_fp32']:+.2f} pt | {a['agreement']:.4f} | "
-            f"{_fmt_bytes(a['size_bytes'])} | {lat['p50']:.2f} | {lat['p90']:.2f} | {lat['p99']:.2f} | "
-            f"{_fmt_bytes(a['peak_rss_bytes'])} | {_fmt_bytes(a['arena_bytes']) if 'arena_bytes' in a else '-'} | "
+            f"{fmt_bytes(a['size_bytes'])} | {fmt_ms(lat['p50'])} | {fmt_ms(lat['p90'])} | {fmt_ms(lat['p99'])} | "
+            f"{fmt_bytes(a['peak_rss_bytes'])} | {fmt_bytes(a['arena_bytes']) if 'arena_bytes' in a else '-'} | "
             f"{a['profiled_on']} ({a['threads']} threads){' (latency estimate)' if a['latency_kind'] == 'estimate' else ''} |"
         )
     lines += [
@@ -178,7 +177,7 @@ def render_markdown(report: dict) -> str:
         "",
         "## Data",
         "",
-        f"- labels: {', '.join(d['labels'][:20])}",
+        f"- labels: {', '.join(markdown_text(name) for name in d['labels'][:20])}",
         f"- train: {d['train']['rows']} rows (mean {d['train']['mean_words']} words), dev: {d['dev']['rows']} rows "
         f"(mean {d['dev']['mean_words']} words); dev source: {d['sources']['dev']}",
         "",
@@ -223,7 +222,7 @@ def render_fit(fit: dict) -> list[str]:
         return []
 
     def budget(n) -> str:
-        return "no limit" if n is None else _fmt_bytes(n)
+        return "no limit" if n is None else fmt_bytes(n)
 
     b = fit["budgets"]
     lines = [
@@ -236,9 +235,9 @@ def render_fit(fit: dict) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for r in fit["artifacts"]:
-        ram = "?" if r["ram_bytes"] is None else _fmt_bytes(r["ram_bytes"])
+        ram = "?" if r["ram_bytes"] is None else fmt_bytes(r["ram_bytes"])
         how = f"{r['method']['flash']}; {r['method']['ram']}"
-        lines.append(f"| `{r['artifact']}` | {_fmt_bytes(r['flash_bytes'])} | {ram} | {'yes' if r['fits'] else 'no'} | {how} |")
+        lines.append(f"| `{r['artifact']}` | {fmt_bytes(r['flash_bytes'])} | {ram} | {'yes' if r['fits'] else 'no'} | {how} |")
     return lines
 
 
@@ -285,7 +284,7 @@ def render_pruning(p: dict) -> list[str]:
     if "vocab_before" in p:
         lines.append(
             f"- vocabulary: {p['vocab_after']} of {p['vocab_before']} tokens kept "
-            f"({_fmt_bytes(p['embedding_bytes_saved_fp32'])} of fp32 embeddings removed); "
+            f"({fmt_bytes(p['embedding_bytes_saved_fp32'])} of fp32 embeddings removed); "
             f"{p['vocab_dev_prediction_changes']} dev predictions changed, accuracy "
             f"{p['vocab_dev_accuracy_before']:.4f} -> {p['vocab_dev_accuracy_after']:.4f}"
         )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the tests and packagers use: kotlinc (Android package's Kotlin parity check),
 # arm-none-eabi-gcc + newlib + qemu-system-arm (Cortex-M firmware), sshd (Linux-board profiler
-# test). Installs only what is missing, with apt-get as root (or passwordless sudo); otherwise
+# test), adb (Android profiler: device detection). Installs only what is missing, with apt-get as root (or passwordless sudo); otherwise
 # says which packages to install and leaves the tests to report what they need.
 set -euo pipefail
 declare -A need=(
@@ -9,6 +9,7 @@ declare -A need=(
   [arm-none-eabi-gcc]="gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib"
   [qemu-system-arm]=qemu-system-arm
   [/usr/sbin/sshd]=openssh-server
+  [adb]=adb
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -47,7 +47,8 @@ def artifact_needs(path: Path, runtime: str, profile: dict) -> dict:
     if profile.get("arena_bytes") is not None:
         ram, ram_method = profile["arena_bytes"] + TFLM_RAM_OVERHEAD_BYTES, "arena measured in TFLM + firmware estimate"
     else:
-        ram, ram_method = profile.get("peak_rss_bytes"), f"peak RSS measured on {profile.get('target', 'host')}"
+        ram = profile.get("peak_rss_bytes")
+        ram_method = f"peak RSS measured on {profile.get('target', 'host')}" if ram is not None else "not measured"
     return {
         "flash_bytes": flash,
         "ram_bytes": ram,

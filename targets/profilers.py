@@ -1,8 +1,8 @@
 """Profiler registry: one profiler per target family.
 
-Host (a child process here), Linux boards (ssh, targets/ssh.py) and MCUs (TFLM firmware under
-qemu-system-arm, targets/cortex_m/) are implemented; the Android (adb) profiler registers here
-when it lands. Asking
+Host (a child process here), Linux boards (ssh, targets/ssh.py), Android devices (adb and the
+runtimes' official benchmark runners, targets/adb.py) and MCUs (TFLM firmware under
+qemu-system-arm, targets/cortex_m/) are implemented. Asking
 `edgesdk profile` for one that does not exist, or for a board that is not configured, is a
 clear error; a build falls back to the host and labels the numbers `profiled_on: host`.
 """
@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 from typing import Optional
 
+from edgesdk.targets.adb import adb_unavailable, profile_adb
 from edgesdk.targets.cortex_m.profiler import profile_mcu
 from edgesdk.targets.host import profile_host
 from edgesdk.targets.registry import TargetSpec
@@ -24,7 +25,12 @@ from edgesdk.recipe import ProfileConfig
 
 Profiler = Callable[[Path, Sequence[str], ProfileConfig], dict]
 
-PROFILERS: dict[str, Profiler] = {"host": profile_host, "linux": profile_ssh, "mcu": profile_mcu}
+PROFILERS: dict[str, Profiler] = {
+    "host": profile_host,
+    "linux": profile_ssh,
+    "android": profile_adb,
+    "mcu": profile_mcu,
+}
 # Profilers that also need the target spec (the MCU's qemu machine, clock and CPI).
 NEEDS_TARGET = {"mcu"}
 
@@ -35,6 +41,8 @@ def unavailable(target: TargetSpec) -> Optional[str]:
         return f"no {target.family} device profiler yet"
     if target.family == "linux" and SshBoard.from_env() is None:
         return f"no board configured for {target.id} (set EDGESDK_SSH=user@host)"
+    if target.family == "android":
+        return adb_unavailable(target.runtimes)
     if target.family == "mcu":
         return _mcu_unavailable(target)
     return None
