@@ -6,6 +6,7 @@ and leaves the build dir resumable (every write is atomic).
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -26,6 +27,10 @@ app = typer.Typer(
 )
 out_console = Console()
 err_console = Console(stderr=True)
+
+# A full disk, a quota, a read-only or forbidden output dir, a file-size limit: the output
+# cannot be written, which is the user's to fix, not a crash.
+OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 TARGET_HELP = "target id or family alias (see `edgesdk targets`): host, android, ..."
 
@@ -280,6 +285,17 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: finished steps are kept; run the same command to resume")
         sys.exit(130)
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        err_console.print(
+            f"[bold red]error:[/] cannot write{where}: {exc.strerror}; free disk space or choose a writable "
+            "--out (finished steps are kept)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)
     except Exception as exc:
         # Usage errors (missing option, bad value) come from the click copy vendored inside
         # typer; recognise them by their interface rather than a private import path.

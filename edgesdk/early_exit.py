@@ -31,10 +31,10 @@ def buckets_for(recipe: Recipe) -> list[int]:
 def build_exits_dir(model_dir: Path, task: Task, recipe: Recipe, out_dir: Path) -> dict:
     import numpy as np
     import torch
-    from safetensors.torch import save_file
 
     from edgesdk.compress.exits import calibrate, exit_probabilities, train_exit_heads
     from edgesdk.models.encoder import Encoder
+    from edgesdk.models.registry import write_safetensors
     from edgesdk.teacher import load_model_dir
 
     torch.set_num_threads(os.cpu_count() or 1)
@@ -75,7 +75,7 @@ def build_exits_dir(model_dir: Path, task: Task, recipe: Recipe, out_dir: Path) 
         f"{cal.accuracy:.4f} (no exit {cal.accuracy_no_exit:.4f}) at {cal.avg_layers / layers:.0%} of the layers"
     )
     with atomic_dir(out_dir) as tmp:
-        save_file({k: v.contiguous() for k, v in heads.state_dict().items()}, str(tmp / HEADS_FILE))
+        write_safetensors({k: v.contiguous() for k, v in heads.state_dict().items()}, tmp / HEADS_FILE)
         atomic_write_json(tmp / INFO_FILE, info)
     return info
 

@@ -401,3 +401,48 @@ def test_raspberry_pi_target_writes_a_checked_linux_package(built):
     assert (out / package["path"] / package["artifact"].split("/")[-1]).is_file()
     assert f"linux package: {out / 'package' / 'linux'}" in proc.stdout.replace("\n", "")
     assert "## Package: linux at `package/linux`" in (out / "report.md").read_text()
+
+
+def _build_process(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, out, preexec_fn=None):
+    import subprocess
+    import sys
+
+    train, dev = sst2_slice
+    args = ["build", "--target", "host", "--recipe", tiny_recipe, "--train", train, "--dev", dev]
+    cmd = [sys.executable, "-m", "edgesdk.cli", *map(str, args), "--teacher", str(tiny_teacher), "--out", str(out)]
+    return subprocess.run(cmd, capture_output=True, text=True, preexec_fn=preexec_fn, timeout=900)
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
+    import resource
+    import signal
+
+    def small_disk():  # writes past 200 KB fail (EFBIG), as they would on a full disk (ENOSPC)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    out = tmp_path / "out"
+    proc = _build_process(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, out, preexec_fn=small_disk)
+    assert_one_line_error(proc, "cannot write", "free disk space")
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or ".tmp" in p.name], "a partial file was left"
+
+
+def test_a_read_only_output_dir_is_one_line(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
+    import os
+    import subprocess
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if os.geteuid() == 0:  # root writes through permission bits: a read-only filesystem is needed
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True)
+        assert mounted.returncode == 0, f"cannot mount a read-only tmpfs as root: {mounted.stderr!r}"
+    else:
+        ro.chmod(0o555)
+    try:
+        proc = _build_process(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, ro / "out")
+        assert_one_line_error(proc, "cannot write", str(ro / "out"))
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(ro)], check=True)
+        else:
+            ro.chmod(0o755)
