@@ -73,7 +73,8 @@ def build(request: BuildRequest) -> BuildResult:
     from edgesdk.models.hf_import import check_teacher_dir
     from edgesdk.teacher import build_teacher, resolve_teacher_dir, teacher_key
 
-    from edgesdk.targets.fit import check_runtimes
+    from edgesdk.models.hf_import import read_teacher_config
+    from edgesdk.targets.fit import check_fits_before_training, check_runtimes
 
     check_runtimes(request.target, recipe.export.runtimes)
     task = load_task(recipe.data, recipe.seed, request.data_overrides)
@@ -81,6 +82,7 @@ def build(request: BuildRequest) -> BuildResult:
         task = task.with_calibration(recipe.exits.calibration_rows, recipe.seed)
     base_dir = resolve_teacher_dir(recipe.teacher, request.teacher_dir)
     check_teacher_dir(base_dir)
+    check_fits_before_training(request.target, recipe, read_teacher_config(base_dir))
     data_hash = task_hash(task)
     status(f"data: {len(task.train)} train / {len(task.dev)} dev rows, labels {', '.join(task.label_map.names[:8])}")
 

@@ -103,3 +103,37 @@ def check_runtimes(target: TargetSpec, runtimes: list[str]) -> None:
             f"target {target.id} runs {', '.join(target.runtimes)} but the recipe exports only "
             f"{', '.join(runtimes)}; add one of them to export.runtimes"
         )
+
+
+def word_table_floor(recipe, teacher_config: dict) -> Optional[tuple[int, int]]:
+    """(tokens, width) of the word table the deployed model will have, or None when vocabulary
+    pruning will shrink it (by how much is known only after the data step). At one byte per
+    value (int8, the smallest any precision stores it) this is a floor on flash."""
+    if recipe.prune.vocab != "none":
+        return None
+    student = recipe.student
+    if student.family == "teacher":
+        width = teacher_config.get("embedding_size") or teacher_config["hidden_size"]
+    elif student.family == "encoder":
+        width = student.embedding_size or student.hidden
+    else:
+        width = student.embedding_size or 128
+    if recipe.prune.embedding_size:
+        width = min(width, recipe.prune.embedding_size)
+    return int(teacher_config["vocab_size"]), int(width)
+
+
+def check_fits_before_training(target: TargetSpec, recipe, teacher_config: dict) -> None:
+    """Fail in seconds, not after an hour of training, when the word table alone cannot fit."""
+    floor = word_table_floor(recipe, teacher_config)
+    if floor is None or target.flash_bytes is None:
+        return
+    tokens, width = floor
+    need = tokens * width + RUNTIME_CODE_BYTES.get(target.runtimes[0], 0)
+    if need > target.flash_bytes:
+        raise FitError(
+            f"{target.id} has {target.flash_bytes:,} B flash but the word table alone needs at least "
+            f"{tokens * width:,} B ({tokens:,} tokens x {width} at int8) plus ~{need - tokens * width:,} B of "
+            f"runtime code (over by {need - target.flash_bytes:,} B); add prune.vocab: train (keeps the tokens "
+            "the training texts use) or a smaller student.embedding_size"
+        )

@@ -29,7 +29,7 @@ class HFCheckpoint:
     labels: Optional[tuple[str, ...]]  # id2label of a classification head, in id order
 
 
-def _read_config(directory: Path) -> dict:
+def read_teacher_config(directory: Path) -> dict:
     path = directory / "config.json"
     if not directory.is_dir():
         raise TeacherError(f"teacher dir {directory} does not exist; pass a HF checkpoint directory to --teacher")
@@ -51,7 +51,7 @@ def _read_config(directory: Path) -> dict:
 
 def check_teacher_dir(directory: Path) -> None:
     """Cheap up-front check (config readable, weights and tokenizer present) before a build starts."""
-    _read_config(directory)
+    read_teacher_config(directory)
     if not any((directory / f).exists() for f in ("model.safetensors", "pytorch_model.bin")):
         raise TeacherError(f"teacher dir {directory} has no model.safetensors (or pytorch_model.bin); re-save it")
     if not any((directory / f).exists() for f in ("tokenizer.json", "vocab.txt")):
@@ -84,7 +84,7 @@ def import_hf_bert(
 ) -> HFCheckpoint:
     """Load a HF BERT checkpoint. A checkpoint with a classifier keeps it (CLS + pooler)
     unless drop_head, which gives the bare encoder a fresh head (for a different label set)."""
-    cfg = _read_config(directory)
+    cfg = read_teacher_config(directory)
     w = _strip_prefix(_read_weights(directory))
     has_head = "classifier.weight" in w and not drop_head
     hidden = cfg["hidden_size"]

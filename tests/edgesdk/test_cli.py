@@ -446,3 +446,15 @@ def test_a_read_only_output_dir_is_one_line(tmp_path, tiny_teacher, sst2_slice, 
             subprocess.run(["umount", str(ro)], check=True)
         else:
             ro.chmod(0o755)
+
+
+def test_a_word_table_too_big_for_the_board_fails_before_training(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
+    board = tmp_path / "board.yaml"
+    board.write_text(
+        "id: tiny-board\nfamily: linux\ndescription: a board with little flash\ncpu: A53\n"
+        "flash_bytes: 600000\nram_bytes: 4000000\nruntimes: [litert]\n"
+    )
+    proc = _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **{"--target": str(board)})
+    # 30,522 tokens x the tiny student's 16 wide table = 488,352 B at int8, before any layer
+    assert_one_line_error(proc, "tiny-board has 600,000 B flash", "at least 488,352 B", "prune.vocab: train")
+    assert not (tmp_path / "out").exists()
