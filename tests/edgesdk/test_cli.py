@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -458,3 +459,31 @@ def test_a_word_table_too_big_for_the_board_fails_before_training(tmp_path, tiny
     # 30,522 tokens x the tiny student's 16 wide table = 488,352 B at int8, before any layer
     assert_one_line_error(proc, "tiny-board has 600,000 B flash", "at least 488,352 B", "prune.vocab: train")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "change, reruns",
+    [
+        ("profile: {repetitions: 7, warmup: 1}", ["profile", "fit"]),
+        ("verify: {max_accuracy_drop: 0.02, min_agreement: 0.9}", ["verify"]),
+    ],
+)
+def test_a_changed_input_reruns_exactly_the_steps_it_affects(built, tmp_path, change, reruns):
+    import shutil
+
+    ref_out, args, _ = built
+    out = tmp_path / "copy"
+    shutil.copytree(ref_out, out)
+    recipe = tmp_path / "changed.yaml"
+    key = change.split(":")[0]
+    lines = [ln for ln in Path(args[args.index("--recipe") + 1]).read_text().splitlines() if not ln.startswith(key + ":")]
+    recipe.write_text("\n".join(lines + [change]) + "\n")
+    changed = list(args[:-1]) + [out]
+    changed[changed.index("--recipe") + 1] = recipe
+    proc = run_cli(*changed)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    steps = ("data", "teacher", "student", "lower", "verify", "profile", "fit")
+    cached = [s for s in steps if s not in reruns]
+    assert f"cached steps: {', '.join(cached)}" in proc.stdout, proc.stdout[-800:]
+    ref_hashes = json.loads((ref_out / "manifest.json").read_text())["artifacts"]
+    assert json.loads((out / "manifest.json").read_text())["artifacts"] == ref_hashes
