@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from edgesdk.errors import PackageError
+
+if TYPE_CHECKING:
+    from edgesdk.targets.registry import TargetSpec
 
 PACKAGE_DIR = "package"
 
@@ -24,6 +27,8 @@ class PackageRequest:
     app_name: str
     check_texts: Sequence[str] = ()  # real sentences the package's own check classifies
     measured: dict = field(default_factory=dict)  # accuracy/latency/size measured by the build, for READMEs
+    target: Optional["TargetSpec"] = None  # the TargetSpec built for (the MCU packager needs its qemu machine)
+    profile: dict = field(default_factory=dict)  # the shipped artifact's profile record (MCU: arena, flash, RAM)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,25 @@ def register(kind: str):
         return fn
 
     return add
+
+
+_PREFLIGHTS: dict[str, Callable] = {}
+
+
+def register_preflight(kind: str):
+    """A cheap check (toolchain, machine model) the build runs before training, so a package
+    that could never be built fails in seconds with one line."""
+
+    def add(fn: Callable) -> Callable:
+        _PREFLIGHTS[kind] = fn
+        return fn
+
+    return add
+
+
+def preflight(target) -> None:
+    if packager_for(target.family) is not None and target.family in _PREFLIGHTS:
+        _PREFLIGHTS[target.family](target)
 
 
 def packager_for(family: str) -> Optional[Packager]:
@@ -108,6 +132,8 @@ def package_build(out: Path, target, dev_texts: Sequence[str]) -> dict:
             app_name=f"edgesdk {target.id}",
             check_texts=list(dev_texts[:CHECK_TEXTS]),
             measured=measured,
+            target=target,
+            profile=profile,
         )
     )
     info = {**result.to_json(), "path": f"{PACKAGE_DIR}/{target.family}", "artifact": rel, "target": target.id}
@@ -122,9 +148,12 @@ def package_build(out: Path, target, dev_texts: Sequence[str]) -> dict:
 
 
 def templates_hash() -> str:
-    """The packagers' code and templates: a changed template re-runs the package step."""
+    """The packagers' code and templates (and the firmware sources the MCU project copies): a
+    changed template re-runs the package step."""
     from edgesdk.fsutil import sha256_file, sha256_json
 
-    here = Path(__file__).parent
-    files = sorted(p for p in here.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    return sha256_json({str(p.relative_to(here)): sha256_file(p) for p in files})
+    from edgesdk.targets.cortex_m import firmware
+
+    roots = (Path(__file__).parent, Path(firmware.__file__).parent / "fw")  # the MCU project copies fw/ files
+    files = sorted(p for root in roots for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return sha256_json({f"{p.parent.name}/{p.name}": sha256_file(p) for p in files})

@@ -73,6 +73,7 @@ def build(request: BuildRequest) -> BuildResult:
     from edgesdk.models.hf_import import check_teacher_dir
     from edgesdk.teacher import build_teacher, resolve_teacher_dir, teacher_key
 
+    from edgesdk.apps.package import preflight as package_preflight
     from edgesdk.models.hf_import import read_teacher_config
     from edgesdk.targets.fit import check_fits_before_training, check_runtimes
 
@@ -83,6 +84,7 @@ def build(request: BuildRequest) -> BuildResult:
     base_dir = resolve_teacher_dir(recipe.teacher, request.teacher_dir)
     check_teacher_dir(base_dir)
     check_fits_before_training(request.target, recipe, read_teacher_config(base_dir))
+    package_preflight(request.target)
     data_hash = task_hash(task)
     status(f"data: {len(task.train)} train / {len(task.dev)} dev rows, labels {', '.join(task.label_map.names[:8])}")
 

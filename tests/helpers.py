@@ -87,3 +87,30 @@ def mutant(data: bytes, kind: str, rng) -> bytes:
         pos = rng.randrange(0, min(len(b), 4096) - 4) & ~3
         b[pos : pos + 4] = (0xFFFFFFF0 - rng.randrange(1 << 16)).to_bytes(4, "little")
     return bytes(b)
+
+
+def tiny_tflm_bundle(out: Path, labels: tuple = ("0", "1"), seq_len: int = 16) -> Path:
+    """A 1-layer x 16 int8 encoder as a TFLM artifact bundle (model, bundle.json, the teacher's
+    tokenizer), calibrated on real SST-2 rows. The Cortex-M profiler and MCU package tests share
+    it, so a test session compiles one TFLM kernel set. Returns the .micro.tflite path."""
+    from edgesdk.converters import get_backend
+    from edgesdk.converters.bundle import BundleInfo
+
+    from edgesdk.compress.quantize import calibration_set, deployable
+    from edgesdk.data import LabelMap
+    from edgesdk.recipe import QuantizeConfig
+    from edgesdk.tokenizer import Tokenizer
+    from tests.conftest import sst2_rows
+
+    texts = [line.split("\t")[0] for line in sst2_rows("train", 64)[1:]]
+    tokenizer = Tokenizer.from_dir(default_teacher_dir())
+    backend = get_backend("tflm")
+    calibration = calibration_set(texts, tokenizer, 32, seq_len, seed=0)
+    model = deployable(tiny_encoder(hidden=16, heads=2, ffn=32, layers=1, dropout=0.0).eval(), seq_len)
+    module = backend.quantizers["int8"](model, calibration, QuantizeConfig(calibration_samples=32), seq_len)
+    example = (torch.ones(1, seq_len, dtype=torch.int32), torch.ones(1, seq_len, dtype=torch.int32))
+    path = out / "model.int8.micro.tflite"
+    path.write_bytes(backend.lower(module, example, "int8", calibration))
+    BundleInfo(seq_len, LabelMap(tuple(labels))).write(out)
+    shutil.copy(default_teacher_dir() / "tokenizer.json", out)
+    return path

@@ -46,6 +46,7 @@ class FirmwareRun:
     stack_high_water_bytes: int
     invoke_instructions: list[int]  # one per Invoke, exact
     total_instructions: int  # the whole run, boot to exit
+    stdout: str = ""  # everything the firmware printed (callers parse their own lines)
 
 
 def plugin_library(tools: Toolchain) -> Path:
@@ -109,6 +110,7 @@ def parse_run(stdout: str, plugin_log: str) -> FirmwareRun:
         stack_high_water_bytes=values.get("stack_high_water_bytes", 0),
         invoke_instructions=[marks[i + 1] - marks[i] for i in range(0, len(marks), 2)],
         total_instructions=total,
+        stdout=stdout,
     )
 
 

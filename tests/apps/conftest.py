@@ -34,6 +34,36 @@ def banking77_test_texts() -> list[str]:
         return [row["text"] for row in csv.DictReader(fh)]
 
 
+HARD_CASES = [
+    "Café naïve résumé Ångström façade",
+    "北京欢迎你 and 東京タワー 한국어",
+    "I ❤️ emoji 😀👍🏽 🇫🇷 family 👨‍👩‍👧",
+    "a" * 101,
+    "é" * 100 + " " + "😀" * 101,  # 100 accented letters: one word; 101 emoji (202 chars in Java)
+    "x\u0000y\u0001z\ufffd\u200b w\u00ad\u2060v",
+    "İstanbul İ ı ẞ ß Σίσυφος ΣΑΣ",
+    "e\u0301 n\u0303 a\u0308\u0304 \u0301alone",
+    "مرحبا بالعالم! שלום, עולם. \u200fRTL\u200e",
+    "hello [MASK] [mask] x[CLS]y [SEP][SEP] [UNK]",
+    "\u00a0nbsp\u2007figure\u202fnarrow\u3000ideographic\u0085nel\u000bvt",
+    "tab\there\nnew\rline\r\n",
+    "𠀀𠀁 𪜀 \U0002B820 \U0002CEB0 豈",
+    "¡¿punctuation?! «quotes» “curly” — dash… ‰ § ¶ · ・ 、。",
+    "$100 + 50% = ^_^ ~ `code` {json: [1,2]} <tag/> a|b \\ back",
+    "supercalifragilisticexpialidocious antidisestablishmentarianism",
+    "",
+    "   ",
+]
+
+
+def data_sets() -> dict:
+    sets = {"sst2-dev": sst2_dev_texts(), "hard-cases": HARD_CASES}
+    if BANKING77_TEST.exists():
+        sets["banking77-test"] = banking77_test_texts()
+    return sets
+
+
+
 def _install_kotlin() -> None:
     if shutil.which("kotlinc"):
         return
@@ -63,11 +93,12 @@ def staged_bundle(tmp_path_factory, teacher_tokenizer) -> Path:
     """A real staged .tflite (2 buckets x 2 stages) of a tiny encoder, with bundle.json (a
     label that stresses every escaper), tokenizer.json, exits.json and the golden decisions the
     pipeline writes for it. Returns the artifact path."""
-    from edgesdk.compress.exits import ExitHeads, softmax
-    from edgesdk.controller import ExitController
     from edgesdk.converters import get_backend
     from edgesdk.converters.bundle import BundleInfo
     from edgesdk.converters.staging import StagedPlan, stage_methods
+
+    from edgesdk.compress.exits import ExitHeads, softmax
+    from edgesdk.controller import ExitController
     from edgesdk.fsutil import atomic_write_json
 
     d = tmp_path_factory.mktemp("staged_bundle")
@@ -91,3 +122,16 @@ def staged_bundle(tmp_path_factory, teacher_tokenizer) -> Path:
     records = [ExitController(runner, plan).golden(*row) for row in rows]
     atomic_write_json(d / "golden_exits.litert.json", {"plan": plan.__dict__, "inputs": records})
     return artifact
+
+
+@pytest.fixture(scope="session")
+def tokenizers(teacher_tokenizer):
+    """The teacher's tokenizer, a remapped one (pruned tokens -> [UNK], several strings per id)
+    and a restricted one (a smaller vocabulary, renumbered), planned on real SST-2 text."""
+    from edgesdk.compress.vocab import plan_vocabulary, unseen_targets
+
+    plan = plan_vocabulary(teacher_tokenizer, sst2_dev_texts(), min_count=2, max_size=None)
+    new_index = np.full(plan.before, -1)
+    new_index[plan.keep] = np.arange(len(plan.keep))
+    remapped = teacher_tokenizer.remapped(new_index[unseen_targets(None, plan, teacher_tokenizer, "unk")])
+    return {"teacher": teacher_tokenizer, "remapped": remapped, "restricted": teacher_tokenizer.restricted(plan.keep)}

@@ -1,6 +1,6 @@
 """The Cortex-M profiler on a real firmware: a tiny int8 encoder exported to .micro.tflite,
-compiled with arm-none-eabi-gcc against TFLM + CMSIS-NN, run under qemu-system-arm (mps2-an386,
-Cortex-M4) with the instruction-count plugin. Nothing is mocked: the toolchain and qemu are
+compiled with arm-none-eabi-gcc against TFLM + CMSIS-NN, run under qemu-system-arm (mps2-an500,
+Cortex-M7, the core the MCU package test builds for too, so a session compiles TFLM once) with the instruction-count plugin. Nothing is mocked: the toolchain and qemu are
 the Debian packages the profiler names in its errors.
 
 Cost: the cold library build (only this model's kernels) dominates, ~3 min on two cores; the
@@ -9,17 +9,14 @@ module builds it once (EDGESDK_CACHE_DIR is per session, see tests/conftest.py).
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
-import torch
 from edgesdk.targets.registry import get_target, load_target_file
 
 from edgesdk.errors import TargetError
 from edgesdk.recipe import ProfileConfig
 from tests.conftest import sst2_rows
-from tests.helpers import tiny_encoder
+from tests.helpers import tiny_tflm_bundle
 
 SEQ_LEN = 16
 INPUTS = 6
@@ -32,38 +29,17 @@ def dev_texts(n: int) -> list[str]:
 @pytest.fixture(scope="module")
 def tiny_artifact(tmp_path_factory):
     """A 1-layer x 16 int8 encoder as a TFLM artifact bundle (model, bundle.json, tokenizer)."""
-    from edgesdk.converters import get_backend
-    from edgesdk.converters.bundle import BundleInfo
-
-    from edgesdk.compress.quantize import calibration_set, deployable
-    from edgesdk.data import LabelMap
-    from edgesdk.recipe import QuantizeConfig
-    from edgesdk.teacher import default_teacher_dir
-    from edgesdk.tokenizer import Tokenizer
-
-    out = tmp_path_factory.mktemp("mcu_artifact")
-    texts = [line.split("\t")[0] for line in sst2_rows("train", 64)[1:]]
-    tokenizer = Tokenizer.from_dir(default_teacher_dir())
-    backend = get_backend("tflm")
-    calibration = calibration_set(texts, tokenizer, 32, SEQ_LEN, seed=0)
-    model = deployable(tiny_encoder(hidden=16, heads=2, ffn=32, layers=1, dropout=0.0).eval(), SEQ_LEN)
-    module = backend.quantizers["int8"](model, calibration, QuantizeConfig(calibration_samples=32), SEQ_LEN)
-    example = (torch.ones(1, SEQ_LEN, dtype=torch.int32), torch.ones(1, SEQ_LEN, dtype=torch.int32))
-    path = out / "model.int8.micro.tflite"
-    path.write_bytes(backend.lower(module, example, "int8", calibration))
-    BundleInfo(SEQ_LEN, LabelMap(("0", "1"))).write(out)
-    shutil.copy(default_teacher_dir() / "tokenizer.json", out)
-    return path
+    return tiny_tflm_bundle(tmp_path_factory.mktemp("mcu_artifact"), seq_len=SEQ_LEN)
 
 
 @pytest.fixture(scope="module")
-def m4_profile(tiny_artifact):
+def m7_profile(tiny_artifact):
     from edgesdk.targets.cortex_m.profiler import profile_mcu
 
-    return profile_mcu(tiny_artifact, dev_texts(INPUTS), ProfileConfig(repetitions=INPUTS), get_target("cortex-m4"))
+    return profile_mcu(tiny_artifact, dev_texts(INPUTS), ProfileConfig(repetitions=INPUTS), get_target("cortex-m7"))
 
 
-def test_firmware_outputs_equal_the_tflite_micro_python_interpreter(tiny_artifact, m4_profile):
+def test_firmware_outputs_equal_the_tflite_micro_python_interpreter(tiny_artifact, m7_profile):
     """Re-run the profiled firmware and compare its int8 outputs with the Python interpreter's
     here, independently of the profiler's own outputs_match."""
     from pathlib import Path
@@ -73,8 +49,8 @@ def test_firmware_outputs_equal_the_tflite_micro_python_interpreter(tiny_artifac
     from edgesdk.targets.cortex_m.qemu import run_firmware
     from edgesdk.targets.cortex_m.toolchain import find_toolchain
 
-    assert m4_profile["outputs_match"] is True, m4_profile["outputs_mismatched_inputs"]
-    rerun = run_firmware(find_toolchain(), BOARDS["mps2-an386"], Path(m4_profile["firmware"]))
+    assert m7_profile["outputs_match"] is True, m7_profile["outputs_mismatched_inputs"]
+    rerun = run_firmware(find_toolchain(), BOARDS["mps2-an500"], Path(m7_profile["firmware"]))
     loaded = open_artifact(tiny_artifact, 1)
     ids, mask = loaded.encode(dev_texts(INPUTS))
     expected = [
@@ -83,12 +59,12 @@ def test_firmware_outputs_equal_the_tflite_micro_python_interpreter(tiny_artifac
     assert rerun.outputs == expected
     assert len({tuple(o) for o in expected}) > 1, "all inputs gave one output: the comparison would prove little"
     # Emulation is deterministic: the same image counts the same instructions every run.
-    assert rerun.invoke_instructions == m4_profile["instructions_per_input"]
+    assert rerun.invoke_instructions == m7_profile["instructions_per_input"]
 
 
-def test_firmware_arena_is_measured_and_close_to_the_python_interpreters(m4_profile):
-    fw, py, capacity = m4_profile["arena_bytes"], m4_profile["arena_bytes_python"], m4_profile["arena_capacity_bytes"]
-    print(f"arena: firmware (CMSIS-NN, M4) {fw} B used, {capacity} B needed to allocate; Python interpreter {py} B")
+def test_firmware_arena_is_measured_and_close_to_the_python_interpreters(m7_profile):
+    fw, py, capacity = m7_profile["arena_bytes"], m7_profile["arena_bytes_python"], m7_profile["arena_capacity_bytes"]
+    print(f"arena: firmware (CMSIS-NN, M7) {fw} B used, {capacity} B needed to allocate; Python interpreter {py} B")
     assert fw > 0 and py > 0
     # Same planner and model, different kernels (CMSIS-NN vs reference) and build: the same
     # order of magnitude, not equal (11,876 vs 16,848 B when this was written).
@@ -97,29 +73,29 @@ def test_firmware_arena_is_measured_and_close_to_the_python_interpreters(m4_prof
     assert fw <= capacity <= 2 * py + (64 << 10)
 
 
-def test_instructions_and_the_latency_estimate(m4_profile):
-    target = get_target("cortex-m4")
-    counts = m4_profile["instructions_per_input"]
+def test_instructions_and_the_latency_estimate(m7_profile):
+    target = get_target("cortex-m7")
+    counts = m7_profile["instructions_per_input"]
     assert len(counts) == INPUTS and min(counts) > 10_000  # a real encoder layer, not a stub
-    assert m4_profile["latency_kind"] == "estimate"
+    assert m7_profile["latency_kind"] == "estimate"
     assert (
-        f"cpi={target.cpi}" in m4_profile["latency_method"]
-        and f"clock_mhz={target.clock_mhz}" in m4_profile["latency_method"]
+        f"cpi={target.cpi}" in m7_profile["latency_method"]
+        and f"clock_mhz={target.clock_mhz}" in m7_profile["latency_method"]
     )
     expected_mean = np.mean(counts) * target.cpi / (target.clock_mhz * 1e3)
-    assert m4_profile["latency_ms"]["mean"] == pytest.approx(expected_mean, rel=1e-3)
+    assert m7_profile["latency_ms"]["mean"] == pytest.approx(expected_mean, rel=1e-3)
 
 
-def test_flash_and_ram_come_from_the_linked_image(tiny_artifact, m4_profile):
+def test_flash_and_ram_come_from_the_linked_image(tiny_artifact, m7_profile):
     size = tiny_artifact.stat().st_size
-    flash, ram, model = m4_profile["flash_bytes"], m4_profile["ram_bytes"], m4_profile["model_bytes"]
-    print(f"image: flash {flash} B (model {model} B), RAM {ram} B, stack high-water {m4_profile['stack_bytes']} B")
+    flash, ram, model = m7_profile["flash_bytes"], m7_profile["ram_bytes"], m7_profile["model_bytes"]
+    print(f"image: flash {flash} B (model {model} B), RAM {ram} B, stack high-water {m7_profile['stack_bytes']} B")
     assert model >= size  # the whole flatbuffer is in the image (16-byte aligned)
     assert model < flash < model + 400_000  # plus the TFLM runtime and this model's kernels
     # RAM = the arena (trimmed to what the model used) + stack/heap reservations + runtime data.
-    assert m4_profile["arena_capacity_bytes"] < ram < m4_profile["arena_capacity_bytes"] + 64_000
-    assert 0 < m4_profile["stack_bytes"] < 16_384
-    assert m4_profile["peak_rss_bytes"] == ram  # all of a bare-metal image's RAM is static
+    assert m7_profile["arena_capacity_bytes"] < ram < m7_profile["arena_capacity_bytes"] + 64_000
+    assert 0 < m7_profile["stack_bytes"] < 16_384
+    assert m7_profile["peak_rss_bytes"] == ram  # all of a bare-metal image's RAM is static
 
 
 def test_a_bogus_tflm_tree_is_one_clear_line(tiny_artifact, tmp_path, monkeypatch):
@@ -127,7 +103,7 @@ def test_a_bogus_tflm_tree_is_one_clear_line(tiny_artifact, tmp_path, monkeypatc
 
     monkeypatch.setenv("EDGESDK_TFLM_DIR", str(tmp_path / "no-such-tree"))
     with pytest.raises(TargetError) as err:
-        profile_mcu(tiny_artifact, dev_texts(2), ProfileConfig(repetitions=2), get_target("cortex-m4"))
+        profile_mcu(tiny_artifact, dev_texts(2), ProfileConfig(repetitions=2), get_target("cortex-m7"))
     message = str(err.value)
     assert "EDGESDK_TFLM_DIR" in message and "no-such-tree" in message and "\n" not in message
 

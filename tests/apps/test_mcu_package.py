@@ -1,0 +1,114 @@
+"""The MCU firmware package: its C tokenizer against Python on whole data sets (host gcc), and
+the generated project built with arm-none-eabi-gcc and run under qemu-system-arm on 200 SST-2
+dev sentences tokenized on the device. Nothing is mocked. The firmware targets cortex-m7 and
+the tiny model of tests/targets/test_cortex_m.py, so a test session compiles TFLM once."""
+
+from __future__ import annotations
+
+import pytest
+from edgesdk.apps.escape import c_string
+from edgesdk.apps.mcu_check import compile_host_tokenizer, host_labels, host_token_ids
+from edgesdk.apps.mcu_project import write_tokenizer_sources
+from edgesdk.apps.package import CHECK_TEXTS, PackageRequest, packager_for
+from edgesdk.apps.wordpiece import WordPieceSpec
+from edgesdk.targets.registry import get_target
+
+from edgesdk.errors import PackageError
+from edgesdk.fsutil import sha256_dir
+from tests.apps.conftest import HARD_CASES, sst2_dev_texts
+from tests.helpers import tiny_tflm_bundle
+
+C_LABEL = 'a"b\\c\n*/é??=😀'  # quote, backslash, newline, comment end, accent, trigraph, emoji
+MORE_HARD_CASES = ["ﬁ ﬀ Ⅻ ① ℌ ㎏ Å K", "한국어 텍스트 각", "\U000e0001tag \ufeffbom \u00ad soft", "é" * 101]
+
+
+def c_token_ids(tokenizer, texts, max_length, tmp_path):
+    root = tmp_path / "tok"
+    write_tokenizer_sources(root, WordPieceSpec.from_tokenizer(tokenizer), max_length, ("neg", C_LABEL))
+    exe = compile_host_tokenizer(root, tmp_path / "tokenize_host")
+    return host_token_ids(exe, texts, max_length), exe
+
+
+@pytest.mark.parametrize("kind", ["teacher", "remapped"])
+def test_c_tokenizer_equals_python_on_sst2_dev_and_hard_cases(kind, tokenizers, tmp_path):
+    texts = sst2_dev_texts() + HARD_CASES + MORE_HARD_CASES
+    assert len(texts) >= 872 + len(HARD_CASES)
+    for max_length in (512, 8):  # whole sentences, then truncation keeping the final [SEP]
+        got, _ = c_token_ids(tokenizers[kind], texts, max_length, tmp_path)
+        want = tokenizers[kind].encode(texts, max_length)
+        mismatches = [(texts[i], g, w) for i, (g, w) in enumerate(zip(got, want)) if g != w]
+        assert len(got) == len(texts) and not mismatches, mismatches[:3]
+
+
+def test_labels_reach_c_byte_for_byte(teacher_tokenizer, tmp_path):
+    """Compiling with -Werror and reading the strings back proves the C escaping."""
+    _, exe = c_token_ids(teacher_tokenizer, ["x"], 8, tmp_path)
+    assert host_labels(exe) == ["neg", C_LABEL]
+
+
+@pytest.fixture(scope="module")
+def tiny_mcu_artifact(tmp_path_factory):
+    return tiny_tflm_bundle(tmp_path_factory.mktemp("mcu_pkg_artifact"), labels=("neg", C_LABEL), seq_len=16)
+
+
+@pytest.fixture(scope="module")
+def package(tiny_mcu_artifact, tmp_path_factory):
+    dest = tmp_path_factory.mktemp("mcu_pkg") / "mcu"
+    texts = sst2_dev_texts()[:CHECK_TEXTS]
+    request = PackageRequest(tiny_mcu_artifact, dest, "edgesdk */ test", texts, target=get_target("cortex-m7"))
+    return request, packager_for("mcu")(request)
+
+
+def test_firmware_tokenizes_and_classifies_like_python_in_qemu(package):
+    _, result = package
+    host, device = result.checks["host_tokenizer"], result.checks["device"]
+    print(f"mcu package checks: {result.checks}")
+    assert result.kind == "mcu"
+    assert host["ok"] and host["texts"] == host["token_ids_match"] == CHECK_TEXTS >= 200 and host["labels_escaped"]
+    assert device["ok"], device
+    assert device["texts"] == device["token_ids_match"] == device["labels_match"] == device["outputs_match"] == 200
+    assert "mps2-an500" in device["machine"]
+    assert device["arena_used_bytes"] <= device["arena_bytes"] < device["ram_bytes"]
+    assert device["model_bytes"] + device["vocab_bytes"] < device["flash_bytes"]
+
+
+def test_project_layout_ops_and_arena(package, tiny_mcu_artifact):
+    from edgesdk.targets.cortex_m.kernels import model_ops
+
+    request, result = package
+    root = result.path
+    for rel in (
+        "Makefile",
+        "README.md",
+        "src/model_ops.h",
+        "src/wordpiece.c",
+        "board/memory.ld",
+        "host/tokenize_host.c",
+    ):
+        assert (root / rel).is_file(), rel
+    assert (root / "model" / tiny_mcu_artifact.name).read_bytes() == tiny_mcu_artifact.read_bytes()
+    ops = (root / "src/model_ops.h").read_text()
+    assert ops.count("TF_LITE_ENSURE_STATUS") == len(set(model_ops(tiny_mcu_artifact.read_bytes())))
+    assert "MicroMutableOpResolver<" in ops
+    assert (
+        f"EDGESDK_ARENA_BYTES {result.checks['device']['arena_bytes']}"
+        in (root / "src/classifier_config.h").read_text()
+    )
+    assert "MACHINE = mps2-an500" in (root / "Makefile").read_text()
+    assert c_string(C_LABEL) in (root / "src/labels.c").read_text()
+
+
+def test_generation_is_byte_identical(package, tmp_path):
+    request, result = package
+    from dataclasses import replace
+
+    again = packager_for("mcu")(replace(request, dest=tmp_path / "again"))
+    assert sha256_dir(again.path) == sha256_dir(result.path)
+    assert again.checks == result.checks
+
+
+def test_a_non_tflm_artifact_is_one_clear_line(tmp_path):
+    artifact = tmp_path / "model.tflite"
+    artifact.write_bytes(b"\0" * 64)
+    with pytest.raises(PackageError, match="single-graph .micro.tflite"):
+        packager_for("mcu")(PackageRequest(artifact, tmp_path / "out", "x"))

@@ -1,0 +1,46 @@
+"""`edgesdk build --target cortex-m7` end to end through the real CLI: a tiny student exported
+to an int8 .micro.tflite, profiled as firmware under qemu, and packaged as a firmware project
+whose own check tokenizes >= 200 SST-2 dev sentences on the emulated device and compares ids
+and labels with Python. Shares the cortex-m7 TFLM library with tests/targets/test_cortex_m.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import TINY_RECIPE, run_cli, sst2_rows
+
+DEV_ROWS = 240  # more than the 200 the package check classifies
+
+
+@pytest.fixture(scope="module")
+def mcu_build(tmp_path_factory, tiny_teacher):
+    d = tmp_path_factory.mktemp("mcu_build")
+    recipe = d / "mcu.yaml"
+    text = TINY_RECIPE.replace("export: {seq_len: 32}", "export: {seq_len: 32, runtimes: [tflm]}")
+    text = text.replace("quantize: {precisions: [fp32]}", "quantize: {precisions: [int8], calibration_samples: 64}")
+    assert text.count("tflm") == 1 and "int8" in text
+    recipe.write_text(text)
+    (d / "train.tsv").write_text("\n".join(sst2_rows("train", 300)) + "\n")
+    (d / "dev.tsv").write_text("\n".join(sst2_rows("dev", DEV_ROWS)) + "\n")
+    out = d / "out"
+    args = ("build", "--target", "cortex-m7", "--recipe", recipe, "--train", d / "train.tsv", "--dev", d / "dev.tsv")
+    proc = run_cli(*args, "--teacher", tiny_teacher, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_the_firmware_labels_equal_python_on_200_dev_sentences(mcu_build):
+    report = json.loads((mcu_build / "report.json").read_text())
+    package = report["package"]
+    print(f"package checks: {package['checks']}")
+    assert package["kind"] == "mcu"
+    assert package["checks"] and all(check["ok"] for check in package["checks"].values())
+    device = package["checks"]["device"]
+    assert device["texts"] >= 200
+    assert device["labels_match"] == device["token_ids_match"] == device["texts"]
+    assert package["checks"]["host_tokenizer"]["token_ids_match"] == device["texts"]
+    root = mcu_build / package["path"]
+    assert (root / "Makefile").is_file() and (root / "src" / "tokenizer_tables.c").is_file()
+    assert "MACHINE = mps2-an500" in (root / "Makefile").read_text()
