@@ -657,8 +657,10 @@ def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artif
         status(f"profile: {reason}; measuring on host (labelled profiled_on: host)")
     profiles = {}
     for spec in artifacts:
-        # The device gets what it runs; staged artifacts need the controller, which runs here.
-        runs_there = spec.runtime in device.runtimes and (device is host or not spec.staged)
+        # The device gets what it runs; staged artifacts need the controller, which runs here,
+        # and a file larger than the device's flash (the teacher beside an MCU student) cannot run there.
+        too_big = device.flash_bytes is not None and (out / spec.path).stat().st_size > device.flash_bytes
+        runs_there = spec.runtime in device.runtimes and (device is host or not spec.staged) and not too_big
         where = device if runs_there else host
         status(
             f"profile: {spec.path} on {where.id} ({recipe.profile.threads} threads, {recipe.profile.repetitions} runs)"
