@@ -116,6 +116,8 @@ def profile(
     warmup: int = typer.Option(10, "--warmup", min=0, help="untimed runs first"),
     repetitions: int = typer.Option(200, "--repetitions", min=1, help="timed batch-1 runs"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+    device: Optional[str] = typer.Option(None, "--device", help="Android device serial (as EDGESDK_ADB_SERIAL)"),
+    host: Optional[str] = typer.Option(None, "--host", help="Linux board user@addr (as EDGESDK_SSH)"),
 ) -> None:
     """Measure batch-1 latency percentiles and peak RSS of an artifact on a target.
 
@@ -129,6 +131,11 @@ def profile(
 
     from edgesdk.converters.guard import check_loads
 
+    import os
+
+    for value, variable in ((device, "EDGESDK_ADB_SERIAL"), (host, "EDGESDK_SSH")):
+        if value:
+            os.environ[variable] = value  # the profilers read their device from the environment
     spec = get_target(target)
     texts = read_texts(data or demo_data_paths()[1], text_column)
     check_loads(artifact)  # a corrupt file from a user must not crash this process

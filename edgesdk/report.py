@@ -47,7 +47,11 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
                 "peak_rss_bytes": prof["peak_rss_bytes"],
                 "baseline_rss_bytes": prof["baseline_rss_bytes"],
                 "profiled_on": prof["target"],
-                "profile": {"target": prof["target"], "method": prof.get("method", "measured")},
+                "profile": {
+                    "target": prof["target"],
+                    "method": prof.get("method", "measured"),
+                    **({"detail": prof["method_detail"]} if "method_detail" in prof else {}),
+                },
                 "threads": prof["threads"],
                 **({"arena_bytes": prof["arena_bytes"]} if "arena_bytes" in prof else {}),
                 "latency_kind": prof.get("latency_kind", "measured"),

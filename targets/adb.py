@@ -320,5 +320,6 @@ def profile_adb(artifact: Path, texts: Sequence[str], config: ProfileConfig) -> 
         "size_bytes": artifact.stat().st_size,
         "inputs": "runner-generated (benchmark_model: random; executor_runner: all ones), not the dev texts",
         "target": f"adb:{adb.serial}",
-        "method": f"measured on device ({runner.name})",
+        "method": "measured",
+        "method_detail": f"on the device with {runner.name}",
     }

@@ -130,7 +130,8 @@ def profile_mcu(
         "latency_ms": latency,
         "latency_kind": "estimate",
         "latency_method": method,
-        "method": f"firmware under qemu {board.machine}: outputs, arena, image size and instructions measured; latency estimated",
+        "method": "estimate",  # the latency; outputs, arena, image size and instructions are measured (emulated)
+        "method_detail": f"firmware under qemu {board.machine}: outputs, arena, image size and instructions measured; latency estimated",
         "instructions": _stats(run.invoke_instructions),
         "instructions_per_input": run.invoke_instructions,
         "arena_bytes": run.arena_used_bytes,

@@ -122,3 +122,20 @@ def test_unreachable_or_unconfigured_board_is_a_clear_error(sshd, artifact, monk
     monkeypatch.setenv("EDGESDK_SSH_KEY", str(artifact))  # not a key: authentication fails
     with pytest.raises(TargetError, match="cannot reach"):
         profile_artifact(pi, artifact, TEXTS, CONFIG)
+
+
+def test_profile_command_reaches_the_board_given_by_host(sshd, artifact, tmp_path, monkeypatch):
+    import json
+
+    from tests.conftest import run_cli
+
+    for k, v in sshd.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("EDGESDK_SSH")  # the board comes from --host only
+    texts = tmp_path / "texts.tsv"
+    texts.write_text("sentence\tlabel\n" + "".join(f"{t}\t0\n" for t in TEXTS))
+    args = ("profile", artifact, "--target", "raspberry-pi-5", "--host", sshd["EDGESDK_SSH"], "--data", texts)
+    proc = run_cli(*args, "--repetitions", "3", "--warmup", "1", "--threads", "1", "--json")
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["target"] == f"ssh:{sshd['EDGESDK_SSH']}" and result["repetitions"] == 3
