@@ -35,11 +35,13 @@ def artifact_needs(path: Path, runtime: str, profile: dict) -> dict:
     vocab = next((path.parent / f for f in VOCAB_FILES if (path.parent / f).exists()), None)
     vocab_bytes = vocab.stat().st_size if vocab else 0
     if profile.get("flash_bytes") is not None:  # a linked firmware image was measured (Cortex-M profiler)
+        tables = firmware_tokenizer_bytes(path.parent)
         return {
-            "flash_bytes": profile["flash_bytes"] + vocab_bytes,
+            "flash_bytes": profile["flash_bytes"] + tables,
             "ram_bytes": profile["ram_bytes"],
             "method": {
-                "flash": f"linked firmware image on {profile.get('target')} (arm-none-eabi-size) + vocabulary file",
+                "flash": f"linked firmware image on {profile.get('target')} (arm-none-eabi-size) + the C tokenizer's "
+                f"vocabulary and Unicode tables ({tables:,} B, as the MCU package stores them)",
                 "ram": "linked firmware image: data + bss incl. the arena the image needs (arm-none-eabi-size)",
             },
         }
@@ -57,6 +59,19 @@ def artifact_needs(path: Path, runtime: str, profile: dict) -> dict:
             "ram": ram_method,
         },
     }
+
+
+def firmware_tokenizer_bytes(bundle_dir: Path) -> int:
+    """Flash the on-device tokenizer needs (vocabulary blob + normalizer tables), computed the
+    way the MCU package generates them, rather than the size of tokenizer.json."""
+    from edgesdk.apps.mcu_tables import tables_source
+    from edgesdk.apps.wordpiece import WordPieceSpec
+    from edgesdk.converters.bundle import BundleInfo
+    from edgesdk.tokenizer import load_artifact_tokenizer
+
+    spec = WordPieceSpec.from_tokenizer(load_artifact_tokenizer(bundle_dir))
+    _, sizes = tables_source(spec, BundleInfo.read(bundle_dir).seq_len)
+    return sizes.normalizer_bytes + sizes.classes_bytes + sizes.vocab_bytes
 
 
 def _overflow(need: Optional[int], budget: Optional[int]) -> int:
