@@ -77,16 +77,11 @@ def main() -> None:
     result["wall_seconds"] = round(time.time() - start, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"mcu_sst2_{target.id}{args.tag}.json").write_text(json.dumps(result, indent=2) + "\n")
-    v, p = result["verify"], result["profile"]
-    print(f"TFLM int8 accuracy {v['accuracy']:.4f} (eager {v.get('fp32_accuracy', v.get('eager_accuracy'))}), agreement {v['agreement']:.4f}")
-    print(
-        f"firmware on {target.id}: flash {p.get('flash_bytes'):,} B, RAM {p.get('ram_bytes'):,} B, arena {p.get('arena_bytes'):,} B "
-        f"(Python {p.get('arena_bytes_python'):,} B), instructions {p.get('instructions')}, est. p50 {p['latency_ms']['p50']:.1f} ms, "
-        f"outputs match: {p.get('outputs_match')}"
-    )
+    v = result["verify"]
+    print(f"TFLM int8 accuracy {v['accuracy']:.4f} (eager fp32 {v['fp32_accuracy']:.4f}), agreement {v['agreement']:.4f}")
+    print("profile:", json.dumps({k: result["profile"].get(k) for k in ("target", "flash_bytes", "ram_bytes", "arena_bytes", "instructions", "outputs_match")}))
     print("fit:", json.dumps(result["fit"].get("needs")), "ok" if result["fit"].get("ok") else "NOT OK")
-    print("package:", json.dumps(result.get("package", {}).get("checks")) if "package" in result else result["stopped"])
-
+    print("package:", json.dumps(result["package"]["checks"]) if "package" in result else result["stopped"])
 
 if __name__ == "__main__":
     main()
