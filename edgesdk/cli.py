@@ -118,6 +118,7 @@ def profile(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
     device: Optional[str] = typer.Option(None, "--device", help="Android device serial (as EDGESDK_ADB_SERIAL)"),
     host: Optional[str] = typer.Option(None, "--host", help="Linux board user@addr (as EDGESDK_SSH)"),
+    per_op: bool = typer.Option(False, "--per-op", help="ExecuTorch ETDump per-op breakdown (.pte on the host)"),
 ) -> None:
     """Measure batch-1 latency percentiles and peak RSS of an artifact on a target.
 
@@ -140,7 +141,7 @@ def profile(
     texts = read_texts(data or demo_data_paths()[1], text_column)
     check_loads(artifact)  # a corrupt file from a user must not crash this process
     result = profile_artifact(
-        spec, artifact, texts, ProfileConfig(threads=threads, warmup=warmup, repetitions=repetitions)
+        spec, artifact, texts, ProfileConfig(threads=threads, warmup=warmup, repetitions=repetitions, per_op=per_op)
     )
     if as_json:
         print(json.dumps(result))
@@ -162,6 +163,10 @@ def profile(
         fmt_mb(result["peak_rss_bytes"]),
     )
     out_console.print(table)
+    if "per_op" in result:
+        from edgesdk.targets.etdump import render_per_op
+
+        out_console.print("\n".join(render_per_op(artifact.name, result["per_op"])), markup=False)
 
 
 @app.command()

@@ -298,9 +298,13 @@ class VerifyConfig(_Section):
 
 
 class ProfileConfig(_Section):
+    """Latency runs per artifact; `per_op` adds an ExecuTorch ETDump per-op breakdown of each
+    single-graph .pte profiled on the host (after the timed runs, so latency excludes tracing)."""
+
     threads: int = Field(2, ge=1)
     warmup: int = Field(10, ge=0)
     repetitions: int = Field(200, ge=1)
+    per_op: bool = True
 
 
 class Recipe(_Section):

@@ -55,6 +55,7 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
                 "threads": prof["threads"],
                 **({"arena_bytes": prof["arena_bytes"]} if "arena_bytes" in prof else {}),
                 "latency_kind": prof.get("latency_kind", "measured"),
+                **({"per_op": prof["per_op"]} if "per_op" in prof else {}),
                 **{k: prof[k] for k in MCU_PROFILE_KEYS if k in prof},
                 **staged_fields(verify.get("exits", {}).get(rel)),
             }
@@ -172,6 +173,11 @@ def render_markdown(report: dict) -> str:
                 f"Python interpreter's: {a.get('outputs_match')}; image flash {a.get('flash_bytes', 0):,} B, "
                 f"RAM {a.get('ram_bytes', 0):,} B."
             )
+    from edgesdk.targets.etdump import render_per_op
+
+    for a in report["artifacts"]:
+        if "per_op" in a and a["model"] == "student":
+            lines += render_per_op(a["path"], a["per_op"])
     lines += render_fit(report.get("fit", {}))
     lines += render_package(report.get("package", {}))
     lines += render_exits(report.get("exits", {}))

@@ -14,13 +14,15 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from edgesdk.recipe import ProfileConfig
 from edgesdk.targets.runner import parse_result
+
+from edgesdk.recipe import ProfileConfig
 
 CHILD_TIMEOUT_S = 1800
 
 
 def profile_host(artifact: Path, texts: Sequence[str], config: ProfileConfig) -> dict:
+    """`config.per_op`: also an ETDump per-op breakdown (`result["per_op"]`, .pte only; targets/etdump.py)."""
     with tempfile.TemporaryDirectory() as tmp:
         texts_file = Path(tmp) / "texts.json"
         texts_file.write_text(json.dumps(list(texts)), encoding="utf-8")
@@ -36,6 +38,7 @@ def profile_host(artifact: Path, texts: Sequence[str], config: ProfileConfig) ->
             str(config.warmup),
             "--repetitions",
             str(config.repetitions),
+            *(["--per-op"] if config.per_op else []),
         ]
         env = dict(os.environ, OMP_NUM_THREADS=str(config.threads))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, env=env)

@@ -37,8 +37,9 @@ def current_rss_bytes() -> int:
     return rss if rss is not None else peak_rss_bytes()
 
 
-def run(artifact: Path, texts: list[str], threads: int, warmup: int, repetitions: int) -> dict:
+def run(artifact: Path, texts: list[str], threads: int, warmup: int, repetitions: int, per_op: bool = False) -> dict:
     from edgesdk.converters.bundle import open_artifact
+    from edgesdk.converters.staging import is_staged
     from edgesdk.converters.verify import percentiles
 
     baseline = current_rss_bytes()
@@ -54,7 +55,7 @@ def run(artifact: Path, texts: list[str], threads: int, warmup: int, repetitions
         loaded.session.run(ids[row : row + 1], mask[row : row + 1])
         times.append((time.perf_counter() - start) * 1e3)
     memory = getattr(loaded.session, "memory", None)
-    return {
+    result = {
         **(memory() if memory else {}),
         "runtime": loaded.backend.name,
         "threads": threads,
@@ -65,6 +66,18 @@ def run(artifact: Path, texts: list[str], threads: int, warmup: int, repetitions
         "baseline_rss_bytes": baseline,
         "size_bytes": artifact.stat().st_size,
     }
+    if per_op and artifact.suffix == ".pte" and not is_staged(artifact):
+        from edgesdk.targets.etdump import op_breakdown
+
+        from edgesdk.errors import EdgeSDKError
+
+        # after peak_rss_bytes was read: the second, ETDump-enabled program must not count;
+        # a breakdown that fails keeps the latency numbers and says why
+        try:
+            result["per_op"] = op_breakdown(artifact, ids, mask, threads, warmup, repetitions)
+        except EdgeSDKError as exc:
+            result["per_op"] = {"method": "etdump", "error": str(exc)}
+    return result
 
 
 def parse_result(proc, what: str) -> dict:
@@ -89,10 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repetitions", type=int, default=200)
+    parser.add_argument("--per-op", action="store_true", help="add an ETDump per-op breakdown (.pte only)")
     args = parser.parse_args(argv)
     texts = json.loads(args.texts.read_text(encoding="utf-8"))
     try:
-        result = run(args.artifact, texts, args.threads, args.warmup, args.repetitions)
+        result = run(args.artifact, texts, args.threads, args.warmup, args.repetitions, args.per_op)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as one JSON error line
         print(json.dumps({"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}))
         return 1

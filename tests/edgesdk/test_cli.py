@@ -58,6 +58,9 @@ def test_build_writes_the_documented_report(built):
         lat = a["latency_ms"]
         assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"]
         assert a["peak_rss_bytes"] >= a["baseline_rss_bytes"] > 0
+        if a["runtime"] == "executorch":  # ETDump per-op breakdown (profile.per_op, on by default)
+            events = a["per_op"]["events"]
+            assert events and abs(sum(e["share"] for e in events) - 1.0) < 0.01
     md = (out / "report.md").read_text()
     assert "artifacts/model.pte" in md and "artifacts/teacher/model.tflite" in md
     assert "edgesdk build: host" in first.stdout
