@@ -128,10 +128,10 @@ def test_targets_lists_specs():
 TINY_BOARD = """\
 id: tiny-board
 family: linux
-description: a board too small for anything
+description: a board too small for this build (its word table passes the floor check)
 cpu: test
 ram_bytes: 1000000000
-flash_bytes: 10240
+flash_bytes: 5000000
 runtimes: [litert]
 """
 
@@ -143,9 +143,9 @@ def test_a_build_that_does_not_fit_names_budget_need_and_overflow(built, tmp_pat
     custom = list(args)
     custom[custom.index("host")] = str(board)
     proc = run_cli(*custom)
-    assert_one_line_error(proc, "nothing fits tiny-board", "flash needs", "of 10,240 B (over by", "prune.vocab")
+    assert_one_line_error(proc, "nothing fits tiny-board", "flash needs", "of 5,000,000 B (over by", "prune.vocab")
     fit = json.loads((out / "fit.json").read_text())
-    assert fit["ok"] is False and fit["budgets"]["flash_bytes"] == 10240
+    assert fit["ok"] is False and fit["budgets"]["flash_bytes"] == 5000000
     assert {r["runtime"] for r in fit["artifacts"]} == {"litert"}  # only what the board runs
     smallest = min(r["flash_bytes"] for r in fit["artifacts"])
     assert fit["needs"]["flash_bytes"] == smallest > (out / fit["needs"]["artifact"]).stat().st_size
