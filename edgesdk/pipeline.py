@@ -232,6 +232,11 @@ def build(request: BuildRequest) -> BuildResult:
             ]
         )
         step("package", package_key, [PACKAGE_DIR], lambda: package_build(out, request.target, task.dev.texts))
+    elif (out / PACKAGE_DIR).exists():  # a package from an earlier build for another target does not belong here
+        import shutil
+
+        shutil.rmtree(out / PACKAGE_DIR)
+        manifest.steps.pop("package", None)
 
     # -- report -------------------------------------------------------------------------
     from edgesdk.report import write_report
