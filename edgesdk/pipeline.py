@@ -618,7 +618,6 @@ def staged_checks(artifact, calibrated, task: Task, single: dict, recipe: Recipe
 
     from edgesdk.compress.exits import NEVER
     from edgesdk.controller import StagedSession
-    from edgesdk.converters.staging import StagedPlan
     from edgesdk.converters.verify import evaluate, percentiles
 
     decisions = artifact.session.decisions[-len(task.dev) :]
