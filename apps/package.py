@@ -75,14 +75,10 @@ def preflight(target) -> None:
 
 def packager_for(family: str) -> Optional[Packager]:
     """The family's packager, or None for families that ship no package (host)."""
-    import edgesdk.apps.linux  # noqa: F401 - registers on import
+    import edgesdk.apps.android  # noqa: F401 - each registers on import
+    import edgesdk.apps.linux  # noqa: F401
+    import edgesdk.apps.mcu  # noqa: F401
 
-    for module in ("edgesdk.apps.android", "edgesdk.apps.mcu"):
-        try:
-            __import__(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
     return _PACKAGERS.get(family)
 
 
