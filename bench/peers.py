@@ -239,19 +239,32 @@ def export_peers(rows: list[Row], teacher_dir: Path) -> None:
 # ---------------------------------------------------------------- edgesdk rows
 
 
-def edgesdk_rows(build: Path, exits_build: Optional[Path]) -> list[Row]:
-    """Every student artifact of the default build, plus the staged ones of the exits build."""
+def build_label(build: Path) -> str:
+    """'' for a build that ships the teacher (the default recipe), else the student's kind and
+    shape (e.g. 'cnn 1.7M'), so rows of several builds stay apart."""
+    report = json.loads((build / "report.json").read_text())
+    s = report["student"]
+    return "" if s["kind"] == "teacher" and s["params"] == report["teacher"]["params"] else f"{s['kind']} {s['params'] / 1e6:.1f}M "
+
+
+def artifact_rows(build: Path, staged: bool, prefix: str = "edgesdk") -> list[Row]:
+    """The student artifacts of one build (TFLM files excluded: they run on MCUs, not here)."""
+    seq_len = json.loads((build / "artifacts" / "bundle.json").read_text())["seq_len"]
+    label = build_label(build)
     rows = []
-    for b, staged in ((build, False), (exits_build, True)):
-        if b is None:
+    for a in json.loads((build / "verify.json").read_text())["results"]:
+        if a["model"] != "student" or a["runtime"] == "tflm" or bool(a.get("staged")) != staged:
             continue
-        for a in json.loads((b / "verify.json").read_text())["results"]:
-            if a["model"] != "student" or a["runtime"] == "tflm" or bool(a.get("staged")) != staged:
-                continue
-            label = f"edgesdk {a['runtime']} {a['precision']}" + (" exits+buckets" if staged else " L64")
-            rows.append(Row(label, a["runtime"], a["precision"], False, "edgesdk", str(b / a["path"]),
-                            64, "edgesdk build" + (" (exits + buckets)" if staged else "")))
+        name = f"{prefix} {label}{a['runtime']} {a['precision']}" + (" exits+buckets" if staged else f" L{seq_len}")
+        rows.append(Row(name, a["runtime"], a["precision"], False, "edgesdk", str(build / a["path"]), seq_len,
+                        "edgesdk build" + (" (exits + buckets)" if staged else ""), extra={"build": str(build)}))
     return rows
+
+
+def edgesdk_rows(builds: list[Path], exits_build: Optional[Path]) -> list[Row]:
+    """Every student artifact of the given builds, plus the staged ones of the exits build."""
+    rows = [r for b in builds for r in artifact_rows(b, staged=False)]
+    return rows + (artifact_rows(exits_build, staged=True) if exits_build else [])
 
 
 # ---------------------------------------------------------------- child: load one row, time slices
@@ -489,6 +502,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="writes OUT/peers.json and OUT/peers.md (required)")
     parser.add_argument("--build", type=Path, default=ROOT / "build" / "default",
                         help="edgesdk build of the default recipe (artifacts + teacher/)")
+    parser.add_argument("--student-build", type=Path, action="append", default=[],
+                        help="another edgesdk build whose student artifacts become rows (repeatable)")
     parser.add_argument("--exits-build", type=Path, default=None, help="edgesdk build with exits (staged artifacts)")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / ".work" / "peers", help="peer exports (reused)")
     parser.add_argument("--threads", type=int, default=2)
@@ -513,7 +528,7 @@ def main() -> None:
     texts, labels = list(split.texts), list(split.labels)
     if args.quick:
         texts, labels, args.passes, args.rounds, args.warmup = texts[:32], labels[:32], 1, 2, 3
-    rows = peer_rows(work) + edgesdk_rows(args.build, args.exits_build)
+    rows = peer_rows(work) + edgesdk_rows([args.build, *args.student_build], args.exits_build)
     rows = [r for r in rows if not args.only or any(s in r.name for s in args.only.split(","))]
     export_peers(rows, teacher_dir)
     (work / "texts.json").write_text(json.dumps(texts))
@@ -525,6 +540,7 @@ def main() -> None:
     info.update(loadavg_end=os.getloadavg(), note=args.note)
     payload = {"dataset": "sst2", "dev_rows": len(texts), "passes": args.passes, "rounds": args.rounds,
                "warmup": args.warmup, "quick": args.quick, "teacher": str(teacher_dir), "build": str(args.build),
+               "student_builds": [str(b) for b in args.student_build],
                "exits_build": str(args.exits_build) if args.exits_build else None, "machine": info,
                "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                         cwd=ROOT).stdout.strip(),

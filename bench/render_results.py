@@ -282,6 +282,33 @@ def peers_section(data: dict) -> list[str]:
     return lines + [""]
 
 
+def pareto_section(data: dict) -> list[str]:
+    """bench/pareto.py: every host artifact of the sweep's builds, timed in one interleaved run."""
+    m = data["machine"]
+    lines = [
+        f"## Pareto sweep on {data['dataset']} (bench/pareto.py)",
+        "",
+        f"Commit `{data.get('commit', '?')}`{' (' + m['note'] + ')' if m.get('note') else ''}. {m['cpu']}, "
+        f"{m['cpus']} CPUs, {m['threads']} threads, load average {m['loadavg_start'][0]:.2f} at start / "
+        f"{m['loadavg_end'][0]:.2f} at end; builds {data['build_s'] / 60:.0f} min, wall {data['wall_s'] / 60:.0f} min"
+        f"{' (--quick: not a result)' if data.get('quick') else ''}. Every artifact in its own child process, "
+        f"{data['rounds']} interleaved rounds over the {data['dev_rows']} dev sentences (batch 1); accuracy from the "
+        "same run on the artifact. * = on the Pareto front (no other artifact is as accurate, as fast and as small "
+        "and better in one). Plot: "
+        f"[pareto_{data['dataset']}.png](../bench/results/pareto_{data['dataset']}.png).",
+        "",
+        "| | artifact | params (M) | FLOPs vs teacher | accuracy | mean ms | p90 ms | size (MB) | peak RSS (MB) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(data["rows"], key=lambda r: r["latency_ms"]["mean"]):
+        lines.append(
+            f"| {'*' if r['front'] else ''} | {r['name']} | {r['params'] / 1e6:.2f} | {r['flops_vs_teacher']:.3f} | "
+            f"{r['accuracy']:.4f} | {r['latency_ms']['mean']:.3f} | {r['latency_ms']['p90']:.3f} | "
+            f"{r['size_bytes'] / 1e6:.2f} | {r['peak_rss_bytes'] / 1e6:.0f} |"
+        )
+    return lines + [""]
+
+
 def mcu_sst2_section(data: dict) -> list[str]:
     """bench/mcu_sst2.py: the Cortex-M path on a real SST-2 student."""
     v, p, fit = data["verify"], data["profile"], data["fit"]
@@ -384,6 +411,7 @@ def main() -> None:
         ("clipping_*.json", clipping_section),
         ("early_exit_*.json", early_exit_section),
         ("peers.json", peers_section),
+        ("pareto_*.json", pareto_section),
         ("mcu_sst2_*.json", mcu_sst2_section),
         ("cortex_m.json", cortex_m_section),
         ("tokenizer_parity.json", tokenizer_parity_section),
