@@ -15,7 +15,7 @@ from edgesdk.apps.escape import properties_file
 from edgesdk.apps.wordpiece import TOKENIZER_PROPERTIES, VOCAB_FILE, WordPieceSpec
 from edgesdk.converters.bundle import BundleInfo
 from edgesdk.converters.registry import backend_for_path, check_artifact_file
-from edgesdk.converters.staging import STAGED_TAG, StagedPlan, is_staged
+from edgesdk.converters.staged_plan import STAGED_TAG, StagedPlan, is_staged
 from edgesdk.errors import PackageError
 from edgesdk.tokenizer import load_artifact_tokenizer
 

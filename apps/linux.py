@@ -19,7 +19,7 @@ from pathlib import Path
 from edgesdk.apps.escape import markdown_text
 from edgesdk.apps.package import PackageRequest, PackageResult, count_files, register, require_file
 from edgesdk.converters.bundle import BundleInfo
-from edgesdk.converters.staging import EXITS_FILE, StagedPlan, is_staged
+from edgesdk.converters.staged_plan import EXITS_FILE, StagedPlan, is_staged
 from edgesdk.fsutil import atomic_dir, atomic_write_json, atomic_write_text
 from edgesdk.tokenizer import TOKENIZER_FILE
 

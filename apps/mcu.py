@@ -19,7 +19,7 @@ from edgesdk.apps.package import PackageRequest, PackageResult, count_files, reg
 from edgesdk.apps.wordpiece import WordPieceSpec
 from edgesdk.converters.bundle import BundleInfo
 from edgesdk.converters.registry import backend_for_path
-from edgesdk.converters.staging import is_staged
+from edgesdk.converters.staged_plan import is_staged
 
 from edgesdk.errors import PackageError, TargetError
 from edgesdk.fsutil import atomic_dir

@@ -70,7 +70,7 @@ def open_artifact(path: Path, threads: int) -> LoadedArtifact:
 def open_session(path: Path, backend: Backend, threads: int) -> Session:
     """A single-graph artifact's own session, or for a staged one (model.staged.pte) the
     exit controller over its methods, with the exit plan from the bundle."""
-    from edgesdk.converters.staging import StagedPlan, is_staged
+    from edgesdk.converters.staged_plan import StagedPlan, is_staged
 
     if not is_staged(path):
         return backend.open(path, threads)

@@ -14,9 +14,9 @@ from typing import Iterator
 
 import numpy as np
 
-from edgesdk.compress.exits import confidence, softmax
+from edgesdk.exit_rule import confidence, softmax
 from edgesdk.converters.registry import MethodRunner
-from edgesdk.converters.staging import StagedPlan, method_name
+from edgesdk.converters.staged_plan import StagedPlan, method_name
 
 
 @dataclass(frozen=True)

@@ -300,7 +300,7 @@ def artifact_file(precision: str, suffix: str) -> str:
 def artifact_entries(recipe: Recipe) -> list[ArtifactSpec]:
     """Student: every recipe precision its runtime supports; the teacher beside it: fp32."""
     from edgesdk.converters import get_backend
-    from edgesdk.converters.staging import STAGED_TAG
+    from edgesdk.converters.staged_plan import STAGED_TAG
 
     specs = []
     for role, directory in deployed_models(recipe):
@@ -480,7 +480,7 @@ def write_golden(path: Path, backend, tokenizer, texts, seq_len: int, precision:
     sentences, the token ids, every stage's logits and the controller's decision (what the app
     controllers must reproduce)."""
     from edgesdk.controller import ExitController
-    from edgesdk.converters.staging import StagedPlan
+    from edgesdk.converters.staged_plan import StagedPlan
 
     plan = StagedPlan.read(path.parent)
     controller = ExitController(backend.open_methods(path, 1), plan)
@@ -616,7 +616,7 @@ def staged_checks(artifact, calibrated, task: Task, single: dict, recipe: Recipe
 
     import numpy as np
 
-    from edgesdk.compress.exits import NEVER
+    from edgesdk.exit_rule import NEVER
     from edgesdk.controller import StagedSession
     from edgesdk.converters.verify import evaluate, percentiles
 

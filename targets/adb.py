@@ -289,7 +289,7 @@ def adb_unavailable(runtimes: Sequence[str]) -> Optional[str]:
 
 def profile_adb(artifact: Path, texts: Sequence[str], config: ProfileConfig) -> dict:
     from edgesdk.converters.registry import backend_for_path
-    from edgesdk.converters.staging import is_staged
+    from edgesdk.converters.staged_plan import is_staged
 
     if is_staged(artifact):
         raise TargetError(f"{artifact.name} is staged (early exit): the Android runners measure single graphs")

@@ -43,7 +43,7 @@ def op_breakdown(
     """Per-op times of `repetitions` batch-1 runs (after `warmup`) cycling through the rows of
     ids/mask. `calls` = repetitions x the op's occurrences per inference; median/p90 are of
     the op's summed time per inference; shares are of the summed `Method::execute` time."""
-    from edgesdk.converters.staging import is_staged
+    from edgesdk.converters.staged_plan import is_staged
 
     if artifact.suffix != ".pte":
         raise ArtifactError(f"per-op breakdown needs an ExecuTorch .pte artifact, not {artifact.name}")

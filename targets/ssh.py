@@ -99,7 +99,7 @@ def profile_ssh(artifact: Path, texts: Sequence[str], config: ProfileConfig) -> 
     import numpy as np
 
     from edgesdk.converters.bundle import open_artifact
-    from edgesdk.converters.staging import is_staged
+    from edgesdk.converters.staged_plan import is_staged
 
     if is_staged(artifact):
         raise TargetError(f"{artifact.name} is staged (early exit): the ssh runner measures single graphs")

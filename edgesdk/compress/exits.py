@@ -19,12 +19,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from edgesdk.exit_rule import NEVER, confidence, exit_taken
 from edgesdk.models.encoder import Encoder
 from edgesdk.recipe import ExitConfig
 from edgesdk.tokenizer import Tokenizer
 from edgesdk.train import Schedule, TrainResult, collate, optimize
-
-NEVER = 2.0  # a threshold no confidence (<= 1) reaches: never exit; JSON-safe for the apps
 
 
 class ExitHeads(nn.Module):
@@ -47,28 +46,6 @@ def exit_logits(encoder: Encoder, heads: ExitHeads, layers: Sequence[int], ids, 
             k += 1
     out.append(encoder.classify(hidden, mask))
     return out
-
-
-def confidence(probs: np.ndarray, kind: str) -> np.ndarray:
-    """[N, C] probabilities -> [N] confidence in [0, 1], higher = surer."""
-    if kind == "maxprob":
-        return probs.max(-1)
-    entropy = -(probs * np.log(np.clip(probs, 1e-12, 1.0))).sum(-1)
-    return 1.0 - entropy / np.log(probs.shape[-1])
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(-1, keepdims=True))
-    return z / z.sum(-1, keepdims=True)
-
-
-def exit_taken(confidences: Sequence[np.ndarray], thresholds: Sequence[float]) -> np.ndarray:
-    """[N] index of the first exit whose confidence reaches its threshold (len = final)."""
-    n = len(confidences[0]) if confidences else 0
-    taken = np.full(n, len(thresholds), dtype=np.int64)
-    for k in reversed(range(len(thresholds))):
-        taken = np.where(confidences[k] >= thresholds[k], k, taken)
-    return taken
 
 
 @dataclass(frozen=True)

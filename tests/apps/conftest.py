@@ -97,7 +97,8 @@ def staged_bundle(tmp_path_factory, teacher_tokenizer) -> Path:
     from edgesdk.converters.bundle import BundleInfo
     from edgesdk.converters.staging import StagedPlan, stage_methods
 
-    from edgesdk.compress.exits import ExitHeads, softmax
+    from edgesdk.compress.exits import ExitHeads
+    from edgesdk.exit_rule import softmax
     from edgesdk.controller import ExitController
     from edgesdk.fsutil import atomic_write_json
 

@@ -12,9 +12,9 @@ import pytest
 
 from edgesdk.apps.assets import exits_properties, labels_properties
 from edgesdk.apps.jvm_check import records_tsv, run_jvm_check
-from edgesdk.compress.exits import confidence, softmax
+from edgesdk.exit_rule import confidence, softmax
 from edgesdk.controller import ExitController, stops
-from edgesdk.converters.staging import StagedPlan, method_name
+from edgesdk.converters.staged_plan import StagedPlan, method_name
 
 
 def kotlin_decisions(jar: Path, plan: StagedPlan, records: list[dict], workdir: Path, labels=("a", "b")) -> list[dict]:

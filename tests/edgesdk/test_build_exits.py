@@ -53,7 +53,7 @@ def test_eval_runs_a_staged_artifact_through_the_controller(built, sst2_slice):
 def test_golden_decisions_are_stable_and_follow_the_exit_rule(built):
     from edgesdk.controller import ExitController, stops
     from edgesdk.converters import get_backend
-    from edgesdk.converters.staging import StagedPlan
+    from edgesdk.converters.staged_plan import StagedPlan
 
     out, _ = built
     plan = StagedPlan.read(out / "artifacts")

@@ -1,7 +1,8 @@
 import numpy as np
 import torch
 
-from edgesdk.compress.exits import NEVER, ExitHeads, calibrate, confidence, exit_logits, exit_taken
+from edgesdk.compress.exits import ExitHeads, calibrate, exit_logits
+from edgesdk.exit_rule import NEVER, confidence, exit_taken
 from edgesdk.converters.staging import StagedPlan, stage_methods
 from tests.helpers import tiny_encoder
 
