@@ -486,7 +486,18 @@ def dev_split(build: Path):
     from edgesdk.recipe import load_recipe
 
     recipe = load_recipe(str(build / "recipe.yaml"))
-    return load_task(recipe.data, recipe.seed, {}).dev
+    return load_task(recipe.data, recipe.seed, data_overrides(build)).dev
+
+
+def data_overrides(build: Path) -> dict:
+    """The --train/--dev files the build was given (recipe.yaml keeps only the recipe; the
+    data step records the files it read). Bundled demo data records a path inside whichever
+    checkout built it, so a source that no longer exists falls back to the recipe."""
+    stats = json.loads((build / "data" / "stats.json").read_text())
+    sources = {k: v for k, v in stats["sources"].items() if v and Path(v).exists()}
+    if "train" not in sources:
+        return {}
+    return {**sources, "text_column": stats["text_column"], "label_column": stats["label_column"]}
 
 
 def truncation(texts: list[str], teacher_dir: Path, lengths: set) -> dict:
