@@ -11,7 +11,7 @@ system-deps:  ## Debian packages for the Kotlin, firmware and ssh checks (apt-ge
 	@bash scripts/system_deps.sh
 
 test: venv system-deps  ## the whole test suite (real runtimes and toolchains, tiny models; ~25 min on 2 cores)
-	.venv/bin/python -m pytest -q $(ARGS)
+	.venv/bin/python -m pytest -q --durations=25 $(ARGS)
 
 clean:
 	rm -rf build .pytest_cache
