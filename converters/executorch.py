@@ -33,7 +33,9 @@ def _export(model, example):
     import torch
 
     if not isinstance(model, torch.fx.GraphModule):  # a converted PT2E graph refuses eval()
-        model = model.eval()
+        from edgesdk.converters.xnnpack_rewrite import xnnpack_layer_norms
+
+        model = xnnpack_layer_norms(model).eval()
     return torch.export.export(model, example, strict=True)
 
 
@@ -57,10 +59,13 @@ def _xnnpack_pt2e(dynamic: bool):
         )
 
         from edgesdk.compress.quantize import int8_embeddings, pt2e_quantize
+        from edgesdk.converters.xnnpack_rewrite import xnnpack_layer_norms
 
         quantizer = XNNPACKQuantizer().set_global(
             get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
         )
+        if dynamic:  # the dynamic quantizer annotates linears only: the norms stay fp32 ops
+            model = xnnpack_layer_norms(model)
         return pt2e_quantize(int8_embeddings(model, config), quantizer, calibration, seq_len)
 
     return quantize

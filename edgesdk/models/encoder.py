@@ -116,9 +116,16 @@ class Attention(nn.Module):
         b, t, _ = x.shape
         q_flat, k_flat, v_flat = self.query(x), self.key(x), self.value(x)
         q, k, v = self._split(q_flat), self._split(k_flat), self._split(v_flat)
-        scores = torch.matmul(q * self.scale, k.transpose(-1, -2)) + bias
+        # 3-D bmm, not 4-D matmul: matmul lowers to expand_copy + bmm, and ExecuTorch runs
+        # those expands outside XNNPACK, splitting every layer into several delegate calls.
+        bh = b * self.heads
+        scores = torch.bmm(
+            (q * self.scale).reshape(bh, t, self.head_dim), k.reshape(bh, t, self.head_dim).transpose(1, 2)
+        ).view(b, self.heads, t, t) + bias
         probs = torch.softmax(scores, dim=-1)
-        context = torch.matmul(self.dropout(probs), v)
+        context = torch.bmm(self.dropout(probs).view(bh, t, t), v.reshape(bh, t, self.head_dim)).view(
+            b, self.heads, t, self.head_dim
+        )
         if self.head_gate is not None:
             context = context * self.head_gate.view(1, -1, 1, 1)
         context = context.transpose(1, 2).reshape(b, t, self.heads * self.head_dim)
