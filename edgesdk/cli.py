@@ -79,8 +79,8 @@ def eval_artifact(
 ) -> None:
     """Run an artifact in its runtime over labelled data and report accuracy and latency."""
     from edgesdk.converters.bundle import open_artifact
-    from edgesdk.converters.verify import evaluate, percentiles
     from edgesdk.converters.guard import check_loads
+    from edgesdk.converters.verify import evaluate, percentiles
     from edgesdk.data import read_eval_split
 
     check_loads(artifact)  # a corrupt file from a user must not crash this process
@@ -125,14 +125,13 @@ def profile(
     Devices: Linux boards over ssh (EDGESDK_SSH=user@host), Android phones over adb
     (EDGESDK_ADB_SERIAL; runners EDGESDK_ANDROID_TFLITE_BENCHMARK, EDGESDK_ANDROID_EXECUTORCH_RUNNER),
     Cortex-M parts as firmware under qemu (latency estimated from instruction counts)."""
+    import os
+
+    from edgesdk.converters.guard import check_loads
     from edgesdk.data import demo_data_paths, read_texts
     from edgesdk.recipe import ProfileConfig
     from edgesdk.targets.profilers import profile_artifact
     from edgesdk.targets.registry import get_target
-
-    from edgesdk.converters.guard import check_loads
-
-    import os
 
     for value, variable in ((device, "EDGESDK_ADB_SERIAL"), (host, "EDGESDK_SSH")):
         if value:
@@ -176,7 +175,7 @@ def targets() -> None:
 
     table = Table(title="edgesdk targets")
     for col in ("id", "family", "cores", "MHz", "RAM", "flash", "runtimes"):
-        table.add_column(col, no_wrap=True)
+        table.add_column(col, no_wrap=True, justify="left" if col in ("artifact", "precision") else "right")
     specs = list_targets()
     for t in specs:
         table.add_row(
@@ -218,39 +217,35 @@ def _size(n: Optional[int]) -> str:
 
 
 def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None:
-    t, s = report["teacher"], report["student"]
+    """The headline first (the same sentences as report.md's summary), then one row per artifact."""
+    from rich import box
+    from rich.text import Text
+
+    from edgesdk.report_summary import headline, summarize
+
+    summary = report.get("summary") or summarize(report)
+    out_console.print(Text(f"edgesdk build: {report['target']}", style="bold"))
+    for label, text in headline(summary):
+        out_console.print(Text.assemble("  ", (f"{label}: ", "bold"), text))
     table = Table(
-        title=f"edgesdk build: {report['target']}  teacher {t['accuracy']:.4f} ({t['params'] / 1e6:.1f}M params) -> "
-        f"{s['kind']} student {s['accuracy']:.4f} ({s['params'] / 1e6:.2f}M, {t['flops'] / max(s['flops'], 1):.1f}x "
-        "fewer FLOPs)"
+        box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False, title="artifacts (dev accuracy; batch-1 latency)"
     )
-    for col in (
-        "artifact",
-        "model",
-        "runtime",
-        "precision",
-        "accuracy",
-        "agreement",
-        "size MB",
-        "p50 ms",
-        "p90 ms",
-        "peak RSS MB",
-    ):
-        table.add_column(col)
+    # the file name says the runtime (.pte, .tflite, .micro.tflite); agreement is in report.md
+    for col in ("artifact", "precision", "dev\nacc", "size\nMB", "p50\nms", "p90\nms", "RSS\nMB"):
+        table.add_column(col, no_wrap=True, justify="left" if col in ("artifact", "precision") else "right")
+    shipped = summary["artifact"]["path"]
     for a in report["artifacts"]:
         table.add_row(
-            a["path"],
-            a["model"],
-            a["runtime"],
+            a["path"].removeprefix("artifacts/") + (" *" if a["path"] == shipped else ""),
             a["precision"],
             f"{a['accuracy']:.4f}",
-            f"{a['agreement']:.4f}",
             f"{a['size_bytes'] / 1e6:.2f}",
             fmt_ms(a["latency_ms"]["p50"]),
             fmt_ms(a["latency_ms"]["p90"]),
             fmt_mb(a["peak_rss_bytes"]),
         )
     out_console.print(table)
+    out_console.print("* ships (see the summary above)")
     p, e = report.get("pruning") or {}, report.get("exits") or {}
     if "heads_total" in p:
         out_console.print(
@@ -270,7 +265,8 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
             f"{package['kind']} package: {out_dir / package['path']} (ships {package['artifact']}; "
             f"how to use it: {out_dir / package['path'] / 'README.md'})"
         )
-    out_console.print(f"report: {out_dir / 'report.md'}")
+    plots = f" (plots: {out_dir / 'plots'})" if report.get("plots") else ""
+    out_console.print(f"report: {out_dir / 'report.md'}{plots}")
 
 
 def quiet_third_party_logs() -> None:

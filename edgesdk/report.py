@@ -1,8 +1,10 @@
-"""report.json (a public interface: see docs/report.md) and report.md.
+"""report.json (a public interface: see docs/report.md), report.md and plots/*.png.
 
 Built only from files in the build dir (data/stats.json, teacher/, verify.json,
 profile.json, manifest.json), so `edgesdk report BUILD_DIR` can re-render it at any time.
-Accuracies are fractions; latencies are milliseconds; sizes are bytes.
+Accuracies are fractions; latencies are milliseconds; sizes are bytes. report.md opens with
+the headline (report_summary.py), then each step's details; the plots (report_plots.py) sit
+beside the tables they illustrate.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgesdk.fsutil import atomic_write_json, atomic_write_text
 from edgesdk.fmt import fmt_bytes, fmt_ms
+from edgesdk.fsutil import atomic_write_json, atomic_write_text
+from edgesdk.report_summary import render_summary, summarize
 from edgesdk.steps import Manifest
 from edgesdk.targets.registry import TargetSpec
 
@@ -62,7 +65,7 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
         )
     models = verify["models"]
     student_info = manifest.steps.get("student", {}).get("info", {})
-    return {
+    report = {
         "report_version": REPORT_VERSION,
         "target": target.id,
         "data": stats,
@@ -89,6 +92,7 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
         "steps": {name: {"seconds": s["seconds"]} for name, s in manifest.steps.items()},
         "versions": manifest.header.get("versions", {}),
     }
+    return {**report, "summary": summarize(report)}
 
 
 # What the Cortex-M profiler adds (firmware under qemu): latency is an estimate from counted
@@ -117,7 +121,15 @@ def exits_section(out: Path, per_artifact: dict) -> dict:
         return {}
     first = next(s for s in per_artifact.values() if s.get("precision", "fp32") == "fp32")
     info = _read(out / "exits" / "exits.json")
-    keys = ("avg_layers_fraction", "accuracy_no_exit", "accuracy", "exit_layers", "exit_histogram", "bucket_usage", "thresholds")
+    keys = (
+        "avg_layers_fraction",
+        "accuracy_no_exit",
+        "accuracy",
+        "exit_layers",
+        "exit_histogram",
+        "bucket_usage",
+        "thresholds",
+    )
     return {
         **{k: first[k] for k in keys},
         "confidence": info["confidence"],
@@ -131,8 +143,12 @@ def render_markdown(report: dict) -> str:
     from edgesdk.apps.escape import markdown_text
 
     d, t, s = report["data"], report["teacher"], report["student"]
-    lines = [
-        f"# edgesdk build report: target `{report['target']}`",
+    lines = [f"# edgesdk build report: target `{report['target']}`", ""]
+    lines += render_summary(report["summary"])
+    lines += plot_links(report, "accuracy_vs_latency", "accuracy_vs_size")
+    lines += [
+        "",
+        "## Models",
         "",
         f"Dev set: {d['dev']['rows']} rows. FLOPs per sequence at the export length.",
         "",
@@ -166,6 +182,7 @@ def render_markdown(report: dict) -> str:
         "is against the same model in eager fp32; agreement is with the artifact's eager reference (fp32,",
         "or the fake-quant model for quantized artifacts). TFLM arena: bytes TFLM's planner allocated.",
     ]
+    lines += plot_links(report, "latency_histogram")
     for a in report["artifacts"]:
         if a["latency_kind"] == "estimate":
             lines.append(
@@ -175,14 +192,19 @@ def render_markdown(report: dict) -> str:
             )
     from edgesdk.targets.etdump import render_per_op
 
+    lines += plot_links(report, "per_op")
     for a in report["artifacts"]:
         if "per_op" in a and a["model"] == "student":
             lines += render_per_op(a["path"], a["per_op"])
     lines += render_fit(report.get("fit", {}))
     lines += render_package(report.get("package", {}))
     lines += render_exits(report.get("exits", {}))
+    lines += plot_links(report, "exits")
     lines += render_pruning(report.get("pruning", {}))
     lines += render_layers(report.get("quantization", {}).get("layers", []))
+    lines += plot_links(report, "quantization_layers")
+    if report.get("plots_warning"):
+        lines += ["", f"Plots: {report['plots_warning']}."]
     lines += [
         "",
         "## Data",
@@ -199,6 +221,22 @@ def render_markdown(report: dict) -> str:
     lines += [f"| {name} | {s['seconds']} |" for name, s in report["steps"].items()]
     lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in report["versions"].items()]
     return "\n".join(lines) + "\n"
+
+
+PLOT_TITLES = {
+    "accuracy_vs_latency": "dev accuracy vs mean latency per artifact",
+    "accuracy_vs_size": "dev accuracy vs artifact size",
+    "latency_histogram": "latency distribution per artifact",
+    "per_op": "per-op breakdown",
+    "exits": "dev sentences by exit and by length bucket",
+    "quantization_layers": "quantization error by layer",
+}
+
+
+def plot_links(report: dict, *names: str) -> list[str]:
+    """Markdown image links (relative to report.md) for the plots this build has."""
+    plots = report.get("plots", {})
+    return [line for name in names if name in plots for line in ("", f"![{PLOT_TITLES[name]}]({plots[name]})")]
 
 
 def render_exits(e: dict) -> list[str]:
@@ -220,11 +258,18 @@ def render_exits(e: dict) -> list[str]:
     lines += [f"| {layer} | {n} |" for layer, n in zip(e["exit_layers"], e["exit_histogram"])]
     lines += ["", "| bucket (tokens) | sentences |", "|---|---|"]
     lines += [f"| {b} | {n} |" for b, n in e["bucket_usage"].items()]
-    lines += ["", "| staged artifact | per-sentence p50 ms with exits | without exits | p90 | p99 |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| staged artifact | per-sentence p50 ms with exits | without exits | p90 | p99 |",
+        "|---|---|---|---|---|",
+    ]
     for path, a in e["artifacts"].items():
         lat, flat = a["latency_ms"], a["latency_ms_no_exit"]
         lines.append(f"| `{path}` | {lat['p50']:.2f} | {flat['p50']:.2f} | {lat['p90']:.2f} | {lat['p99']:.2f} |")
-    return lines + ["", "Verification-pass latencies (in-process, dev set, batch 1); the artifact table above has the profiler's."]
+    return lines + [
+        "",
+        "Verification-pass latencies (in-process, dev set, batch 1); the artifact table above has the profiler's.",
+    ]
 
 
 def render_fit(fit: dict) -> list[str]:
@@ -247,7 +292,9 @@ def render_fit(fit: dict) -> list[str]:
     for r in fit["artifacts"]:
         ram = "?" if r["ram_bytes"] is None else fmt_bytes(r["ram_bytes"])
         how = f"{r['method']['flash']}; {r['method']['ram']}"
-        lines.append(f"| `{r['artifact']}` | {fmt_bytes(r['flash_bytes'])} | {ram} | {'yes' if r['fits'] else 'no'} | {how} |")
+        lines.append(
+            f"| `{r['artifact']}` | {fmt_bytes(r['flash_bytes'])} | {ram} | {'yes' if r['fits'] else 'no'} | {how} |"
+        )
     return lines
 
 
@@ -305,7 +352,11 @@ def render_pruning(p: dict) -> list[str]:
     )
     history = p.get("history", [])
     if history:
-        lines += ["", "| stage | heads | FFN neurons | dev accuracy after pruning | after recovery |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| stage | heads | FFN neurons | dev accuracy after pruning | after recovery |",
+            "|---|---|---|---|---|",
+        ]
         for h in history:
             pruned = h.get("accuracy_pruned", h["accuracy"])
             lines.append(f"| {h['stage']} | {h['heads']} | {h['ffn']} | {pruned:.4f} | {h['accuracy']:.4f} |")
@@ -337,9 +388,27 @@ def render_layers(layers: list[dict], shown: int = 12) -> list[str]:
 
 def write_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
     report = build_report(out, target, manifest)
+    report["plots"] = draw_plots(out, report)
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", render_markdown(report))
     return report
+
+
+def draw_plots(out: Path, report: dict) -> dict[str, str]:
+    """plots/*.png; a plot that cannot be drawn costs one warning line, never the build."""
+    from rich.text import Text
+
+    from edgesdk.progress import console
+    from edgesdk.report_plots import PlotResult, one_line, render_plots
+
+    try:
+        drawn = render_plots(out, report)
+    except Exception as exc:  # noqa: BLE001 - plots are an extra (e.g. a full disk); the report must still be written
+        drawn = PlotResult(warning=f"plots not drawn: {one_line(exc)}")
+    if drawn.warning:
+        console.print(Text.assemble(("warning:", "yellow"), " ", drawn.warning), soft_wrap=True)  # no markup in it
+        report["plots_warning"] = drawn.warning
+    return drawn.paths
 
 
 def rerender(out: Path) -> dict:

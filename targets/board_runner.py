@@ -51,6 +51,7 @@ def measure(path, inputs, threads, warmup, repetitions):
             "mean": round(float(arr.mean()), 4),
             **{f"p{q}": round(float(np.percentile(arr, q)), 4) for q in (50, 90, 99)},
         },
+        "latency_samples_ms": [round(t, 4) for t in times],  # the report's latency histogram
         "peak_rss_bytes": _status_bytes("VmHWM"),
         "baseline_rss_bytes": baseline,
         "interpreter": which,

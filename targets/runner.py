@@ -39,7 +39,7 @@ def current_rss_bytes() -> int:
 
 def run(artifact: Path, texts: list[str], threads: int, warmup: int, repetitions: int, per_op: bool = False) -> dict:
     from edgesdk.converters.bundle import open_artifact
-    from edgesdk.converters.staging import is_staged
+    from edgesdk.converters.staged_plan import is_staged
     from edgesdk.converters.verify import percentiles
 
     baseline = current_rss_bytes()
@@ -62,6 +62,8 @@ def run(artifact: Path, texts: list[str], threads: int, warmup: int, repetitions
         "warmup": warmup,
         "repetitions": repetitions,
         "latency_ms": percentiles(times),
+        # every timed run, in order: the report's latency histogram (docs/report.md, plots)
+        "latency_samples_ms": [round(t, 4) for t in times],
         "peak_rss_bytes": peak_rss_bytes(),
         "baseline_rss_bytes": baseline,
         "size_bytes": artifact.stat().st_size,

@@ -42,6 +42,7 @@ def test_staged_artifacts_are_built_verified_and_reported(built):
     assert sum(e["bucket_usage"].values()) == report["data"]["dev"]["rows"] and e["bucket_usage"]["16"] > 0
     assert (out / "artifacts" / "exits.json").exists()
     assert "## Early exit" in (out / "report.md").read_text()
+    assert (out / report["plots"]["exits"]).is_file()  # the exit histogram beside that section
 
 
 def test_eval_runs_a_staged_artifact_through_the_controller(built, sst2_slice):

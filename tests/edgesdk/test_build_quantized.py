@@ -100,6 +100,7 @@ def test_layer_report_lists_weights_and_executorch_activations(built):
     int8 = [r for r in et if r["precision"] == "int8" and r["name"] == "layers.0.ffn.up"]
     assert int4[0]["weight_bits"] == 4 and int4[0]["weight_sqnr_db"] < int8[0]["weight_sqnr_db"]
     assert "## Quantization error by layer" in (out / "report.md").read_text()
+    assert (out / report["plots"]["quantization_layers"]).is_file()
 
 
 def test_quantization_gate_stops_the_build_with_one_line(tmp_path, tiny_teacher, sst2_slice):

@@ -1,0 +1,208 @@
+"""The report's headline: what was built, does it fit, and how the artifact that ships compares
+with the teacher. One `summary` dict (report.json's `summary`, docs/report.md) feeds both
+report.md's first lines and the CLI's end-of-build summary, so the two never disagree.
+
+Everything here is computed from report rows already built (artifacts, fit, package), never
+measured again: a script reading `summary` gets the same numbers it would recompute itself.
+Ratios compare like with like: the baseline is an fp32 artifact in the same runtime (the
+teacher's when it was lowered, else the student's own fp32), so a ratio never mixes runtimes
+or a measured latency with an estimated one.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from edgesdk.fmt import fmt_bytes, fmt_ms
+
+
+def summarize(report: dict) -> dict:
+    """report.json's `summary` from the rest of the report."""
+    t, s = report["teacher"], report["student"]
+    artifact, chosen_by = headline_artifact(report)
+    baseline = baseline_for(artifact, report["artifacts"])
+    fit = report.get("fit") or {}
+    return {
+        "target": report["target"],
+        "student": {
+            "kind": s["kind"],
+            "shape": describe_config(s["config"]),
+            "params": s["params"],
+            "times_fewer_params_than_teacher": ratio(t["params"], s["params"]),
+            "times_fewer_flops_than_teacher": ratio(t["flops"], s["flops"]),
+        },
+        "teacher": {"accuracy": t["accuracy"], "params": t["params"]},
+        "fits": fit.get("ok"),
+        "fit_needs": fit_needs(fit, artifact["path"]),
+        "artifact": {**row_fields(artifact), "staged": bool(artifact.get("staged")), "chosen_by": chosen_by},
+        "accuracy_vs_teacher_pt": round(100 * (artifact["accuracy"] - t["accuracy"]), 2),
+        "baseline": row_fields(baseline) if baseline else None,
+        "times_smaller": ratio(baseline["size_bytes"], artifact["size_bytes"]) if baseline else None,
+        "times_faster": ratio(baseline["latency_ms"]["mean"], artifact["latency_ms"]["mean"]) if baseline else None,
+    }
+
+
+def ratio(numerator: Optional[float], denominator: Optional[float]) -> Optional[float]:
+    """numerator / denominator to 2 decimals; None when either was not measured (or is 0)."""
+    return round(numerator / denominator, 2) if numerator and denominator else None
+
+
+def fit_needs(fit: dict, path: str) -> Optional[dict]:
+    """The shipped artifact's flash and RAM needs beside the target's budgets (None = no limit)."""
+    row = next((r for r in fit.get("artifacts", []) if r["artifact"] == path), None)
+    if row is None:
+        return None
+    budgets = fit["budgets"]
+    return {
+        "flash_bytes": row["flash_bytes"],
+        "ram_bytes": row["ram_bytes"],
+        "flash_budget_bytes": budgets["flash_bytes"],
+        "ram_budget_bytes": budgets["ram_bytes"],
+    }
+
+
+def row_fields(row: dict) -> dict:
+    """What the summary repeats of an artifact row (mean latency: the per-sentence figure the
+    project's claims are stated in)."""
+    return {
+        "path": row["path"],
+        "model": row["model"],
+        "runtime": row["runtime"],
+        "precision": row["precision"],
+        "accuracy": row["accuracy"],
+        "size_bytes": row["size_bytes"],
+        "latency_ms_mean": row["latency_ms"]["mean"],
+        "latency_kind": row.get("latency_kind", "measured"),
+    }
+
+
+def headline_artifact(report: dict) -> tuple[dict, str]:
+    """The artifact that ships and who chose it: the package's, else the fit step's choice
+    (the packager's rule: a fitting staged artifact first, then the smallest flash), else (a
+    build dir older than the fit step) the smallest student artifact, staged first."""
+    from edgesdk.apps.package import shipped_artifact
+
+    by_path = {a["path"]: a for a in report["artifacts"]}
+    package, fit = report.get("package") or {}, report.get("fit") or {}
+    if package.get("artifact") in by_path:
+        return by_path[package["artifact"]], "package"
+    if fit.get("ok") and shipped_artifact(fit) in by_path:
+        return by_path[shipped_artifact(fit)], "fit"
+    if fit and fit["needs"]["artifact"] in by_path:
+        return by_path[fit["needs"]["artifact"]], "fit-none-fits"
+    students = [a for a in report["artifacts"] if a["model"] == "student"] or report["artifacts"]
+    return min(students, key=lambda a: (not a.get("staged"), a["size_bytes"])), "smallest"
+
+
+CHOSEN_BY = {  # summary.artifact.chosen_by -> the words report.md and the CLI use
+    "package": "the package ships it",
+    "fit": "the fit step's choice",
+    "fit-none-fits": "the smallest; nothing fits",
+    "smallest": "the smallest student artifact; this build dir has no fit.json",
+}
+
+
+def baseline_for(artifact: dict, artifacts: list[dict]) -> Optional[dict]:
+    """The fp32 single-graph artifact in the artifact's runtime: the teacher's, else the
+    student's (None when that runtime has no fp32 artifact, e.g. TFLM is int8 only)."""
+    same_runtime = [
+        a for a in artifacts if a["runtime"] == artifact["runtime"] and a["precision"] == "fp32" and not a.get("staged")
+    ]
+    for model in ("teacher", "student"):
+        for a in same_runtime:
+            if a["model"] == model and a is not artifact:
+                return a
+    return None
+
+
+def _describe_encoder(c: dict) -> str:
+    heads = [layer["heads"] for layer in c["layers"]]
+    ffn = [layer["ffn"] for layer in c["layers"]]
+    return (
+        f"{len(c['layers'])} layer{'s' if len(c['layers']) != 1 else ''}, hidden {c['hidden_size']}, "
+        f"heads {_per_layer(heads)}, FFN {_per_layer(ffn)}"
+        + (f", embedding {c['embedding_size']}" if c.get("embedding_size") else "")
+        + (f", shared {c['share']}" if c.get("share", "none") != "none" else "")
+    )
+
+
+def _per_layer(values: list[int]) -> str:
+    return str(values[0]) if len(set(values)) == 1 else "/".join(map(str, values))
+
+
+CONFIG_DESCRIBERS: dict[str, Callable[[dict], str]] = {
+    "encoder": _describe_encoder,
+    "cnn": lambda c: f"embedding {c['embedding_size']}, {c['filters']} filters of widths {list(c['kernel_sizes'])}",
+    "bilstm": lambda c: f"embedding {c['embedding_size']}, hidden {c['hidden_size']} per direction",
+}
+
+
+def describe_config(config: dict) -> str:
+    """A model config in a few words (the full config stays in report.json's student.config)."""
+    describe = CONFIG_DESCRIBERS.get(config.get("family", ""))
+    return f"{describe(config)}, vocabulary {config['vocab_size']}" if describe else config.get("family", "?")
+
+
+def headline(summary: dict) -> list[tuple[str, str]]:
+    """(label, sentence) pairs: report.md's summary bullets and the CLI's first lines."""
+    s, a, b = summary["student"], summary["artifact"], summary["baseline"]
+    built = (
+        f"{s['kind']} student ({s['shape']}; {s['params'] / 1e6:.2f} M params, "
+        f"{s['times_fewer_params_than_teacher']}x fewer than the teacher, {s['times_fewer_flops_than_teacher']}x "
+        f"fewer FLOPs) for {summary['target']}"
+    )
+    if s["kind"] == "teacher":
+        built = (
+            f"the fine-tuned teacher itself ({s['shape']}; {s['params'] / 1e6:.2f} M params) for {summary['target']}"
+        )
+    fits = {True: "yes", False: "NO (see Fit below)", None: "not checked (no fit.json in this build dir)"}
+    estimate = " (estimate)" if a["latency_kind"] == "estimate" else ""
+    lines = [
+        ("Built", built),
+        (f"Fits {summary['target']}", fits[summary["fits"]] + needs_phrase(summary.get("fit_needs"))),
+        (
+            "Ships",
+            f"{a['path']} ({a['runtime']} {a['precision']}{', staged' if a['staged'] else ''}; "
+            f"{CHOSEN_BY[a['chosen_by']]}): dev accuracy {a['accuracy']:.4f} vs teacher "
+            f"{summary['teacher']['accuracy']:.4f} ({summary['accuracy_vs_teacher_pt']:+.2f} pt), "
+            f"{fmt_bytes(a['size_bytes'])}, {fmt_ms(a['latency_ms_mean'], 3)} ms per sentence{estimate}",
+        ),
+    ]
+    if b is None:
+        return lines + [("vs fp32", f"no other fp32 artifact in {a['runtime']} to compare with")]
+    baseline = "teacher" if b["model"] == "teacher" else "single-graph student"
+    return lines + [
+        (
+            f"vs {baseline} fp32 in {b['runtime']}",
+            f"{times(summary['times_smaller'], 'smaller', 'larger', 'the size')} ({fmt_bytes(a['size_bytes'])} vs "
+            f"{fmt_bytes(b['size_bytes'])}), {times(summary['times_faster'], 'faster', 'slower', 'the speed')} "
+            f"(mean {fmt_ms(a['latency_ms_mean'], 3)} vs {fmt_ms(b['latency_ms_mean'], 3)} ms per sentence; {b['path']})",
+        )
+    ]
+
+
+def needs_phrase(needs: Optional[dict]) -> str:
+    """'; needs flash 1.20 MB of 2.00 MB, RAM 310.0 KB (no limit)' for the shipped artifact."""
+    if not needs:
+        return ""
+
+    def need(kind: str, name: str) -> str:
+        budget = needs[f"{kind}_budget_bytes"]
+        limit = " (no limit)" if budget is None else f" of {fmt_bytes(budget)}"
+        return f"{name} {fmt_bytes(needs[f'{kind}_bytes'])}{limit}"
+
+    return f"; needs {need('flash', 'flash')}, {need('ram', 'RAM')}"
+
+
+def times(ratio_: Optional[float], better: str, worse: str, same: str) -> str:
+    """'2.5x smaller' for a ratio above 1, '1.25x larger' below it (a ratio is baseline/artifact)."""
+    if not ratio_:
+        return f"? {better}"
+    if ratio_ == 1:
+        return f"1.00x {same}"
+    return f"{ratio_:.2f}x {better}" if ratio_ > 1 else f"{1 / ratio_:.2f}x {worse}"
+
+
+def render_summary(summary: dict) -> list[str]:
+    """report.md's summary section."""
+    return ["## Summary", ""] + [f"- **{label}**: {text}" for label, text in headline(summary)]
