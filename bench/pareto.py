@@ -95,6 +95,25 @@ def build_info(build: Path) -> dict:
     }
 
 
+def build_name(build: Path, builds: list[Path]) -> str:
+    """The build dir's name, with its parent's when two builds share a name (rows are keyed by name)."""
+    twins = [b for b in builds if b.name == build.name]
+    return build.name if len(twins) == 1 else f"{build.parent.parent.name}/{build.name}"
+
+
+def teacher_info(build: Path) -> dict:
+    t = json.loads((build / "report.json").read_text())["teacher"]
+    return {
+        "build": str(build / "teacher"),
+        "kind": "teacher",
+        "params": t["params"],
+        "flops_vs_teacher": 1.0,
+        "eager_accuracy": t["accuracy"],
+        "teacher_accuracy": t["accuracy"],
+        "config": {},
+    }
+
+
 MARKERS = {"executorch": "o", "litert": "s"}
 
 
@@ -109,7 +128,8 @@ def plot(rows: list[dict], dataset: str, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), dpi=110, sharey=True)
     groups = sorted({r["group"] for r in rows}, key=lambda g: -max(r["size_bytes"] for r in rows if r["group"] == g))
-    colours = dict(zip(groups, plt.get_cmap("tab10").colors))
+    palette = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7]  # grey is the runtime key's
+    colours = dict(zip(groups, palette * 2))
     for ax, (key, front, xlabel) in zip(
         axes,
         (
@@ -142,7 +162,7 @@ def plot(rows: list[dict], dataset: str, path: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel(f"{dataset} dev accuracy, measured on the artifact (%)")
     handles = [plt.Line2D([], [], color=colours[g], marker="o", ls="", label=g) for g in groups]
-    handles += [plt.Line2D([], [], color="grey", marker=m, ls="", label=rt) for rt, m in MARKERS.items()]
+    handles += [plt.Line2D([], [], color="grey", mfc="none", marker=m, ls="", label=rt) for rt, m in MARKERS.items()]
     handles.append(plt.Line2D([], [], color="black", lw=1, label="Pareto front"))
     axes[1].legend(handles=handles, loc="lower right", fontsize=8)
     fig.suptitle(f"edgesdk artifacts on {dataset}: accuracy vs latency and size (front points: runtime/precision)")
@@ -187,9 +207,13 @@ def main() -> None:
         texts, labels, args.passes, args.rounds, args.warmup = texts[:48], labels[:48], 1, 2, 3
     rows = []
     for b in builds:
-        for r in peers.artifact_rows(b, staged=False, prefix=b.name):
+        for r in peers.artifact_rows(b, staged=False, prefix=build_name(b, builds)):
             r.extra["info"] = build_info(b)
             rows.append(r)
+    with_teacher = next((b for b in builds if (b / "artifacts" / "teacher").is_dir()), None)
+    for r in peers.artifact_rows(with_teacher, staged=False, prefix="teacher", model="teacher") if with_teacher else []:
+        r.extra["info"] = teacher_info(with_teacher)  # the fine-tuned teacher as lowered beside a student
+        rows.append(r)
     (work / "texts.json").write_text(json.dumps(texts))
     spec = {"texts": str(work / "texts.json"), "teacher": "", "threads": args.threads, "warmup": args.warmup}
     info = peers.machine(args.threads)

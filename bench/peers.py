@@ -247,13 +247,14 @@ def build_label(build: Path) -> str:
     return "" if s["kind"] == "teacher" and s["params"] == report["teacher"]["params"] else f"{s['kind']} {s['params'] / 1e6:.1f}M "
 
 
-def artifact_rows(build: Path, staged: bool, prefix: str = "edgesdk") -> list[Row]:
-    """The student artifacts of one build (TFLM files excluded: they run on MCUs, not here)."""
+def artifact_rows(build: Path, staged: bool, prefix: str = "edgesdk", model: str = "student") -> list[Row]:
+    """One build's artifacts of `model` (student, or the teacher lowered beside it); TFLM files
+    are left out: they run on MCUs, not here."""
     seq_len = json.loads((build / "artifacts" / "bundle.json").read_text())["seq_len"]
-    label = build_label(build)
+    label = build_label(build) if model == "student" else ""
     rows = []
     for a in json.loads((build / "verify.json").read_text())["results"]:
-        if a["model"] != "student" or a["runtime"] == "tflm" or bool(a.get("staged")) != staged:
+        if a["model"] != model or a["runtime"] == "tflm" or bool(a.get("staged")) != staged:
             continue
         name = f"{prefix} {label}{a['runtime']} {a['precision']}" + (" exits+buckets" if staged else f" L{seq_len}")
         rows.append(Row(name, a["runtime"], a["precision"], False, "edgesdk", str(build / a["path"]), seq_len,
@@ -358,8 +359,9 @@ class Child:
             if not line:
                 tail = (self.proc.stderr.read().strip().splitlines() or ["no output"])[-1]
                 raise RuntimeError(f"child exited {self.proc.wait()}: {tail[:200]}")
-            if line.startswith("{"):
-                return json.loads(line)
+            start = line.find('{"')  # a runtime's own log line may lack its newline and prefix ours
+            if start >= 0:
+                return json.loads(line[start:])
 
     def time(self, indices: list[int]) -> dict:
         self.proc.stdin.write(json.dumps(indices) + "\n")
@@ -385,6 +387,9 @@ def schedule(n: int, passes: int, rounds: int) -> list[list[int]]:
 def measure(rows: list[Row], spec: dict, threads: int, rounds: list[list[int]], n: int) -> None:
     """Start every live row's child, then rotate through rows round by round."""
     live = [r for r in rows if r.error is None]
+    names = [r.name for r in live]
+    if len(set(names)) != len(names):
+        raise ValueError(f"row names must be unique: {sorted({n for n in names if names.count(n) > 1})}")
     children = {}
     for r in live:  # started one at a time, so loading does not contend with other loading
         try:
