@@ -242,6 +242,8 @@ def export_peers(rows: list[Row], teacher_dir: Path) -> None:
 def build_label(build: Path) -> str:
     """'' for a build that ships the teacher (the default recipe), else the student's kind and
     shape (e.g. 'cnn 1.7M'), so rows of several builds stay apart."""
+    if not (build / "report.json").exists():  # a build stopped at a gate: its student is the teacher
+        return ""
     report = json.loads((build / "report.json").read_text())
     s = report["student"]
     return "" if s["kind"] == "teacher" and s["params"] == report["teacher"]["params"] else f"{s['kind']} {s['params'] / 1e6:.1f}M "
@@ -457,6 +459,7 @@ def add_ratios(rows: list[dict]) -> dict:
     measured = [r for r in rows if "accuracy" in r]
     best_acc = max((r["accuracy"] for r in measured if r["peer"]), default=0.0)
     ref, ours = best(rows, True, best_acc), best(rows, False, best_acc)
+    fastest = best(rows, False, 0.0)
     if ref is None:
         return {}
     for r in measured:
@@ -472,6 +475,8 @@ def add_ratios(rows: list[dict]) -> dict:
         "best_peer": ref["name"],
         "best_edgesdk": ours["name"] if ours else None,
         **({"edgesdk_vs_peer": ours["vs_best_peer"]} if ours else {}),
+        # the student trade-off: edgesdk's fastest row at whatever accuracy it has
+        **({"fastest_edgesdk": fastest["name"], "fastest_vs_peer": fastest["vs_best_peer"]} if fastest else {}),
     }
 
 

@@ -275,6 +275,11 @@ def peers_section(data: dict) -> list[str]:
         e = s["edgesdk_vs_peer"]
         lines += ["", f"Best edgesdk row `{s['best_edgesdk']}` vs `{s['best_peer']}`: latency x{e['latency_x']:.2f}, "
                   f"size x{_fmt(e['size_x'], '.2f')}, peak RSS x{e['rss_x']:.2f}, accuracy {e['accuracy_pt']:+.2f} pt."]
+    if s.get("fastest_vs_peer"):
+        f = s["fastest_vs_peer"]
+        lines += ["", f"Fastest edgesdk row `{s['fastest_edgesdk']}` vs `{s['best_peer']}`: "
+                  f"{1 / f['latency_x']:.1f}x lower mean latency, {1 / f['size_x']:.1f}x smaller, peak RSS "
+                  f"x{f['rss_x']:.2f}, accuracy {f['accuracy_pt']:+.2f} pt."]
     trunc = {r["seq_len"]: r["truncated_sentences"] for r in data["rows"] if "truncated_sentences" in r}
     if trunc:
         lines += ["", "Dev sentences truncated by fixed-length rows: "
@@ -383,17 +388,50 @@ def tokenizer_parity_section(data: dict) -> list[str]:
 
 
 def fuzz_section(data: dict) -> list[str]:
-    """bench/fuzz.py: corrupt artifacts through the guard."""
+    """bench/fuzz.py: corrupt artifacts of every kind through the guard."""
     lines = [
-        f"## Corrupt artifacts (bench/fuzz.py, {data['cases_per_runtime']:,} mutants per runtime, seed {data['seed']})",
+        f"## Corrupt artifacts (bench/fuzz.py, {data['total_cases']:,} mutants: {data['cases_per_kind']:,} per "
+        f"artifact kind, seed {data['seed']})",
         "",
-        f"Caller crashes: {data['caller_crashes']}; {data['seconds']:.0f} s.",
+        f"Caller crashes: {data['caller_crashes']}; {data['seconds']:.0f} s. A crashed or hung child is the guard's "
+        "child process dying on a file or stalling (stopped after the probe timeout); the caller reports either "
+        "as one line.",
         "",
-        "| runtime | mutation: outcome | count |",
+        "| artifact kind (seed size) | mutation: outcome | count |",
         "|---|---|---|",
     ]
-    lines += [f"| {rt} | {k} | {n} |" for rt, outcome in data["outcomes"].items() for k, n in outcome.items()]
+    lines += [
+        f"| {kind} ({data['seed_bytes'][kind]:,} B) | {k} | {n} |"
+        for kind, outcome in data["outcomes"].items()
+        for k, n in outcome.items()
+    ]
     return lines + [""]
+
+
+def interrupt_section(data: dict) -> list[str]:
+    """bench/interrupt.py: builds killed at random moments, then resumed."""
+    landed = ", ".join(f"{step} {n}" for step, n in data["landed_in_step"].items())
+    signals = ", ".join(f"{sig} {n}" for sig, n in data["by_signal"].items())
+    return [
+        f"## Interrupted builds (bench/interrupt.py, seed {data['seed']}, {data['kills_per_build']} kills per build)",
+        "",
+        f"{data['kills']} kills ({signals}; landed in: {landed}) over {data['resumed_builds']} builds, "
+        f"{data['seconds']:.0f} s.",
+        "",
+        "| check | count |",
+        "|---|---|",
+        f"| unclean exits (SIGINT: no 'interrupted' line, a traceback, or not exit 130; SIGKILL: not killed) | "
+        f"{data['unclean_exits']} |",
+        f"| SIGINT runs that printed 'interrupted' then died by SIGINT (`python -m` quirk, not unclean) | "
+        f"{data['sigint_deaths_after_the_interrupted_line']} |",
+        f"| data lost (finished steps gone or changed after a kill) | {data['data_lost']} |",
+        f"| resumes that finished | {data['resumes_ok']} / {data['resumed_builds']} |",
+        f"| resumes byte-identical to an uninterrupted build | {data['byte_identical']} / {data['resumed_builds']} |",
+        f"| finished steps redone on resume | {data['finished_steps_redone']} |",
+        f"| temp entries right after a kill (swept by the next run) | {data['temp_entries_right_after_a_kill']} |",
+        f"| temp entries left after resume | {data['leftover_temp_entries_after_resume']} |",
+        "",
+    ]
 
 
 def main() -> None:
@@ -416,6 +454,7 @@ def main() -> None:
         ("cortex_m.json", cortex_m_section),
         ("tokenizer_parity.json", tokenizer_parity_section),
         ("fuzz.json", fuzz_section),
+        ("interrupt.json", interrupt_section),
     ):
         for path in sorted((ROOT / "bench" / "results").glob(pattern)):
             lines += section(json.loads(path.read_text()))

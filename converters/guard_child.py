@@ -1,6 +1,6 @@
 """Child of edgesdk.converters.guard: reads artifact paths (JSON lines) on stdin, loads each in
-its runtime and runs it once on a dummy input, answers {"error": null | "one line"} per path.
-A crash here is what the parent is there to catch."""
+its runtime and runs it once on a dummy input (a staged artifact: every method), answers
+{"error": null | "one line"} per path. A crash here is what the parent is there to catch."""
 
 from __future__ import annotations
 
@@ -11,23 +11,44 @@ from pathlib import Path
 import numpy as np
 
 
+def dummy_batch(length: int, tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """[CLS] [SEP] and padding ids (valid in any BERT vocabulary), the first `tokens` of
+    `length` positions unmasked."""
+    ids = np.zeros((1, length), dtype=np.int32)
+    ids[0, :2] = (101, 102)
+    mask = np.zeros((1, length), dtype=np.int32)
+    mask[0, :tokens] = 1
+    return ids, mask
+
+
+def every_stage_logits(controller) -> list[np.ndarray]:
+    """Logits of every stage of every bucket of a staged artifact. eval and the profilers reach
+    a bucket by sentence length and a later stage only when an exit is unsure, so a method this
+    probe skipped would first run, and could crash, in the caller's process."""
+    longest = controller.plan.buckets[-1]
+    return [
+        logits
+        for bucket in controller.plan.buckets
+        for _, _, logits in controller.stage_logits(*dummy_batch(longest, bucket))
+    ]
+
+
 def try_artifact(path: Path) -> None:
     from edgesdk.converters.bundle import BundleInfo, open_session
     from edgesdk.converters.registry import backend_for_path, check_artifact_file
-    from edgesdk.converters.staging import StagedPlan, is_staged
+    from edgesdk.converters.staged_plan import is_staged
 
     backend = backend_for_path(path)
     check_artifact_file(path, backend)
     info = BundleInfo.read(path.parent)
-    length = StagedPlan.read(path.parent).buckets[-1] if is_staged(path) else info.seq_len
     session = open_session(path, backend, 1)
-    ids = np.zeros((1, length), dtype=np.int32)
-    ids[0, :2] = (101, 102)
-    mask = np.zeros((1, length), dtype=np.int32)
-    mask[0, :2] = 1
-    logits = np.asarray(session.run(ids, mask))
-    if logits.shape[-1] != len(info.labels.names):
-        raise ValueError(f"outputs {logits.shape[-1]} scores for {len(info.labels.names)} labels")
+    if is_staged(path):
+        outputs = every_stage_logits(session.controller)
+    else:
+        outputs = [session.run(*dummy_batch(info.seq_len, 2))]
+    for logits in outputs:
+        if np.asarray(logits).shape[-1] != len(info.labels.names):
+            raise ValueError(f"outputs {np.asarray(logits).shape[-1]} scores for {len(info.labels.names)} labels")
 
 
 def main() -> int:

@@ -165,12 +165,16 @@ class LiteRTMethods:
             self._names = set(self._interpreter.get_signature_list())
         except Exception as exc:  # noqa: BLE001
             raise ArtifactError(f"LiteRT cannot load {path}: {str(exc).splitlines()[0][:160]}") from None
+        self._path = path
         self._runners: dict = {}
 
     def run(self, name: str, *inputs: np.ndarray) -> list[np.ndarray]:
         if name not in self._runners:
             if name not in self._names:
-                raise ArtifactError(f"the artifact has no signature '{name}' (has {sorted(self._names)})")
+                raise ArtifactError(
+                    f"{self._path} has no signature '{name}' (has {sorted(self._names)}); its exits.json "
+                    "belongs to another build, rebuild the artifact"
+                )
             runner = self._interpreter.get_signature_runner(name)
             # litert-torch names positional inputs args_0.. and outputs output_0.. in order.
             self._runners[name] = (runner, sorted(runner.get_input_details()))

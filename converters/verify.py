@@ -15,7 +15,7 @@ import numpy as np
 from edgesdk.converters.bundle import LoadedArtifact
 
 from edgesdk.data import Split
-from edgesdk.errors import AccuracyGateError
+from edgesdk.errors import AccuracyGateError, ArtifactError
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,7 +62,7 @@ def evaluate(artifact: LoadedArtifact, split: Split, progress: Optional[Callable
     preds, times, logits = [], [], []
     for i in range(len(split)):
         start = time.perf_counter()
-        out = artifact.session.run(ids[i : i + 1], mask[i : i + 1])
+        out = run_row(artifact, ids[i : i + 1], mask[i : i + 1], i)
         times.append((time.perf_counter() - start) * 1e3)
         logits.append(out[0])
         preds.append(int(np.argmax(out[0])))
@@ -70,6 +70,20 @@ def evaluate(artifact: LoadedArtifact, split: Split, progress: Optional[Callable
             progress(1)
     accuracy = float(np.mean(np.array(preds) == np.array(split.labels)))
     return Evaluation(tuple(preds), accuracy, tuple(times), np.stack(logits))
+
+
+def run_row(artifact: LoadedArtifact, ids: np.ndarray, mask: np.ndarray, row: int) -> np.ndarray:
+    """One row through the runtime. The guard ran the file on a dummy input only; a real row
+    can still fail (an id beyond a damaged or mismatched vocabulary, a corrupt op), and the
+    runtime's RuntimeError/ValueError then becomes one line naming the file and the row."""
+    try:
+        return artifact.session.run(ids, mask)
+    except (RuntimeError, ValueError) as exc:
+        detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ArtifactError(
+            f"{artifact.path} failed on data row {row + 1} in {artifact.backend.name}: {detail}; "
+            "the file is corrupt or its tokenizer.json does not belong to it"
+        ) from None
 
 
 def percentiles(values: Sequence[float]) -> dict:

@@ -14,17 +14,19 @@ import io
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Optional, Sequence
 
 from edgesdk.errors import DataError
+from edgesdk.progress import warning
 from edgesdk.recipe import DataConfig
 
 TEXT_COLUMN_NAMES = ("sentence", "text", "content", "question", "utterance", "query")
 LABEL_COLUMN_NAMES = ("label", "category", "intent", "class", "target")
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # what Excel's and PowerShell's "Unicode" text starts with
 
 # csv's default field limit (128 KiB) rejects long texts; raise it rather than crash.
 csv.field_size_limit(1 << 30)
@@ -88,6 +90,8 @@ class Task:
     # Rows no model ever trains on, carved from train before any training (early-exit
     # thresholds are calibrated on them: confidence on rows the backbone fitted is inflated).
     calibration: Split = Split((), ())
+    # Rows skipped for an empty or NaN text, per source file role ("train", "dev").
+    skipped_empty_texts: dict = field(default_factory=dict)
 
     def with_calibration(self, rows: int, seed: int) -> "Task":
         """This task with `rows` stratified, seeded train rows moved to `calibration`
@@ -116,6 +120,7 @@ class Task:
             "train": split_stats(self.train),
             "dev": split_stats(self.dev),
             **({"calibration": split_stats(self.calibration)} if len(self.calibration) else {}),
+            **({"skipped_empty_texts": self.skipped_empty_texts} if self.skipped_empty_texts else {}),
         }
 
 
@@ -145,14 +150,26 @@ def _read_text(path: Path) -> str:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
             raise DataError(f"data file {path} is not valid gzip ({exc}); re-compress or give the plain file") from None
+    if raw.startswith(UTF16_BOMS):
+        raise DataError(f"data file {path} is UTF-16 text; re-save it as UTF-8")
     if b"\x00" in raw[:65536]:
         raise DataError(f"data file {path} looks binary (NUL bytes); give a UTF-8 .csv, .tsv or .jsonl file")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataError(
-            f"data file {path} is not UTF-8 (bad byte at offset {exc.start}); re-save it as UTF-8"
-        ) from None
+        raise DataError(_not_utf8(path, raw, exc.start)) from None
+
+
+def _not_utf8(path: Path, raw: bytes, offset: int) -> str:
+    """Where the first byte that is not UTF-8 sits, as an editor shows it (line, column), so
+    the user can find the row; usually a file saved as Windows-1252 or Latin-1."""
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    line = raw.count(b"\n", 0, offset) + 1
+    column = len(raw[line_start:offset].decode("utf-8", errors="replace")) + 1
+    return (
+        f"data file {path} is not UTF-8: line {line}, column {column} has byte 0x{raw[offset]:02x}; "
+        "re-save it as UTF-8 (e.g. iconv -f cp1252 -t utf-8)"
+    )
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -221,20 +238,38 @@ def _columns_of(rows: list[dict[str, str]], path: Path) -> list[str]:
     return list(rows[0].keys())
 
 
-def _clean(rows: list[dict[str, str]], text_col: str, label_col: str, path: Path) -> tuple[list[str], list[str]]:
-    texts, labels = [], []
+def _is_missing(value: str) -> bool:
+    """Empty, or NaN: how pandas writes a missing value once a column is turned into strings."""
+    return not value or value.lower() == "nan"
+
+
+def _clean(rows: list[dict[str, str]], text_col: str, label_col: str, path: Path) -> tuple[list[str], list[str], int]:
+    """(texts, labels, rows skipped). A row without a label is an error (guessing one would
+    train on noise); a row without a text carries no signal and is skipped with a warning, so a
+    few blank cells do not stop a build but never go unnoticed."""
+    texts, labels, skipped = [], [], []
     for i, row in enumerate(rows):
         text = (row.get(text_col) or "").strip()
         label = (row.get(label_col) or "").strip()
-        if not label:
-            raise DataError(f"{path}: row {i + 1} has an empty label in column '{label_col}'; label it or drop it")
-        if not text or text.lower() == "nan":
-            continue  # empty texts carry no signal; they are counted in the stats as dropped
+        if _is_missing(label):
+            shown = f" ('{label}')" if label else ""
+            raise DataError(
+                f"{path}: row {i + 1} has an empty label{shown} in column '{label_col}'; label it or drop it"
+            )
+        if _is_missing(text):
+            skipped.append(i + 1)
+            continue
         texts.append(text)
         labels.append(label)
     if not texts:
         raise DataError(f"{path}: every row has an empty text in column '{text_col}'; check --text-column")
-    return texts, labels
+    if skipped:
+        rows_shown = ", ".join(map(str, skipped[:5])) + (", ..." if len(skipped) > 5 else "")
+        warning(
+            f"{path}: skipped {len(skipped)} rows with an empty or NaN text in column '{text_col}' "
+            f"(rows {rows_shown}); fill them in or remove them"
+        )
+    return texts, labels, len(skipped)
 
 
 def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -268,12 +303,13 @@ def load_task(config: DataConfig, seed: int, overrides: Optional[dict] = None) -
     columns = _columns_of(train_rows, train_path)
     text_col = _pick_column(columns, cfg.text_column, TEXT_COLUMN_NAMES, "text", train_path, "--text-column")
     label_col = _pick_column(columns, cfg.label_column, LABEL_COLUMN_NAMES, "label", train_path, "--label-column")
-    train_texts, train_labels = _clean(train_rows, text_col, label_col, train_path)
+    train_texts, train_labels, train_skipped = _clean(train_rows, text_col, label_col, train_path)
 
     label_map = LabelMap.from_values(train_labels)
     if len(label_map) < 2:
+        after = f" after skipping {train_skipped} rows with empty texts" if train_skipped else ""
         raise DataError(
-            f"{train_path} has a single label class ('{label_map.names[0]}'); a classifier needs at least two"
+            f"{train_path} has a single label class ('{label_map.names[0]}'){after}; a classifier needs at least two"
         )
     train_ids = [label_map.id_of(v) for v in train_labels]
 
@@ -283,7 +319,7 @@ def load_task(config: DataConfig, seed: int, overrides: Optional[dict] = None) -
         for col, flag in ((text_col, "--text-column"), (label_col, "--label-column")):
             if col not in dev_columns:
                 raise DataError(f"{dev_path} has no column '{col}' (columns: {', '.join(dev_columns)}); fix {flag}")
-        dev_texts, dev_labels = _clean(dev_rows, text_col, label_col, dev_path)
+        dev_texts, dev_labels, dev_skipped = _clean(dev_rows, text_col, label_col, dev_path)
         unseen = sorted(set(dev_labels) - set(label_map.names))
         if unseen:
             raise DataError(
@@ -293,6 +329,7 @@ def load_task(config: DataConfig, seed: int, overrides: Optional[dict] = None) -
         dev = Split(tuple(dev_texts), tuple(label_map.id_of(v) for v in dev_labels))
         sources = {"train": str(train_path), "dev": str(dev_path)}
     else:
+        dev_skipped = 0
         all_rows = Split(tuple(train_texts), tuple(train_ids))
         tr_idx, dev_idx = stratified_split(train_ids, cfg.dev_fraction, seed)
         train, dev = all_rows.subset(tr_idx), all_rows.subset(dev_idx)
@@ -303,7 +340,8 @@ def load_task(config: DataConfig, seed: int, overrides: Optional[dict] = None) -
         train = train.subset(keep)
     if len(dev) == 0:
         raise DataError(f"the dev split of {train_path} is empty; give --dev or more rows")
-    return Task(train, dev, label_map, text_col, label_col, sources)
+    skipped = {role: n for role, n in (("train", train_skipped), ("dev", dev_skipped)) if n}
+    return Task(train, dev, label_map, text_col, label_col, sources, skipped_empty_texts=skipped)
 
 
 def read_eval_split(path: Path, label_map: LabelMap, text_column: Optional[str], label_column: Optional[str]) -> Split:
@@ -312,7 +350,7 @@ def read_eval_split(path: Path, label_map: LabelMap, text_column: Optional[str],
     columns = _columns_of(rows, path)
     text_col = _pick_column(columns, text_column, TEXT_COLUMN_NAMES, "text", path, "--text-column")
     label_col = _pick_column(columns, label_column, LABEL_COLUMN_NAMES, "label", path, "--label-column")
-    texts, labels = _clean(rows, text_col, label_col, path)
+    texts, labels, _ = _clean(rows, text_col, label_col, path)
     unknown = sorted(set(labels) - set(label_map.names))
     if unknown:
         raise DataError(

@@ -2,7 +2,8 @@
 
 Every artifact is written to a temporary sibling and renamed into place, so a build killed at
 any moment leaves either the old file or the new one, never half of one; the step cache
-then trusts only files whose hash it recorded.
+then trusts only files whose hash it recorded. A SIGKILL skips the temp file's cleanup, so the
+next build sweeps such leftovers (`remove_stale_temps`), recognised by their name.
 """
 
 from __future__ import annotations
@@ -10,16 +11,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+TEMP_SUFFIX = ".tmp"
+# ".<final name>.<tempfile's 8 random characters>.tmp": what the atomic writers below create.
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -57,7 +63,7 @@ def atomic_write_npy(path: Path, array) -> None:
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield a temp dir; on success it replaces `path` whole, on failure it is removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent))
     try:
         yield tmp
         if path.exists():
@@ -66,6 +72,26 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stale_temps(root: Path) -> list[Path]:
+    """Temp files and dirs of the atomic writers under `root` (outermost first)."""
+    return sorted((p for p in root.rglob(".*") if _TEMP_NAME.match(p.name)), key=lambda p: len(p.parts))
+
+
+def remove_stale_temps(root: Path) -> int:
+    """Delete what killed writers left under `root` (a build dir: one build writes it at a
+    time); returns how many entries went. Only names the atomic writers make are touched."""
+    removed = 0
+    for path in stale_temps(root):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists() or path.is_symlink():
+            path.unlink(missing_ok=True)
+        else:
+            continue  # inside a temp dir removed above
+        removed += 1
+    return removed
 
 
 def atomic_copy_dir(src: Path, dst: Path) -> Path:

@@ -18,7 +18,14 @@ from typing import Optional
 from edgesdk import __version__
 from edgesdk.data import Task, load_task
 from edgesdk.errors import AccuracyGateError, EdgeSDKError, LoweringError
-from edgesdk.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file, sha256_json
+from edgesdk.fsutil import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    remove_stale_temps,
+    sha256_file,
+    sha256_json,
+)
 from edgesdk.progress import native_output_to, progress_bar, status
 from edgesdk.recipe import Recipe
 from edgesdk.steps import Manifest
@@ -89,6 +96,7 @@ def build(request: BuildRequest) -> BuildResult:
     status(f"data: {len(task.train)} train / {len(task.dev)} dev rows, labels {', '.join(task.label_map.names[:8])}")
 
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)  # half-written files of a killed run: never read, never left behind
     manifest = Manifest.load(
         out, {"recipe": recipe.model_dump(mode="json"), "target": request.target.id, "versions": tool_versions()}
     )

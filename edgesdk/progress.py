@@ -59,6 +59,14 @@ def status(message: str) -> None:
     console.print(f"[bold cyan]>[/] {message}")
 
 
+def warning(message: str) -> None:
+    """Something the user should know that does not stop the command (one unwrapped line;
+    brackets in paths and column names are shown, not read as markup)."""
+    from rich.markup import escape
+
+    console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 @contextmanager
 def fds_to(fileobj, fds: tuple[int, ...] = (1, 2)) -> Iterator[None]:
     """Point the process-level file descriptors `fds` at `fileobj` (native code writes there,

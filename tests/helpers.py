@@ -114,3 +114,72 @@ def tiny_tflm_bundle(out: Path, labels: tuple = ("0", "1"), seq_len: int = 16) -
     BundleInfo(seq_len, LabelMap(tuple(labels))).write(out)
     shutil.copy(default_teacher_dir() / "tokenizer.json", out)
     return path
+
+
+# Artifact kinds `edgesdk eval`/`profile` open: single-graph, staged (a method or signature per
+# length bucket and stage, see converters/staging.py) and TFLite Micro.
+ARTIFACT_KINDS = ("model.pte", "model.tflite", "model.staged.pte", "model.staged.tflite", "model.int8.micro.tflite")
+BUNDLE_FILES = ("bundle.json", "tokenizer.json", "exits.json")
+
+
+def fuzz_seeds(directory: Path, seq_len: int = 16) -> dict[str, Path]:
+    """A small valid artifact of every kind in ARTIFACT_KINDS, each in a complete bundle: the
+    files the fuzz test and bench/fuzz.py damage. The 200-token models get the teacher's
+    tokenizer cut to their vocabulary, so real text runs on them too."""
+    from edgesdk.converters import get_backend
+    from edgesdk.converters.bundle import BundleInfo
+    from edgesdk.converters.staged_plan import StagedPlan
+    from edgesdk.converters.staging import stage_methods
+
+    from edgesdk.compress.exits import ExitHeads
+    from edgesdk.data import LabelMap
+    from edgesdk.tokenizer import Tokenizer
+
+    small = directory / "small"
+    small.mkdir(parents=True)
+    model = tiny_encoder(vocab_size=200, hidden=8, heads=2, ffn=16, layers=2, dropout=0.0).eval()
+    plan = StagedPlan(buckets=[seq_len], exit_layers=[1], num_layers=2, thresholds=[0.9], confidence="maxprob")
+    methods = stage_methods(model, ExitHeads(8, 2, 1).eval(), plan)
+    example = (torch.ones(1, seq_len, dtype=torch.int32), torch.ones(1, seq_len, dtype=torch.int32))
+    seeds = {}
+    for runtime in ("executorch", "litert"):
+        backend = get_backend(runtime)
+        seeds[f"model{backend.suffix}"] = small / f"model{backend.suffix}"
+        seeds[f"model{backend.suffix}"].write_bytes(backend.lower(model, example))
+        seeds[f"model.staged{backend.suffix}"] = small / f"model.staged{backend.suffix}"
+        seeds[f"model.staged{backend.suffix}"].write_bytes(backend.lower_methods(methods))
+    Tokenizer.from_dir(default_teacher_dir()).restricted(range(200)).save(small)
+    BundleInfo(seq_len, LabelMap(("neg", "pos"))).write(small)
+    plan.write(small)
+    micro = directory / "micro"
+    micro.mkdir()
+    seeds["model.int8.micro.tflite"] = tiny_tflm_bundle(micro, labels=("neg", "pos"), seq_len=seq_len)
+    return seeds
+
+
+def write_mutants(seed: Path, count: int, directory: Path, rng) -> list[tuple[Path, str]]:
+    """`count` damaged copies of `seed` (the MUTATIONS in turn), as (path, mutation), in
+    `directory` beside copies of the seed's bundle files (a mutant must fail for its own bytes,
+    not for a missing tokenizer)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in BUNDLE_FILES:
+        if (seed.parent / name).exists():
+            shutil.copy(seed.parent / name, directory / name)
+    data = seed.read_bytes()
+    cases = []
+    for i in range(count):
+        kind = MUTATIONS[i % len(MUTATIONS)]
+        path = directory / f"m{i:05d}.{kind}.{seed.name}"
+        path.write_bytes(mutant(data, kind, rng))
+        cases.append((path, kind))
+    return cases
+
+
+def guard_outcome(verdict: Optional[str]) -> str:
+    """What the guard made of one file: loads, rejected (one line from a check or the runtime),
+    crashed child or hung child (the child process died or timed out, the caller did not)."""
+    if verdict is None:
+        return "loads"
+    if "crashed the runtime" in verdict:
+        return "crashed child"
+    return "hung child" if "hung the runtime" in verdict else "rejected"

@@ -8,7 +8,7 @@ import pytest
 
 from edgesdk.fsutil import sha256_file
 
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, run_cli, sst2_rows
 
 REPORT_KEYS = ("accuracy", "agreement", "size_bytes", "peak_rss_bytes", "path", "runtime", "precision")
 
@@ -246,6 +246,81 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_teacher, sst2_s
     assert not (tmp_path / "out").exists()
 
 
+def _tsv(rows: list[str]) -> bytes:
+    return ("\n".join(rows) + "\n").encode("utf-8")
+
+
+# Data files that are wrong, as users make them: (option, file name, bytes, what the one line says).
+BAD_DATA_FILES = {
+    "train saved as Windows-1252": (
+        "--train",
+        "train.tsv",
+        _tsv(sst2_rows("train", 3)) + "caf\xe9 cr\xe8me, \u201clovely\u201d\t1\n".encode("cp1252"),
+        ("not UTF-8", "line 5, column 4", "byte 0xe9", "re-save it as UTF-8"),
+    ),
+    "dev saved as Latin-1": (
+        "--dev",
+        "dev.tsv",
+        "sentence\tlabel\nna\xefve but fun\t1\n".encode("latin-1"),
+        ("dev.tsv is not UTF-8", "line 2, column 3"),
+    ),
+    "train saved as UTF-16": ("--train", "train.tsv", "\n".join(sst2_rows("train", 20)).encode("utf-16"), ("UTF-16",)),
+    "dev label unseen in train": (
+        "--dev",
+        "dev.tsv",
+        _tsv(sst2_rows("dev", 10) + ["a label train never had\tneutral"]),
+        ("not seen in train: neutral", "add them to train or drop those rows"),
+    ),
+    "NaN label": (
+        "--train",
+        "train.jsonl",
+        b'{"sentence": "fine", "label": 1}\n{"sentence": "meh", "label": NaN}\n',
+        ("row 2 has an empty label ('nan')",),
+    ),
+    "one class once empty texts are skipped": (
+        "--train",
+        "train.tsv",
+        _tsv(["sentence\tlabel"] + ["good\t1"] * 10 + ["\t0", "nan\t0", "NaN\t0"]),
+        ("single label class ('1') after skipping 3 rows with empty texts",),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DATA_FILES))
+def test_a_bad_data_file_is_one_line_and_writes_nothing(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, case):
+    option, name, content, needles = BAD_DATA_FILES[case]
+    (tmp_path / name).write_bytes(content)
+    proc = _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **{option: tmp_path / name})
+    assert_one_line_error(proc, *needles)
+    assert not (tmp_path / "out").exists()
+
+
+# Texts that are unusual but valid: a model must take them like any other.
+VALID_ODD_TEXTS = (
+    " ".join(["a wonderful, moving film"] * 500),  # 12,499 characters of words
+    "x" * 12_000,  # one 12,000-character token
+    "😀😀 loved it 🎬👍🏽 👨‍👩‍👧 🇫🇷",
+    "الفيلم كان رائعا جدا",  # Arabic, right to left
+    "הסרט היה גרוע מאוד",  # Hebrew, right to left
+    "\u200fمزيج mixed עברית and English\u200e 123",  # bidi marks, mixed directions
+    "e\u0301te\u0301 cafe\u0301 na\u00efve \u4e2d\u6587",  # combining accents, CJK
+)
+
+
+def test_eval_takes_long_emoji_and_right_to_left_texts_and_says_which_rows_it_skipped(built, tmp_path):
+    data = tmp_path / "odd.tsv"
+    rows = [f"{text}\t{i % 2}" for i, text in enumerate(VALID_ODD_TEXTS)]
+    data.write_bytes(_tsv(["sentence\tlabel", *rows, "\t1", "NaN\t0"]))  # rows 8, 9: no text
+    assert len(VALID_ODD_TEXTS[0]) >= 10_000
+    proc = run_cli("eval", built[0] / "artifacts" / "model.pte", "--data", data, "--json")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["n"] == len(VALID_ODD_TEXTS) and 0.0 <= result["accuracy"] <= 1.0
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1 and "skipped 2 rows with an empty or NaN text" in warnings[0], proc.stderr
+    assert "(rows 8, 9)" in warnings[0]
+
+
 def test_eval_of_a_corrupt_artifact_is_one_line(built, tmp_path, sst2_slice):
     out = built[0]
     src = out / "artifacts"
@@ -323,52 +398,53 @@ def test_student_wider_than_teacher_is_one_line(tmp_path, tiny_teacher, sst2_sli
     assert not (tmp_path / "out" / "student").exists()
 
 
-# (step, signal): a build is interrupted inside each of these steps in turn, resuming each time.
-KILL_POINTS = (("student", "SIGINT"), ("lower", "SIGKILL"), ("verify", "SIGINT"), ("profile", "SIGKILL"))
+# A build is interrupted at each of these points in turn, in one build dir, resuming each time:
+# every step at its start and mid-way (at a line it prints while working), by SIGINT (a user's
+# Ctrl-C) and by SIGKILL (the OOM killer, a CI timeout). bench/interrupt.py adds random points.
+KILL_POINTS = (
+    ("student", "> step student", "SIGKILL"),
+    ("student", "distill (joint)", "SIGINT"),
+    ("lower", "> step lower", "SIGINT"),
+    ("lower", "> lower: teacher -> executorch", "SIGKILL"),
+    ("verify", "> step verify", "SIGKILL"),
+    ("verify", "verify student litert", "SIGINT"),
+    ("profile", "> step profile", "SIGINT"),
+    ("profile", "> profile: artifacts/teacher/model.pte", "SIGKILL"),
+)
 
 
-def test_build_interrupted_in_several_steps_resumes_to_identical_artifacts(built, tmp_path):
-    import os
-    import random
+def test_build_interrupted_at_several_points_per_step_resumes_to_identical_artifacts(built, tmp_path):
     import signal
-    import subprocess
     import sys
-    import time
+
+    from tests.interrupting import (
+        damaged_outputs,
+        exited_as_interrupted,
+        hidden_entries,
+        interrupt_build,
+        recorded_steps,
+    )
 
     ref_out, args, _ = built
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "edgesdk.cli", *map(str, args[:-1]), str(out)]
-    rng = random.Random(7)
-    for step, sig in KILL_POINTS:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ),
-            # A shell's background jobs inherit SIGINT ignored; a user's Ctrl-C is not.
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
-        reached = False
-        for line in proc.stderr:
-            if line.strip() == f"> step {step}":
-                reached = True
-                time.sleep(rng.uniform(0.0, 0.3))  # somewhere inside the step
-                break
-        assert reached and proc.poll() is None, f"the build finished or failed before step {step} could be interrupted"
-        proc.send_signal(getattr(signal, sig))
-        _, tail = proc.communicate(timeout=120)
-        assert proc.returncode != 0, (step, sig, tail[-1500:])
-        if sig == "SIGINT":
-            assert proc.returncode == 130 and "interrupted" in tail and "Traceback" not in tail, tail[-1500:]
+    for step, marker, sig in KILL_POINTS:
+        where = f"{sig} at '{marker}'"
+        finished = recorded_steps(out)
+        run = interrupt_build(cmd, marker, getattr(signal, sig))
+        assert run.signalled, f"the build ended before {where}: {run.stderr[-1500:]}"
+        assert exited_as_interrupted(getattr(signal, sig), run), (where, run.returncode, run.stderr[-1500:])
         assert not (out / "report.json").exists()
-        assert step not in json.loads((out / "manifest.json").read_text())["steps"], f"{step} recorded as done"
+        steps = recorded_steps(out)
+        assert step not in steps, f"{step} recorded as done after {where}"
+        assert set(finished) <= set(steps), f"{where} lost finished steps {set(finished) - set(steps)}"
+        assert not damaged_outputs(out, steps), f"after {where}: {damaged_outputs(out, steps)}"
     resumed = run_cli(*args[:-1], out)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "cached steps: data, teacher, student, lower, verify" in resumed.stdout
     hashes = json.loads((out / "manifest.json").read_text())["artifacts"]
     assert hashes and all(sha256_file(ref_out / rel) == digest for rel, digest in hashes.items())
-    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*.tmp*")), "a temp file was left behind"
+    assert not hidden_entries(out), f"temp files were left behind: {hidden_entries(out)}"
 
 
 def _rebuild_for(built, target: str):

@@ -79,6 +79,7 @@ def test_empty_texts_are_dropped_not_fatal(tmp_path):
     rows = "sentence\tlabel\n\t0\nnan\t1\n" + "".join(f"s{i}\t{i % 2}\n" for i in range(20))
     task = load_task(DataConfig(train=write(tmp_path / "t.tsv", rows)), seed=0)
     assert len(task.train) + len(task.dev) == 20
+    assert task.stats()["skipped_empty_texts"] == {"train": 2}
 
 
 def test_long_and_unicode_texts_survive(tmp_path):
@@ -99,7 +100,9 @@ def test_long_and_unicode_texts_survive(tmp_path):
         ("semi.csv", "sentence;label\na;1\n", "single column"),
         ("ragged.csv", "sentence,label\na,1,extra\n", "has 3 fields"),
         ("bin.tsv", b"\x00\x01\x02binary", "looks binary"),
-        ("latin1.tsv", "sentence\tlabel\ncaf\xe9\t1\n".encode("latin-1"), "not UTF-8"),
+        ("latin1.tsv", "sentence\tlabel\ncaf\xe9\t1\n".encode("latin-1"), "not UTF-8: line 2, column 4"),
+        ("utf16.tsv", "sentence\tlabel\na\t1\n".encode("utf-16"), "is UTF-16 text"),
+        ("nan.jsonl", '{"text": "a", "label": NaN}\n', "row 1 has an empty label ('nan')"),
         ("data.parquet", "x", "unsupported type"),
         ("bad.jsonl", '{"text": "a", "label": 1}\n{oops\n', "bad.jsonl:2"),
         ("nolabel.tsv", "sentence\tlabel\na\t\n", "empty label"),

@@ -31,3 +31,36 @@ def test_dir_hash_sees_content_and_names(tmp_path):
     (tmp_path / "a").rename(tmp_path / "b")
     assert len({before, changed, sha256_dir(tmp_path)}) == 3
     assert sha256_json({"b": 1, "a": 2}) == sha256_json({"a": 2, "b": 1})
+
+
+KILLED_WRITER = """
+import os, signal, sys, tempfile
+from pathlib import Path
+from edgesdk.fsutil import TEMP_SUFFIX, atomic_dir
+
+root = Path(sys.argv[1])
+with atomic_dir(root / "artifacts") as tmp:
+    (tmp / "model.pte").write_bytes(b"half a model")
+    # what atomic_write_bytes holds while it writes report.json
+    tempfile.mkstemp(prefix=".report.json.", suffix=TEMP_SUFFIX, dir=root)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_writers_temp_files_are_swept_and_nothing_else(tmp_path):
+    import subprocess
+    import sys
+
+    from edgesdk.fsutil import remove_stale_temps, stale_temps
+
+    keep = [tmp_path / ".gitignore", tmp_path / "notes.tmp", tmp_path / ".cache.tmp", tmp_path / "data" / ".hidden"]
+    for path in keep:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("mine")
+    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    left = stale_temps(tmp_path)
+    assert sorted(p.name.split(".")[1] for p in left) == ["artifacts", "report"], left
+    assert remove_stale_temps(tmp_path) == 2
+    assert stale_temps(tmp_path) == [] and not (tmp_path / "artifacts").exists()
+    assert all(path.read_text() == "mine" for path in keep)

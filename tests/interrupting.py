@@ -1,0 +1,100 @@
+"""Interrupting a real `edgesdk build` process and reading what it left behind.
+
+Shared by the interruption test (fixed kill points, tests/edgesdk/test_cli.py) and
+bench/interrupt.py (many random ones): a kill point is a line the build prints (a step's start
+or a progress line inside it) plus a delay, and a signal, SIGINT as a user's Ctrl-C or SIGKILL as
+the OOM killer or a CI timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgesdk.steps import MANIFEST_FILE, hash_output
+
+
+@dataclass(frozen=True)
+class Interruption:
+    signalled: bool  # the marker showed and the build was still running when the signal went
+    returncode: int
+    stderr: str  # everything the build printed on stderr
+
+
+def interrupt_build(
+    cmd: list[str], marker: str, sig: int, delay_s: float = 0.0, timeout_s: float = 900
+) -> Interruption:
+    """Run `cmd`; `delay_s` after its stderr shows a line containing `marker`, send `sig`."""
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+        # A shell's background jobs inherit SIGINT ignored; a user's Ctrl-C is not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    watchdog = threading.Timer(timeout_s, proc.kill)  # a build that hangs must not hang the caller
+    watchdog.start()
+    try:
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if marker in line:
+                break
+        signalled = False
+        if seen and marker in seen[-1]:
+            time.sleep(delay_s)
+            signalled = proc.poll() is None
+            if signalled:
+                proc.send_signal(sig)
+        seen.append(proc.stderr.read())
+        return Interruption(signalled, proc.wait(), "".join(seen))
+    finally:
+        watchdog.cancel()
+
+
+def exited_as_interrupted(sig: int, run: Interruption) -> bool:
+    """SIGKILL: killed. SIGINT: the CLI's 'interrupted' line, no traceback, and exit 130, or
+    death by SIGINT after that line: under `python -m`, CPython ends a process whose Ctrl-C
+    passed through code run by PyRun_String (a native library's embedded Python) with SIGINT
+    even after a clean sys.exit(130); the `edgesdk` entry point exits 130 either way."""
+    if sig == signal.SIGKILL:
+        return run.returncode == -signal.SIGKILL
+    handled = "interrupted" in run.stderr and "Traceback" not in run.stderr
+    return handled and run.returncode in (130, -signal.SIGINT)
+
+
+def recorded_steps(out: Path) -> dict:
+    """The steps the build dir's manifest records as finished ({} before the first)."""
+    path = out / MANIFEST_FILE
+    return json.loads(path.read_text())["steps"] if path.exists() else {}
+
+
+def damaged_outputs(out: Path, steps: dict) -> list[str]:
+    """Outputs of recorded steps whose content is not what the manifest recorded: a finished
+    step's work lost, or a half-written file the cache would trust."""
+    return [
+        rel
+        for entry in steps.values()
+        for rel, digest in entry["outputs"].items()
+        if not (out / rel).exists() or hash_output(out / rel) != digest
+    ]
+
+
+def hidden_entries(out: Path) -> list[Path]:
+    """Hidden files and dirs in a build dir: a finished build has none, so any is a leftover
+    temp file of a killed writer."""
+    return sorted(out.rglob(".*"))
+
+
+def last_step(stderr: str) -> str:
+    """The step a build was in when it stopped: the last '> step NAME' line it printed."""
+    steps = [line.split()[2].rstrip(":") for line in stderr.splitlines() if line.startswith("> step ")]
+    return steps[-1] if steps else "before data"
