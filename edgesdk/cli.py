@@ -292,7 +292,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: finished steps are kept; run the same command to resume")
-        sys.exit(130)
+        exit_interrupted()
     except OSError as exc:
         if exc.errno not in OUTPUT_ERRNOS:
             raise
@@ -311,8 +311,17 @@ def main() -> None:
             exc.show()
             sys.exit(2)
         if type(exc).__name__ == "Abort":
-            sys.exit(130)
+            exit_interrupted()
         raise
+
+
+def exit_interrupted() -> None:
+    """Exit 130 even if a second Ctrl-C arrives while the interpreter shuts down: a
+    KeyboardInterrupt during finalisation would otherwise end the process by signal (-2)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -146,15 +146,15 @@ def describe_config(config: dict) -> str:
 def headline(summary: dict) -> list[tuple[str, str]]:
     """(label, sentence) pairs: report.md's summary bullets and the CLI's first lines."""
     s, a, b = summary["student"], summary["artifact"], summary["baseline"]
-    built = (
-        f"{s['kind']} student ({s['shape']}; {s['params'] / 1e6:.2f} M params, "
-        f"{s['times_fewer_params_than_teacher']}x fewer than the teacher, {s['times_fewer_flops_than_teacher']}x "
-        f"fewer FLOPs) for {summary['target']}"
+    fewer = (
+        f", {s['times_fewer_params_than_teacher']}x fewer than the teacher, "
+        f"{s['times_fewer_flops_than_teacher']}x fewer FLOPs"
     )
+    what = f"{s['kind']} student"
     if s["kind"] == "teacher":
-        built = (
-            f"the fine-tuned teacher itself ({s['shape']}; {s['params'] / 1e6:.2f} M params) for {summary['target']}"
-        )
+        shrunk = max(s["times_fewer_params_than_teacher"] or 1.0, s["times_fewer_flops_than_teacher"] or 1.0) > 1.0
+        what, fewer = ("the fine-tuned teacher, pruned", fewer) if shrunk else ("the fine-tuned teacher itself", "")
+    built = f"{what} ({s['shape']}; {s['params'] / 1e6:.2f} M params{fewer}) for {summary['target']}"
     fits = {True: "yes", False: "NO (see Fit below)", None: "not checked (no fit.json in this build dir)"}
     estimate = " (estimate)" if a["latency_kind"] == "estimate" else ""
     lines = [
