@@ -44,7 +44,9 @@ def build_exits_dir(model_dir: Path, task: Task, recipe: Recipe, out_dir: Path) 
         raise RecipeError(f"exits need an encoder model, not {type(model).__name__}")
     layers = model.config.num_layers
     if cfg.layers[-1] >= layers:
-        raise RecipeError(f"exits.layers {cfg.layers} must be below the model's {layers} layers (the last one always answers)")
+        raise RecipeError(
+            f"exits.layers {cfg.layers} must be below the model's {layers} layers (the last one always answers)"
+        )
     held = task.calibration
     if len(held) == 0:
         raise RecipeError("exits need a calibration split; the build carves it from train when exits.layers is set")
@@ -61,6 +63,7 @@ def build_exits_dir(model_dir: Path, task: Task, recipe: Recipe, out_dir: Path) 
         "num_layers": layers,
         "thresholds": cal.thresholds,
         "confidence": cfg.confidence,
+        "head": cfg.head,
         "calibration": {
             "rows": cal.rows,
             "accuracy_no_exit": round(cal.accuracy_no_exit, 6),
@@ -68,7 +71,12 @@ def build_exits_dir(model_dir: Path, task: Task, recipe: Recipe, out_dir: Path) 
             "avg_layers_fraction": round(cal.avg_layers / layers, 6),
         },
         "dev_accuracy_per_exit_eager": dev_acc,  # reported, never used for a choice
-        "training": {"kind": cfg.training, "steps": result.steps, "final_loss": result.final_loss, "seconds": result.seconds},
+        "training": {
+            "kind": cfg.training,
+            "steps": result.steps,
+            "final_loss": result.final_loss,
+            "seconds": result.seconds,
+        },
     }
     status(
         f"exits: thresholds {[round(t, 3) for t in cal.thresholds]}; held-out accuracy "
@@ -88,6 +96,6 @@ def load_exit_heads(exits_dir: Path, hidden: int, num_labels: int):
     from edgesdk.compress.exits import ExitHeads
 
     info = json.loads((exits_dir / INFO_FILE).read_text())
-    heads = ExitHeads(hidden, num_labels, len(info["layers"]))
+    heads = ExitHeads(hidden, num_labels, len(info["layers"]), info.get("head", "linear"))  # pre-"head" builds: linear
     heads.load_state_dict(load_file(str(exits_dir / HEADS_FILE)))
     return heads.eval(), info

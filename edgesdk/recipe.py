@@ -196,7 +196,8 @@ class PruneConfig(_Section):
 class ExitConfig(_Section):
     """Early exit and length buckets for the deployed encoder (DeeBERT/FastBERT).
 
-    An exit head (mean-pool + linear) follows each layer in `layers` (1 = after the first);
+    An exit head (the encoder's pooling, then `head`: an MLP with one hidden x hidden GELU
+    layer (default) or a single linear layer) follows each layer in `layers` (1 = after the first);
     the final classifier always ends the last stage. `training: self-distill` (default) trains
     the heads on the final classifier's soft outputs (FastBERT); `two-stage` on the gold labels
     (DeeBERT's second stage); the backbone is frozen either way. Per-exit confidence thresholds are calibrated on
@@ -209,6 +210,7 @@ class ExitConfig(_Section):
 
     layers: list[int] = Field(default_factory=list, description="exit after these layers (1-based)")
     confidence: Literal["maxprob", "entropy"] = "maxprob"
+    head: Literal["mlp", "linear"] = "mlp"
     training: Literal["two-stage", "self-distill"] = "self-distill"
     epochs: float = Field(1.0, gt=0.0)
     batch_size: int = Field(32, ge=1)

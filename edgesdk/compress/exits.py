@@ -27,11 +27,26 @@ from edgesdk.train import Schedule, TrainResult, collate, optimize
 
 
 class ExitHeads(nn.Module):
-    """One linear classifier per exit, on the encoder's own pooling of that layer's output."""
+    """One classifier per exit, on the encoder's own pooling of that layer's output.
 
-    def __init__(self, hidden: int, num_labels: int, count: int):
+    `kind="mlp"` puts a hidden x hidden GELU layer before the linear classifier: the frozen
+    backbone's early layers are not linearly separable enough for confident early answers
+    (SST-2: linear exits run 53 % of the layers at the budget, MLP exits 46 %; docs/results.md).
+    Its cost is per sentence, not per token (the pooled vector): ~0.1 % of a layer at length 32.
+    """
+
+    def __init__(self, hidden: int, num_labels: int, count: int, kind: str = "linear"):
         super().__init__()
-        self.heads = nn.ModuleList(nn.Linear(hidden, num_labels) for _ in range(count))
+        self.kind = kind
+        self.heads = nn.ModuleList(exit_head(hidden, num_labels, kind) for _ in range(count))
+
+
+def exit_head(hidden: int, num_labels: int, kind: str) -> nn.Module:
+    if kind == "linear":
+        return nn.Linear(hidden, num_labels)
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, num_labels))
+    raise ValueError(f"unknown exit head kind {kind!r}; use linear or mlp")
 
 
 def exit_logits(encoder: Encoder, heads: ExitHeads, layers: Sequence[int], ids, mask) -> list[torch.Tensor]:
@@ -96,7 +111,7 @@ def train_exit_heads(
 ) -> tuple[ExitHeads, TrainResult]:
     """Heads for `cfg.layers` trained with the backbone frozen (its outputs do not move)."""
     torch.manual_seed(seed)
-    heads = ExitHeads(encoder.config.hidden_size, encoder.config.num_labels, len(cfg.layers))
+    heads = ExitHeads(encoder.config.hidden_size, encoder.config.num_labels, len(cfg.layers), cfg.head)
     encoder.eval()
     for p in encoder.parameters():
         p.requires_grad_(False)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from edgesdk import report_plots
 from edgesdk.report import draw_plots, rerender
-from edgesdk.report_summary import baseline_for, headline_artifact, summarize
+from edgesdk.report_summary import baseline_for, headline, headline_artifact, summarize
 from tests.conftest import TINY_RECIPE, run_cli
 from tests.edgesdk.test_build_quantized import build_args
 
@@ -217,3 +217,25 @@ def test_summary_without_a_baseline_has_no_ratios(built):
     alone = {**report, "artifacts": [a for a in report["artifacts"] if a["model"] == "student"]}
     s = summarize(alone)
     assert s["baseline"] is None and s["times_smaller"] is None and s["times_faster"] is None
+
+
+@pytest.mark.parametrize(
+    "kind, fewer, says",
+    [
+        ("encoder", 3.0, "encoder student ("),
+        ("teacher", 3.0, "the fine-tuned teacher, pruned ("),
+        ("teacher", 1.0, "the fine-tuned teacher itself ("),
+    ],
+)
+def test_headline_names_what_was_built(built, kind, fewer, says):
+    _, report, _ = built
+    s = report["summary"]
+    student = {
+        **s["student"],
+        "kind": kind,
+        "times_fewer_params_than_teacher": fewer,
+        "times_fewer_flops_than_teacher": fewer,
+    }
+    sentence = dict(headline({**s, "student": student}))["Built"]
+    assert sentence.startswith(says)
+    assert ("x fewer FLOPs" in sentence) == (fewer > 1.0)

@@ -1,4 +1,7 @@
+import json
+
 import numpy as np
+import pytest
 import torch
 
 from edgesdk.compress.exits import ExitHeads, calibrate, exit_logits
@@ -57,9 +60,10 @@ def test_calibration_holds_on_fresh_rows_from_the_same_distribution():
     assert np.mean(preds == fresh_labels) >= no_exit - 0.01 - 0.01  # budget + sampling slack
 
 
-def test_chained_stages_compute_the_single_graph():
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_chained_stages_compute_the_single_graph(head):
     model = tiny_encoder(seed=4, layers=3, dropout=0.0).eval()
-    heads = ExitHeads(32, 2, 2)
+    heads = ExitHeads(32, 2, 2, head).eval()
     plan = StagedPlan([8, 16], [1, 2], 3, [NEVER, NEVER], "maxprob")
     methods = stage_methods(model, heads, plan)
     ids = torch.randint(1000, 3000, (2, 16), dtype=torch.int32)
@@ -76,3 +80,19 @@ def test_chained_stages_compute_the_single_graph():
     # A stage holds only its own weights: the word table lives in stage 0 alone.
     assert any("word_embeddings" in k for k in methods["b8_s0"][0].state_dict())
     assert not any("word_embeddings" in k for k in methods["b8_s1"][0].state_dict())
+
+
+def test_exit_heads_reload_as_the_kind_they_were_trained_as(tmp_path):
+    from edgesdk.early_exit import HEADS_FILE, INFO_FILE, load_exit_heads
+    from edgesdk.models.registry import write_safetensors
+
+    x = torch.randn(3, 32)
+    for kind in ("mlp", "linear", None):  # None: exits.json written before `head` existed
+        heads = ExitHeads(32, 2, 2, kind or "linear").eval()
+        write_safetensors(heads.state_dict(), tmp_path / HEADS_FILE)
+        (tmp_path / INFO_FILE).write_text(json.dumps({"layers": [1, 2], **({"head": kind} if kind else {})}))
+        loaded, _ = load_exit_heads(tmp_path, 32, 2)
+        assert loaded.kind == (kind or "linear")
+        torch.testing.assert_close(loaded.heads[1](x), heads.heads[1](x))
+    with pytest.raises(ValueError, match="unknown exit head"):
+        ExitHeads(32, 2, 1, "tree")
