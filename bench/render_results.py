@@ -45,6 +45,13 @@ def _p50(row: dict, runtime: str) -> float:
     return next((a["latency_ms"]["p50"] for a in row.get("artifacts", []) if a["runtime"] == runtime), float("nan"))
 
 
+def distill_cell(row: dict) -> str:
+    """A pruned teacher distils inside the prune step (recovery), not the student step."""
+    if not row["distill_seconds"] and row.get("prune_seconds"):
+        return f"{row['prune_seconds']:.0f} (prune + recovery)"
+    return f"{row['distill_seconds']:.0f}"
+
+
 def students_section(data: dict) -> list[str]:
     rows = data["rows"]
     teacher = next((r for r in rows if r["variant"] == "teacher" and "error" not in r), None)
@@ -74,7 +81,7 @@ def students_section(data: dict) -> list[str]:
             f"{r['eager_accuracy']:.4f} | {pte['accuracy'] if pte else float('nan'):.4f} | "
             f"{tfl['accuracy'] if tfl else float('nan'):.4f} | {_p50(r, 'litert'):.2f} | "
             f"{_p50(teacher, 'litert') / _p50(r, 'litert') if teacher else float('nan'):.1f}x | "
-            f"{r['distill_seconds']:.0f} |"
+            f"{distill_cell(r)} |"
         )
     lines += [f"- {variant}: {note}" for variant, note in data.get("notes", {}).items()]
     return lines + [""]
