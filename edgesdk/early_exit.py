@@ -55,7 +55,9 @@ def build_exits_dir(model_dir: Path, task: Task, recipe: Recipe, out_dir: Path) 
     seq_len = recipe.export.seq_len
     stage_layers = [*cfg.layers, layers]
     held_probs = exit_probabilities(model, heads, cfg.layers, tokenizer, held.texts, seq_len)
-    cal = calibrate(held_probs, np.asarray(held.labels), stage_layers, cfg.confidence, cfg.accuracy_budget)
+    cal = calibrate(
+        held_probs, np.asarray(held.labels), stage_layers, cfg.confidence, cfg.accuracy_budget, cfg.budget_confidence
+    )
     dev_probs = exit_probabilities(model, heads, cfg.layers, tokenizer, task.dev.texts, seq_len)
     dev_acc = [round(float(np.mean(p.argmax(-1) == np.asarray(task.dev.labels))), 6) for p in dev_probs]
     info = {
@@ -66,6 +68,7 @@ def build_exits_dir(model_dir: Path, task: Task, recipe: Recipe, out_dir: Path) 
         "head": cfg.head,
         "calibration": {
             "rows": cal.rows,
+            "budget_confidence": cfg.budget_confidence,
             "accuracy_no_exit": round(cal.accuracy_no_exit, 6),
             "accuracy": round(cal.accuracy, 6),
             "avg_layers_fraction": round(cal.avg_layers / layers, 6),

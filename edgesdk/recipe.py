@@ -202,8 +202,8 @@ class ExitConfig(_Section):
     the heads on the final classifier's soft outputs (FastBERT); `two-stage` on the gold labels
     (DeeBERT's second stage); the backbone is frozen either way. Per-exit confidence thresholds are calibrated on
     `calibration_rows` stratified, seeded training rows removed from train before any model
-    trains (never dev/test) to
-    minimise executed layers while losing at most `accuracy_budget` against no exit. The staged
+    trains (never dev/test) to minimise executed layers while losing at most `accuracy_budget`
+    against no exit, with `budget_confidence` that the loss holds beyond those rows. The staged
     artifact holds one method/signature per (bucket, stage); `buckets` are the input lengths
     (empty: `export.seq_len` alone).
     """
@@ -218,6 +218,12 @@ class ExitConfig(_Section):
     max_length: int = Field(64, ge=8, le=512)
     calibration_rows: int = Field(2000, ge=10)
     accuracy_budget: float = Field(0.005, ge=0.0, le=1.0, description="allowed accuracy loss vs no exit")
+    budget_confidence: float = Field(
+        0.95,
+        ge=0.5,
+        lt=1.0,
+        description="confidence that the budget holds beyond the calibration rows (0.5 = point estimate)",
+    )
     buckets: list[int] = Field(default_factory=list, description="staged input lengths, ascending")
     max_accuracy_drop: float = Field(0.01, ge=0.0, le=1.0, description="gate: staged artifact on dev vs fp32 eager")
     min_agreement: float = Field(0.9, ge=0.0, le=1.0, description="gate: label agreement with the fp32 eager model")

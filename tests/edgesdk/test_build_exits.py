@@ -11,15 +11,24 @@ import pytest
 from tests.conftest import TINY_RECIPE, assert_eval_matches, assert_one_line_error, run_cli
 from tests.edgesdk.test_build_quantized import build_args
 
-EXITS = "exits: {layers: [1], buckets: [16], calibration_rows: 60, epochs: 2, accuracy_budget: 0.05, max_accuracy_drop: 0.2, min_agreement: 0.2}"  # a chance-level tiny model: exits on a 60-row calibration split move many labels
+EXITS = "exits: {layers: [1], buckets: [16], calibration_rows: 60, epochs: 2, accuracy_budget: 0.05, budget_confidence: 0.5, max_accuracy_drop: 0.2, min_agreement: 0.2}"  # a chance-level tiny model: exits on a 60-row calibration split move many labels
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, tiny_teacher, sst2_slice):
     tmp = tmp_path_factory.mktemp("xbuild")
-    text = TINY_RECIPE.replace("student: {layers: 1, hidden: 16, heads: 2, ffn: 32}", "student: {layers: 2, hidden: 32, heads: 2, ffn: 64, layer_init: none}")
-    text = text.replace("losses: {kd: 1.0, hidden: 1.0, attention: 1.0, minilm: 1.0, embedding: 1.0}", "losses: {kd: 1.0, ce: 1.0}")
-    text = text.replace("quantize: {precisions: [fp32]}", "quantize: {precisions: [fp32, int8], calibration_samples: 32, max_accuracy_drop: 0.2, min_agreement: 0.6}\n" + EXITS)
+    text = TINY_RECIPE.replace(
+        "student: {layers: 1, hidden: 16, heads: 2, ffn: 32}",
+        "student: {layers: 2, hidden: 32, heads: 2, ffn: 64, layer_init: none}",
+    )
+    text = text.replace(
+        "losses: {kd: 1.0, hidden: 1.0, attention: 1.0, minilm: 1.0, embedding: 1.0}", "losses: {kd: 1.0, ce: 1.0}"
+    )
+    text = text.replace(
+        "quantize: {precisions: [fp32]}",
+        "quantize: {precisions: [fp32, int8], calibration_samples: 32, max_accuracy_drop: 0.2, min_agreement: 0.6}\n"
+        + EXITS,
+    )
     assert EXITS in text and "layers: 2" in text
     (tmp / "x.yaml").write_text(text)
     proc = run_cli(*build_args(str(tmp / "x.yaml"), sst2_slice, tiny_teacher, tmp / "b"))
@@ -58,11 +67,17 @@ def test_golden_decisions_are_stable_and_follow_the_exit_rule(built):
 
     out, _ = built
     plan = StagedPlan.read(out / "artifacts")
-    for runtime, suffix, precision in (("executorch", ".pte", ""), ("litert", ".tflite", ""), ("litert", ".tflite", ".int8")):
+    for runtime, suffix, precision in (
+        ("executorch", ".pte", ""),
+        ("litert", ".tflite", ""),
+        ("litert", ".tflite", ".int8"),
+    ):
         golden = json.loads((out / "artifacts" / f"golden_exits.{runtime}{precision}.json").read_text())
         assert len(golden["inputs"]) == 32 and golden["plan"]["thresholds"] == plan.thresholds
         backend = get_backend(runtime)
-        controller = ExitController(backend.open_methods(out / "artifacts" / f"model{precision}.staged{suffix}", 1), plan)
+        controller = ExitController(
+            backend.open_methods(out / "artifacts" / f"model{precision}.staged{suffix}", 1), plan
+        )
         for record in golden["inputs"]:
             ids = np.zeros((1, 32), dtype=np.int32)
             mask = np.zeros((1, 32), dtype=np.int32)
