@@ -51,8 +51,16 @@ VARIANTS: dict[str, dict] = {
         "student": {"family": "teacher"},
         "prune": {"layers": [2, 3, 4, 5], "heads": 0.5, "ffn": 0.75, "iterations": 2},
     },
+    # <= 1/8 of the teacher's FLOPs keeping all six layers: 12 of 72 heads, 152 of 1536 FFN
+    # neurons per layer; each recovery on the training rows plus one word-replaced copy of each
+    "teacher-h84-f90+aug1": {
+        "student": {"family": "teacher"},
+        "prune": {"heads": 0.84, "ffn": 0.9, "iterations": 2, "recovery_augment": 1},
+    },
     # a third of the teacher's FLOPs: all six layers, half the heads, a quarter of the FFN neurons
     "teacher-h50-f75": {"student": {"family": "teacher"}, "prune": {"heads": 0.5, "ffn": 0.75, "iterations": 2}},
+    # the same in one round (one recovery epoch): the default recipe's student
+    "teacher-h50-f75-1round": {"student": {"family": "teacher"}, "prune": {"heads": 0.5, "ffn": 0.75}},
     # the bundled MCU recipe as it ships, fit-checked against the cortex-m7 budgets
     "mcu-recipe": {"_recipe": "mcu", "_target": "cortex-m7"},
 }

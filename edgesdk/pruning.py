@@ -18,7 +18,7 @@ from edgesdk.data import Task
 from edgesdk.fsutil import atomic_dir, atomic_write_json
 from edgesdk.models.registry import param_count, save_model
 from edgesdk.progress import status
-from edgesdk.recipe import AugmentConfig, DistillConfig, LossWeights, Recipe
+from edgesdk.recipe import DistillConfig, LossWeights, Recipe
 from edgesdk.teacher import LABELS_FILE, cache_root, load_model_dir
 
 PRUNED_DIR = "pruned"
@@ -27,8 +27,9 @@ PRUNE_INFO_FILE = "prune.json"
 
 def recovery_config(recipe: Recipe) -> DistillConfig:
     """Recovery = the recipe's distillation on the prediction losses only (internal losses
-    need layer and head maps that pruning just changed), without augmentation; a pruned
-    teacher keeps the teacher's fine-tuning learning rate and frozen word table."""
+    need layer and head maps that pruning just changed), augmented only when
+    `prune.recovery_augment` asks (the student's own augmentation was for its distillation);
+    a pruned teacher keeps the teacher's fine-tuning learning rate and frozen word table."""
     d, p = recipe.distill, recipe.prune
     is_teacher = recipe.student.family == "teacher"
     default_lr = recipe.teacher.learning_rate if is_teacher else d.learning_rate
@@ -40,7 +41,7 @@ def recovery_config(recipe: Recipe) -> DistillConfig:
             "learning_rate": p.recovery_learning_rate or default_lr,
             "losses": losses,
             "two_stage": False,
-            "augment": AugmentConfig(),
+            "augment": d.augment.model_copy(update={"factor": p.recovery_augment}),
             "freeze_word_embeddings": d.freeze_word_embeddings or is_teacher,
             "max_length": recipe.teacher.max_length if is_teacher else d.max_length,
         }

@@ -130,8 +130,8 @@ class PruneConfig(_Section):
     kept per layer; `ffn` the fraction of each layer's FFN neurons removed (ranked within the
     layer; the kept width rounded down to `ffn_multiple`, so at least that fraction goes);
     `layers` lists layer indices dropped. The removal is spread over `iterations`, each
-    followed by `recovery_epochs` of distillation
-    from the teacher. Then, each recovered the same way: `share_layers` ties the layers'
+    followed by `recovery_epochs` of distillation from the teacher (on the training rows plus
+    `recovery_augment` word-replaced copies of each, fresh copies every round). Then, each recovered the same way: `share_layers` ties the layers'
     attention and/or FFN modules (ALBERT), `embedding_size` factorizes the word table by SVD,
     and `sparsity` zeroes that fraction of the layer weights by magnitude over
     `sparsity_iterations` (dense kernels do not get faster: it only shrinks the zipped file),
@@ -152,6 +152,9 @@ class PruneConfig(_Section):
     recovery_epochs: float = Field(1.0, ge=0.0, description="distillation after each iteration (0 = none)")
     recovery_rows: Optional[int] = Field(None, gt=0, description="cap on recovery rows per iteration")
     recovery_learning_rate: Optional[float] = Field(None, gt=0.0, description="default: distill.learning_rate")
+    recovery_augment: int = Field(
+        0, ge=0, description="augmented copies per row in each recovery (distill.augment's word replacement)"
+    )
     share_layers: Literal["none", "all", "attention", "ffn"] = Field("none", description="cross-layer sharing")
     embedding_size: Optional[int] = Field(None, ge=8, description="factorize the word table to V x E + E x H")
     sparsity: float = Field(0.0, ge=0.0, lt=1.0, description="unstructured: fraction of layer weights zeroed")

@@ -11,7 +11,7 @@ from edgesdk.tokenizer import Tokenizer
 from tests.conftest import TINY_RECIPE, assert_eval_matches, assert_one_line_error, run_cli
 from tests.edgesdk.test_build_quantized import build_args
 
-PRUNE = "prune: {heads: 0.5, ffn: 0.5, iterations: 2, importance_rows: 64, recovery_rows: 64, cluster: 16, vocab: train}"
+PRUNE = "prune: {heads: 0.5, ffn: 0.5, iterations: 2, importance_rows: 64, recovery_rows: 64, recovery_augment: 1, cluster: 16, vocab: train}"
 
 
 def pruned_recipe(tmp_path, student: str, prune: str, quantize: str = "precisions: [fp32]") -> str:
@@ -46,6 +46,7 @@ def test_report_lists_what_was_removed(built):
     assert p["vocab_before"] == 30522 and 0 < p["vocab_after"] < 30522 // 5
     assert [h["stage"] for h in p["history"]] == ["before", "iteration 1", "iteration 2", "cluster 16"]
     assert all(h["recovery"]["stages"] for h in p["history"][1:])  # distillation ran each round
+    assert [h["recovery"]["augmented_rows"] for h in p["history"][1:]] == [64, 64, 64]  # 1 copy of 64 rows
     assert 2 <= p["cluster_distinct_values"] <= 16
     assert p["after"]["params"] < p["before"]["params"] / 3
     assert report["student"]["config"]["vocab_size"] == p["vocab_after"]
