@@ -59,8 +59,11 @@ VARIANTS: dict[str, dict] = {
     },
     # a third of the teacher's FLOPs: all six layers, half the heads, a quarter of the FFN neurons
     "teacher-h50-f75": {"student": {"family": "teacher"}, "prune": {"heads": 0.5, "ffn": 0.75, "iterations": 2}},
-    # the same in one round (one recovery epoch): the default recipe's student
-    "teacher-h50-f75-1round": {"student": {"family": "teacher"}, "prune": {"heads": 0.5, "ffn": 0.75}},
+    # the same in one round, recovered on the rows plus one word-replaced copy of each
+    "teacher-h50-f75-1round+aug1": {
+        "student": {"family": "teacher"},
+        "prune": {"heads": 0.5, "ffn": 0.75, "recovery_augment": 1},
+    },
     # the bundled MCU recipe as it ships, fit-checked against the cortex-m7 budgets
     "mcu-recipe": {"_recipe": "mcu", "_target": "cortex-m7"},
 }
