@@ -95,7 +95,9 @@ def run_variant(name: str, overrides: dict, dataset: str, data_dir: Path, work: 
 
     overrides = dict(overrides)
     base, target = overrides.pop("_recipe", "default"), overrides.pop("_target", "host")
-    recipe = merge(merge(load_recipe(base).model_dump(mode="json"), DATASET_OVERRIDES[dataset]), overrides)
+    # this checkout's recipes, not the installed package's: a run keeps its base while the tree moves on
+    base_recipe = load_recipe(str(Path(__file__).resolve().parents[1] / "recipes" / f"{base}.yaml"))
+    recipe = merge(merge(base_recipe.model_dump(mode="json"), DATASET_OVERRIDES[dataset]), overrides)
     recipe["name"] = f"{dataset}-{name}"
     recipe["profile"] = {**recipe["profile"], "repetitions": 100}
     if dataset == "banking77":
