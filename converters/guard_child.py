@@ -11,17 +11,16 @@ from pathlib import Path
 import numpy as np
 
 
-def dummy_batch(length: int, tokens: int) -> tuple[np.ndarray, np.ndarray]:
-    """[CLS] [SEP] and padding ids (valid in any BERT vocabulary), the first `tokens` of
-    `length` positions unmasked."""
-    ids = np.zeros((1, length), dtype=np.int32)
-    ids[0, :2] = (101, 102)
+def dummy_batch(tokenizer, length: int, tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """The artifact's own [CLS] [SEP] and padding ids (a pruned vocabulary renumbers them, and a
+    small one may not reach BERT's 101/102), the first `tokens` of `length` positions unmasked."""
+    ids, _ = tokenizer.pad(tokenizer.encode([""], length), length)
     mask = np.zeros((1, length), dtype=np.int32)
     mask[0, :tokens] = 1
     return ids, mask
 
 
-def every_stage_logits(controller) -> list[np.ndarray]:
+def every_stage_logits(controller, tokenizer) -> list[np.ndarray]:
     """Logits of every stage of every bucket of a staged artifact. eval and the profilers reach
     a bucket by sentence length and a later stage only when an exit is unsure, so a method this
     probe skipped would first run, and could crash, in the caller's process."""
@@ -29,7 +28,7 @@ def every_stage_logits(controller) -> list[np.ndarray]:
     return [
         logits
         for bucket in controller.plan.buckets
-        for _, _, logits in controller.stage_logits(*dummy_batch(longest, bucket))
+        for _, _, logits in controller.stage_logits(*dummy_batch(tokenizer, longest, bucket))
     ]
 
 
@@ -37,15 +36,17 @@ def try_artifact(path: Path) -> None:
     from edgesdk.converters.bundle import BundleInfo, open_session
     from edgesdk.converters.registry import backend_for_path, check_artifact_file
     from edgesdk.converters.staged_plan import is_staged
+    from edgesdk.tokenizer import load_artifact_tokenizer
 
     backend = backend_for_path(path)
     check_artifact_file(path, backend)
     info = BundleInfo.read(path.parent)
+    tokenizer = load_artifact_tokenizer(path.parent)
     session = open_session(path, backend, 1)
     if is_staged(path):
-        outputs = every_stage_logits(session.controller)
+        outputs = every_stage_logits(session.controller, tokenizer)
     else:
-        outputs = [session.run(*dummy_batch(info.seq_len, 2))]
+        outputs = [session.run(*dummy_batch(tokenizer, info.seq_len, 2))]
     for logits in outputs:
         if np.asarray(logits).shape[-1] != len(info.labels.names):
             raise ValueError(f"outputs {np.asarray(logits).shape[-1]} scores for {len(info.labels.names)} labels")

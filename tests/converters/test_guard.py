@@ -13,9 +13,11 @@ import shutil
 
 import pytest
 from edgesdk.converters.guard import probe, structure_error
+from edgesdk.converters.guard_child import dummy_batch
 
 from edgesdk.errors import ArtifactError
 from edgesdk.teacher import default_teacher_dir
+from edgesdk.tokenizer import Tokenizer
 from tests.conftest import assert_one_line_error, run_cli, sst2_rows
 from tests.helpers import ARTIFACT_KINDS, BUNDLE_FILES, fuzz_seeds, guard_outcome, write_mutants
 
@@ -65,6 +67,17 @@ def test_a_thousand_mutants_never_crash_the_caller(fuzzed):
     for kind in ARTIFACT_KINDS:
         assert sum(n for (k, _, _), n in outcome.items() if k == kind) == CASES_PER_KIND
     print("fuzz outcomes:", json.dumps({" / ".join(key): n for key, n in sorted(outcome.items())}, indent=1))
+
+
+def test_the_probe_input_uses_the_artifacts_own_special_ids():
+    """A pruned vocabulary renumbers [CLS]/[SEP]/[PAD]; BERT's 101/102 would index past a small table."""
+    full = Tokenizer.from_dir(default_teacher_dir())
+    small = full.restricted(sorted(full.special_ids()) + list(range(2000, 2040)))
+    assert small.vocab_size < 102
+    ids, mask = dummy_batch(small, 16, 5)
+    cls_sep = small.encode([""], 16)[0]
+    assert ids[0, :2].tolist() == cls_sep and ids.max() < small.vocab_size
+    assert ids[0, 2:].tolist() == [small.pad_id] * 14 and mask[0].tolist() == [1] * 5 + [0] * 11
 
 
 def test_structure_check_catches_truncation_without_a_runtime(seeds):
