@@ -4,7 +4,7 @@
 venv:
 	@bash scripts/bootstrap.sh
 
-build: venv  ## the default build: SST-2 demo + MiniLM teacher -> verified .pte/.tflite + report
+build: venv  ## the default build: SST-2 demo + MiniLM teacher, pruned and distilled -> verified .pte/.tflite + report
 	.venv/bin/edgesdk build --target host $(ARGS)
 
 system-deps:  ## Debian packages for the Kotlin, firmware and ssh checks (apt-get, when root)

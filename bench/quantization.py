@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from students import ENC, merge  # noqa: E402
+from students import ENC, bench_recipe, merge  # noqa: E402
 
 QUANTIZE = {
     "export": {"runtimes": ["executorch", "litert", "tflm"]},
@@ -40,9 +40,7 @@ VARIANTS = {
 
 
 def build(name: str, overrides: dict, work: Path, cache: Path, quantize: dict) -> Path:
-    from edgesdk.recipe import load_recipe
-
-    recipe = merge(merge(load_recipe("default").model_dump(mode="json"), overrides), quantize)
+    recipe = merge(merge(bench_recipe("default"), overrides), quantize)
     recipe["name"] = f"sst2-{name}"
     path = work / f"{name}.yaml"
     path.write_text(json.dumps(recipe))

@@ -59,7 +59,8 @@ VARIANTS: dict[str, dict] = {
     },
     # a third of the teacher's FLOPs: all six layers, half the heads, a quarter of the FFN neurons
     "teacher-h50-f75": {"student": {"family": "teacher"}, "prune": {"heads": 0.5, "ffn": 0.75, "iterations": 2}},
-    # the same in one round, recovered on the rows plus one word-replaced copy of each
+    # the same in one round, recovered on the rows plus one word-replaced copy of each: the
+    # default recipe's student
     "teacher-h50-f75-1round+aug1": {
         "student": {"family": "teacher"},
         "prune": {"heads": 0.5, "ffn": 0.75, "recovery_augment": 1},
@@ -90,14 +91,22 @@ def merge(base: dict, extra: dict) -> dict:
 ARTIFACT_KEYS = ("runtime", "precision", "accuracy", "agreement", "size_bytes", "latency_ms", "peak_rss_bytes", "arena_bytes")
 
 
-def run_variant(name: str, overrides: dict, dataset: str, data_dir: Path, work: Path, cache: Path) -> dict:
-    from edgesdk.recipe import load_recipe
+def bench_recipe(name: str) -> dict:
+    """A bundled recipe of this checkout (not the installed package's: a run keeps its base
+    while the tree moves on) as a dict. The default recipe's pruning is dropped: every variant
+    states its own (the default's student is `teacher-h50-f75-1round+aug1`)."""
+    from edgesdk.recipe import PruneConfig, load_recipe
 
+    recipe = load_recipe(str(Path(__file__).resolve().parents[1] / "recipes" / f"{name}.yaml")).model_dump(mode="json")
+    if name == "default":
+        recipe["prune"] = PruneConfig().model_dump(mode="json")
+    return recipe
+
+
+def run_variant(name: str, overrides: dict, dataset: str, data_dir: Path, work: Path, cache: Path) -> dict:
     overrides = dict(overrides)
     base, target = overrides.pop("_recipe", "default"), overrides.pop("_target", "host")
-    # this checkout's recipes, not the installed package's: a run keeps its base while the tree moves on
-    base_recipe = load_recipe(str(Path(__file__).resolve().parents[1] / "recipes" / f"{base}.yaml"))
-    recipe = merge(merge(base_recipe.model_dump(mode="json"), DATASET_OVERRIDES[dataset]), overrides)
+    recipe = merge(merge(bench_recipe(base), DATASET_OVERRIDES[dataset]), overrides)
     recipe["name"] = f"{dataset}-{name}"
     recipe["profile"] = {**recipe["profile"], "repetitions": 100}
     if dataset == "banking77":

@@ -8,6 +8,8 @@ def test_bundled_default_recipe_loads_and_round_trips():
     recipe = load_recipe(None)
     assert recipe.name == "default"
     assert set(recipe.export.runtimes) == {"executorch", "litert"}
+    # the default build distils: the teacher is pruned and recovered from its unpruned self
+    assert recipe.student.family == "teacher" and recipe.prune.structured and recipe.prune.recovery_epochs > 0
     assert parse_recipe(recipe.to_yaml()) == recipe
 
 
