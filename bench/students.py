@@ -57,6 +57,12 @@ VARIANTS: dict[str, dict] = {
         "student": {"family": "teacher"},
         "prune": {"heads": 0.84, "ffn": 0.9, "iterations": 2, "recovery_augment": 1},
     },
+    # the same removed over 3 rounds (smaller jumps; the 2-round run lost 12 pt right after its
+    # last slicing)
+    "teacher-h84-f90+aug1-3rounds": {
+        "student": {"family": "teacher"},
+        "prune": {"heads": 0.84, "ffn": 0.9, "iterations": 3, "recovery_augment": 1},
+    },
     # a third of the teacher's FLOPs: all six layers, half the heads, a quarter of the FFN neurons
     "teacher-h50-f75": {"student": {"family": "teacher"}, "prune": {"heads": 0.5, "ffn": 0.75, "iterations": 2}},
     # the same in one round, recovered on the rows plus one word-replaced copy of each: the
