@@ -38,6 +38,8 @@ def test_empty_recipe_gives_defaults():
         ("prune: {layers: [1, 1]}", "distinct non-negative"),
         ("prune: {sparsity: 0.5, cluster: 16}", "choose one"),
         ("prune: {vocab_unseen: drop}", "'prune.vocab_unseen'"),
+        ("prune: {recovery_augment: -1}", "'prune.recovery_augment'"),
+        ("prune: {recovery_augment: two}", "'prune.recovery_augment'"),
         ("student: {family: cnn}\nprune: {ffn: 0.5}", "need an encoder student"),
         ("exits: {layers: [3, 1]}", "ascending"),
         ("exits: {head: tree}", "'exits.head'"),
