@@ -133,8 +133,9 @@ class PruneConfig(_Section):
     followed by `recovery_epochs` of distillation from the teacher (on the training rows plus
     `recovery_augment` word-replaced copies of each, fresh copies every round). Then, each
     recovered the same way: `share_layers` ties the layers' attention and/or FFN modules
-    (ALBERT), `embedding_size` factorizes the word table by SVD, and `sparsity` zeroes that fraction of the layer weights by magnitude over
-    `sparsity_iterations` (dense kernels do not get faster: it only shrinks the zipped file),
+    (ALBERT), `embedding_size` factorizes the word table by SVD, and `sparsity` zeroes that
+    fraction of the layer weights by magnitude over `sparsity_iterations` (dense kernels do
+    not get faster: it only shrinks the zipped file),
     or `cluster` k-means-clusters each layer weight (and with `cluster_embeddings` the word
     table) into k values, fine-tuned with the clusters tied (again a zip-size gain).
     `vocab: train` then keeps only the special tokens and the tokens the
