@@ -63,6 +63,18 @@ VARIANTS: dict[str, dict] = {
         "student": {"family": "teacher"},
         "prune": {"heads": 0.84, "ffn": 0.9, "iterations": 3, "recovery_augment": 1},
     },
+    # the 2-round cut, each recovery also holding every layer's hidden states to the unpruned
+    # teacher's (TinyBERT's MSE; same width, so no projection)
+    "teacher-h84-f90+aug1+hidden": {
+        "student": {"family": "teacher"},
+        "prune": {
+            "heads": 0.84,
+            "ffn": 0.9,
+            "iterations": 2,
+            "recovery_augment": 1,
+            "recovery_losses": {"kd": 1.0, "hidden": 1.0},
+        },
+    },
     # a third of the teacher's FLOPs: all six layers, half the heads, a quarter of the FFN neurons
     "teacher-h50-f75": {"student": {"family": "teacher"}, "prune": {"heads": 0.5, "ffn": 0.75, "iterations": 2}},
     # the same in one round, recovered on the rows plus one word-replaced copy of each: the

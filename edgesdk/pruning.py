@@ -26,14 +26,17 @@ PRUNE_INFO_FILE = "prune.json"
 
 
 def recovery_config(recipe: Recipe) -> DistillConfig:
-    """Recovery = the recipe's distillation on the prediction losses only (internal losses
-    need layer and head maps that pruning just changed), augmented only when
+    """Recovery = the recipe's distillation on the prediction losses only, unless
+    `prune.recovery_losses` names others (the distillation's own internal losses are not
+    inherited: they were tuned for a student that pruning just reshaped), augmented only when
     `prune.recovery_augment` asks (the student's own augmentation was for its distillation);
     a pruned teacher keeps the teacher's fine-tuning learning rate and frozen word table."""
     d, p = recipe.distill, recipe.prune
     is_teacher = recipe.student.family == "teacher"
     default_lr = recipe.teacher.learning_rate if is_teacher else d.learning_rate
-    losses = LossWeights(kd=d.losses.kd, ce=d.losses.ce) if d.losses.kd + d.losses.ce > 0 else LossWeights()
+    losses = p.recovery_losses or (
+        LossWeights(kd=d.losses.kd, ce=d.losses.ce) if d.losses.kd + d.losses.ce > 0 else LossWeights()
+    )
     return d.model_copy(
         update={
             "epochs": p.recovery_epochs or 1.0,
@@ -46,6 +49,17 @@ def recovery_config(recipe: Recipe) -> DistillConfig:
             "max_length": recipe.teacher.max_length if is_teacher else d.max_length,
         }
     )
+
+
+def recovery_layer_map(recovery: DistillConfig, student_layers: int, teacher_layers: int, removed: list[int]) -> list[int]:
+    """The distillation's layer map without the removed layers' entries: each kept layer goes on
+    learning from the teacher layer it matched before pruning (the teacher pruned into the
+    student: its own unpruned self), where a map over the fewer remaining layers would shift
+    them all."""
+    from edgesdk.compress.losses import layer_map
+
+    full = layer_map(student_layers, teacher_layers, recovery.layer_map)
+    return [t for i, t in enumerate(full) if i not in removed]
 
 
 def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, out_dir: Path) -> dict:
@@ -76,6 +90,10 @@ def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, o
     if cfg.reshapes:
         teacher, _, _ = load_model_dir(out / "teacher")
         recovery = recovery_config(recipe)
+        if recovery.losses.internal:
+            mapped = recovery_layer_map(recovery, model.config.num_layers, teacher.config.num_layers, cfg.layers)
+            recovery = recovery.model_copy(update={"layer_map": mapped})
+
         def recover(m, round_: int) -> dict:
             """Distil `m` from the teacher in place; each round gets its own seed."""
             seed = recipe.seed + round_

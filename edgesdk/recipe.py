@@ -83,6 +83,9 @@ class StudentConfig(_Section):
         return self
 
 
+INTERNAL_LOSSES = ("hidden", "attention", "minilm", "embedding")
+
+
 class LossWeights(_Section):
     """Weight of each distillation loss; 0 switches a loss off."""
 
@@ -92,6 +95,12 @@ class LossWeights(_Section):
     attention: float = Field(0.0, ge=0.0, description="attention-distribution KL over mapped layers")
     minilm: float = Field(0.0, ge=0.0, description="MiniLM last-layer attention + value relation KL")
     embedding: float = Field(0.0, ge=0.0, description="embedding-layer MSE via learned projection")
+
+    @property
+    def internal(self) -> list[str]:
+        """The switched-on losses that read the models' internals (an encoder student only, and
+        the teacher run on every batch: they are not cached like soft labels)."""
+        return [name for name in INTERNAL_LOSSES if getattr(self, name) > 0]
 
 
 class AugmentConfig(_Section):
@@ -131,7 +140,9 @@ class PruneConfig(_Section):
     layer; the kept width rounded down to `ffn_multiple`, so at least that fraction goes);
     `layers` lists layer indices dropped. The removal is spread over `iterations`, each
     followed by `recovery_epochs` of distillation from the teacher (on the training rows plus
-    `recovery_augment` word-replaced copies of each, fresh copies every round). Then, each
+    `recovery_augment` word-replaced copies of each, fresh copies every round; the prediction
+    losses only, unless `recovery_losses` adds hidden-state, attention, MiniLM or embedding
+    losses, whose layer map follows the kept layers). Then, each
     recovered the same way: `share_layers` ties the layers' attention and/or FFN modules
     (ALBERT), `embedding_size` factorizes the word table by SVD, and `sparsity` zeroes that
     fraction of the layer weights by magnitude over `sparsity_iterations` (dense kernels do
@@ -155,6 +166,9 @@ class PruneConfig(_Section):
     recovery_learning_rate: Optional[float] = Field(None, gt=0.0, description="default: distill.learning_rate")
     recovery_augment: int = Field(
         0, ge=0, description="augmented copies per row in each recovery (distill.augment's word replacement)"
+    )
+    recovery_losses: Optional[LossWeights] = Field(
+        None, description="recovery's loss weights (default: distill.losses' kd and ce only)"
     )
     share_layers: Literal["none", "all", "attention", "ffn"] = Field("none", description="cross-layer sharing")
     embedding_size: Optional[int] = Field(None, ge=8, description="factorize the word table to V x E + E x H")

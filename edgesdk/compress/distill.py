@@ -32,26 +32,31 @@ from edgesdk.recipe import DistillConfig, LossWeights
 from edgesdk.tokenizer import Tokenizer
 from edgesdk.train import Schedule, collate, logits_for_ids, optimize, subsample
 
-INTERNAL_LOSSES = ("hidden", "attention", "minilm", "embedding")
-
-
 @dataclass(frozen=True)
 class DistillResult:
     rows: int
     augmented_rows: int
     stages: list
+    layer_map: Optional[list[int]] = None  # teacher layer per student layer, when internal losses ran
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
 class Projections(nn.Module):
-    """Learned student->teacher width maps for the hidden and embedding losses (not exported)."""
+    """Learned student->teacher width maps for the hidden and embedding losses (not exported).
+    Where the widths already match (a pruned teacher against its unpruned self) the map is the
+    identity: a learned one would let the student's states drift by any invertible map, which
+    is what the loss is there to stop."""
 
     def __init__(self, student_width: int, teacher_width: int, layers: int):
         super().__init__()
-        self.hidden = nn.ModuleList(nn.Linear(student_width, teacher_width) for _ in range(layers))
-        self.embedding = nn.Linear(student_width, teacher_width)
+
+        def width_map() -> nn.Module:
+            return nn.Identity() if student_width == teacher_width else nn.Linear(student_width, teacher_width)
+
+        self.hidden = nn.ModuleList(width_map() for _ in range(layers))
+        self.embedding = width_map()
 
 
 def word_table(model: nn.Module) -> nn.Parameter:
@@ -77,7 +82,7 @@ def teacher_soft_labels(
 
 
 def _check(student: nn.Module, weights: LossWeights) -> None:
-    internal = [name for name in INTERNAL_LOSSES if getattr(weights, name) > 0]
+    internal = weights.internal
     if internal and not isinstance(student, Encoder):
         raise RecipeError(
             f"distill.losses {', '.join(internal)} need an encoder student (internals); set them to 0 for "
@@ -105,7 +110,7 @@ class DistillObjective:
         self.student, self.teacher, self.tokenizer = student, teacher, tokenizer
         self.encoded, self.hard, self.soft = encoded, hard, soft
         self.cfg, self.w, self.proj = cfg, weights, projections
-        self.internal = any(getattr(weights, n) > 0 for n in INTERNAL_LOSSES)
+        self.internal = bool(weights.internal)
         if self.internal:
             self.map = layer_map(student.config.num_layers, teacher.config.num_layers, cfg.layer_map)
 
@@ -181,11 +186,11 @@ def distill(
         p.requires_grad_(False)
 
     projections = None
-    if isinstance(student, Encoder) and any(getattr(cfg.losses, n) > 0 for n in INTERNAL_LOSSES):
+    if isinstance(student, Encoder) and cfg.losses.internal:
         projections = Projections(student.config.hidden_size, teacher.config.hidden_size, student.config.num_layers)
     prediction = LossWeights(kd=cfg.losses.kd, ce=cfg.losses.ce)
     intermediate = cfg.losses.model_copy(update={"kd": 0.0, "ce": 0.0})
-    if cfg.two_stage and any(getattr(intermediate, n) > 0 for n in INTERNAL_LOSSES):
+    if cfg.two_stage and intermediate.internal:
         stages = [("intermediate", cfg.intermediate_epochs, intermediate), ("prediction", cfg.epochs, prediction)]
     else:
         stages = [("joint", cfg.epochs, cfg.losses)]
@@ -198,6 +203,10 @@ def distill(
         modules = [student] + ([projections] if projections is not None and objective.internal else [])
         schedule = Schedule(epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)
         result = optimize(modules, lengths, schedule, rng, objective, f"distill ({name})")
-        done.append({"stage": name, "steps": result.steps, "final_loss": result.final_loss, "seconds": result.seconds})
+        losses = {k: v for k, v in weights.model_dump().items() if v > 0}
+        done.append(
+            {"stage": name, "losses": losses, "steps": result.steps, "final_loss": result.final_loss, "seconds": result.seconds}
+        )
     word_table(student).requires_grad_(True)
-    return DistillResult(len(texts), len(extra), done)
+    mapped = layer_map(student.config.num_layers, teacher.config.num_layers, cfg.layer_map) if cfg.losses.internal else None
+    return DistillResult(len(texts), len(extra), done, mapped)

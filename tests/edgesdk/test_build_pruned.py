@@ -81,11 +81,16 @@ def test_eval_of_a_pruned_artifact_uses_its_own_vocabulary(built, sst2_slice):
 
 
 def test_pruning_the_teacher_itself_ships_it_beside_the_unpruned_teacher(tmp_path, tiny_teacher, sst2_slice):
-    recipe = pruned_recipe(tmp_path, "{family: teacher}", "prune: {layers: [1], recovery_epochs: 0}")
+    """Recovery with a hidden-state loss: the kept layer 0 learns from the teacher's layer 1
+    (its own output), not from the last layer a fresh 1-of-2 uniform map would pick."""
+    prune = "prune: {layers: [1], recovery_rows: 64, recovery_losses: {kd: 1.0, hidden: 1.0}}"
+    recipe = pruned_recipe(tmp_path, "{family: teacher}", prune)
     proc = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp_path / "b"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "b" / "report.json").read_text())
     assert report["pruning"]["layers_removed"] == [1] and len(report["student"]["config"]["layers"]) == 1
+    recovery = report["pruning"]["history"][1]["recovery"]
+    assert recovery["layer_map"] == [1] and recovery["stages"][0]["losses"] == {"kd": 1.0, "hidden": 1.0}
     sizes = {(a["model"], a["runtime"]): a["size_bytes"] for a in report["artifacts"] if a["precision"] == "fp32"}
     assert sizes[("student", "litert")] < sizes[("teacher", "litert")]
 

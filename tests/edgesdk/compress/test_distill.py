@@ -1,9 +1,11 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
 
 from edgesdk.compress.augment import augment, nearest_neighbours
-from edgesdk.compress.distill import distill
+from edgesdk.compress.distill import DistillObjective, Projections, distill
 from edgesdk.data import Split
 from edgesdk.errors import RecipeError
 from edgesdk.models.students import build_student
@@ -138,3 +140,22 @@ def test_frozen_student_word_table_does_not_move(teacher, tok):
     moved = build_student(StudentConfig(family="encoder", layers=1, hidden=32, heads=4, ffn=16), teacher, 0.0)
     distill(moved, teacher, tok, SPLIT, cfg.model_copy(update={"freeze_word_embeddings": False}), 0, None, "t")
     assert not torch.equal(before, moved.word_embeddings.weight)
+
+
+def test_equal_widths_match_hidden_states_without_a_learned_map(teacher, tok):
+    """A student as wide as the teacher (the teacher pruned into the student) is held to the
+    teacher's own states: zero loss for a copy, positive once a layer moves, nothing to learn
+    in the map."""
+    cfg = DistillConfig(batch_size=8, max_length=16, losses=LossWeights(kd=0.0, hidden=1.0, embedding=1.0))
+    encoded = tok.encode(list(SPLIT.texts), 16)
+    soft, hard = torch.zeros(32, 2), torch.tensor(SPLIT.labels)
+    width = teacher.config.hidden_size
+    proj = Projections(width, width, teacher.config.num_layers)
+    assert not list(proj.parameters())
+    student = copy.deepcopy(teacher)
+    objective = DistillObjective(student, teacher, tok, encoded, hard, soft, cfg, cfg.losses, proj)
+    assert objective(list(range(8))).item() == 0.0
+    with torch.no_grad():
+        student.layers[-1].ffn.down.weight.add_(0.1)
+    assert objective(list(range(8))).item() > 0.0
+    assert list(Projections(width // 2, width, 1).parameters())  # narrower students learn a map

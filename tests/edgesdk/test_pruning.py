@@ -1,0 +1,27 @@
+import pytest
+
+from edgesdk.pruning import recovery_config, recovery_layer_map
+from edgesdk.recipe import LossWeights, parse_recipe
+
+
+@pytest.mark.parametrize(
+    "student_layers, teacher_layers, strategy, removed, expected",
+    [
+        (6, 6, "uniform", [], [1, 2, 3, 4, 5, 6]),
+        (6, 6, "uniform", [1, 3], [1, 3, 5, 6]),  # the teacher pruned into the student: itself
+        (4, 12, "uniform", [0], [6, 9, 12]),
+        (3, 6, [2, 4, 6], [2], [2, 4]),
+    ],
+)
+def test_recovery_layer_map_keeps_each_layer_on_its_teacher_layer(
+    student_layers, teacher_layers, strategy, removed, expected
+):
+    cfg = parse_recipe(f"distill: {{layer_map: {strategy}}}").distill
+    assert recovery_layer_map(cfg, student_layers, teacher_layers, removed) == expected
+
+
+def test_recovery_uses_prediction_losses_unless_the_recipe_names_its_own():
+    recipe = parse_recipe("distill: {losses: {kd: 1.0, ce: 0.5, hidden: 2.0}}\nprune: {heads: 0.5}")
+    assert recovery_config(recipe).losses == LossWeights(kd=1.0, ce=0.5)
+    own = parse_recipe("distill: {losses: {kd: 1.0, hidden: 2.0}}\nprune: {heads: 0.5, recovery_losses: {kd: 1.0, minilm: 1.0}}")
+    assert recovery_config(own).losses == LossWeights(kd=1.0, minilm=1.0)
