@@ -63,14 +63,15 @@ VARIANTS: dict[str, dict] = {
         "student": {"family": "teacher"},
         "prune": {"heads": 0.84, "ffn": 0.9, "iterations": 3, "recovery_augment": 1},
     },
-    # the 2-round cut, each recovery also holding every layer's hidden states to the unpruned
-    # teacher's (TinyBERT's MSE; same width, so no projection)
-    "teacher-h84-f90+aug1+hidden": {
+    # the same cut in one round (rounds did not matter above), recovered for 2 epochs with
+    # every layer's hidden states also held to the unpruned teacher's (TinyBERT's MSE; same
+    # width, so no projection)
+    "teacher-h84-f90-1round+aug1+hidden-2ep": {
         "student": {"family": "teacher"},
         "prune": {
             "heads": 0.84,
             "ffn": 0.9,
-            "iterations": 2,
+            "recovery_epochs": 2.0,
             "recovery_augment": 1,
             "recovery_losses": {"kd": 1.0, "hidden": 1.0},
         },
