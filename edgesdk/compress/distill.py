@@ -106,13 +106,12 @@ class DistillObjective:
         cfg: DistillConfig,
         weights: LossWeights,
         projections: Optional[Projections],
+        mapped: Optional[list[int]],
     ):
         self.student, self.teacher, self.tokenizer = student, teacher, tokenizer
         self.encoded, self.hard, self.soft = encoded, hard, soft
-        self.cfg, self.w, self.proj = cfg, weights, projections
+        self.cfg, self.w, self.proj, self.map = cfg, weights, projections, mapped
         self.internal = bool(weights.internal)
-        if self.internal:
-            self.map = layer_map(student.config.num_layers, teacher.config.num_layers, cfg.layer_map)
 
     def __call__(self, idx: list[int]) -> torch.Tensor:
         ids, mask = collate(self.encoded, idx, self.tokenizer)
@@ -185,9 +184,10 @@ def distill(
     for p in teacher.parameters():
         p.requires_grad_(False)
 
-    projections = None
+    projections, mapped = None, None
     if isinstance(student, Encoder) and cfg.losses.internal:
         projections = Projections(student.config.hidden_size, teacher.config.hidden_size, student.config.num_layers)
+        mapped = layer_map(student.config.num_layers, teacher.config.num_layers, cfg.layer_map)
     prediction = LossWeights(kd=cfg.losses.kd, ce=cfg.losses.ce)
     intermediate = cfg.losses.model_copy(update={"kd": 0.0, "ce": 0.0})
     if cfg.two_stage and intermediate.internal:
@@ -199,7 +199,7 @@ def distill(
     lengths = [len(e) for e in encoded]
     done = []
     for name, epochs, weights in stages:
-        objective = DistillObjective(student, teacher, tokenizer, encoded, hard, soft, cfg, weights, projections)
+        objective = DistillObjective(student, teacher, tokenizer, encoded, hard, soft, cfg, weights, projections, mapped)
         modules = [student] + ([projections] if projections is not None and objective.internal else [])
         schedule = Schedule(epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)
         result = optimize(modules, lengths, schedule, rng, objective, f"distill ({name})")
@@ -208,5 +208,4 @@ def distill(
             {"stage": name, "losses": losses, "steps": result.steps, "final_loss": result.final_loss, "seconds": result.seconds}
         )
     word_table(student).requires_grad_(True)
-    mapped = layer_map(student.config.num_layers, teacher.config.num_layers, cfg.layer_map) if cfg.losses.internal else None
     return DistillResult(len(texts), len(extra), done, mapped)

@@ -153,7 +153,8 @@ def test_equal_widths_match_hidden_states_without_a_learned_map(teacher, tok):
     proj = Projections(width, width, teacher.config.num_layers)
     assert not list(proj.parameters())
     student = copy.deepcopy(teacher)
-    objective = DistillObjective(student, teacher, tok, encoded, hard, soft, cfg, cfg.losses, proj)
+    mapped = list(range(1, teacher.config.num_layers + 1))
+    objective = DistillObjective(student, teacher, tok, encoded, hard, soft, cfg, cfg.losses, proj, mapped)
     assert objective(list(range(8))).item() == 0.0
     with torch.no_grad():
         student.layers[-1].ffn.down.weight.add_(0.1)
