@@ -208,6 +208,8 @@ class PruneConfig(_Section):
             raise ValueError("prune.layers must list distinct non-negative layer indices")
         if self.sparsity > 0 and self.cluster is not None:
             raise ValueError("prune.sparsity and prune.cluster both rewrite the same weights; choose one")
+        if self.recovery_losses is not None and not any(self.recovery_losses.model_dump().values()):
+            raise ValueError("every prune.recovery_losses weight is 0; give at least kd a positive weight")
         return self
 
 

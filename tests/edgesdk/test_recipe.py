@@ -42,6 +42,7 @@ def test_empty_recipe_gives_defaults():
         ("prune: {recovery_augment: two}", "'prune.recovery_augment'"),
         ("prune: {recovery_losses: {hidden: -1}}", "'prune.recovery_losses.hidden'"),
         ("prune: {recovery_losses: {mse: 1}}", "unknown key 'prune.recovery_losses.mse'"),
+        ("prune: {recovery_losses: {kd: 0}}", "every prune.recovery_losses weight is 0"),
         ("student: {family: cnn}\nprune: {ffn: 0.5}", "need an encoder student"),
         ("exits: {layers: [3, 1]}", "ascending"),
         ("exits: {head: tree}", "'exits.head'"),
