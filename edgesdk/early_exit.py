@@ -9,7 +9,6 @@ only reported.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from edgesdk.data import Task
@@ -30,14 +29,14 @@ def buckets_for(recipe: Recipe) -> list[int]:
 
 def build_exits_dir(model_dir: Path, task: Task, recipe: Recipe, out_dir: Path) -> dict:
     import numpy as np
-    import torch
 
     from edgesdk.compress.exits import calibrate, exit_probabilities, train_exit_heads
     from edgesdk.models.encoder import Encoder
     from edgesdk.models.registry import write_safetensors
     from edgesdk.teacher import load_model_dir
+    from edgesdk.train import use_available_cores
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    use_available_cores()
     cfg = recipe.exits
     model, tokenizer, _ = load_model_dir(model_dir)
     if not isinstance(model, Encoder):

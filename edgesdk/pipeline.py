@@ -8,7 +8,6 @@ hashes its recipe section plus the recorded hashes of what it reads (edgesdk/ste
 from __future__ import annotations
 
 import json
-import os
 import platform
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -537,16 +536,15 @@ def verify_all(out: Path, task: Task, recipe: Recipe, artifacts: list[ArtifactSp
     import dataclasses
 
     import numpy as np
-    import torch
 
     from edgesdk.converters.bundle import open_artifact
     from edgesdk.converters.verify import evaluate, gate
     from edgesdk.models.flops import model_flops
     from edgesdk.models.registry import param_count
     from edgesdk.teacher import load_model_dir
-    from edgesdk.train import accuracy, predict_logits
+    from edgesdk.train import accuracy, predict_logits, use_available_cores
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    use_available_cores()
     seq_len = recipe.export.seq_len
     models, eager = {}, {}
     # When the recipe ships the teacher, student/ is a copy of teacher/: evaluate it once.

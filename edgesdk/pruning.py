@@ -9,7 +9,6 @@ needs no training and comes last.
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 from pathlib import Path
@@ -72,9 +71,9 @@ def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, o
     from edgesdk.compress.vocab import plan_vocabulary, prune_vocabulary
     from edgesdk.errors import RecipeError
     from edgesdk.models.flops import model_flops
-    from edgesdk.train import accuracy, predict_logits
+    from edgesdk.train import accuracy, predict_logits, use_available_cores
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    use_available_cores()
     cfg, seq_len = recipe.prune, recipe.export.seq_len
     model, tokenizer, _ = load_model_dir(out / "student")
     before = {"params": param_count(model), "flops": model_flops(model, seq_len)}

@@ -7,7 +7,6 @@ lowering step never needs to know which one it got.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -32,8 +31,9 @@ def build_student_dir(teacher_dir: Path, task: Task, recipe: Recipe, teacher_has
 
     from edgesdk.compress.distill import distill
     from edgesdk.models.students import build_student
+    from edgesdk.train import use_available_cores
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    use_available_cores()
     teacher, tokenizer, _ = load_model_dir(teacher_dir)
     torch.manual_seed(recipe.seed)
     try:

@@ -73,7 +73,9 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
 
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    from edgesdk.train import use_available_cores
+
+    use_available_cores()
     torch.manual_seed(seed)  # the new classification head is initialised here: seed it
     checkpoint = import_hf_bert(base_dir, num_labels=len(task.label_map), pooling=cfg.pooling, dropout=cfg.dropout)
     tokenizer = Tokenizer.from_dir(base_dir)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -28,6 +29,18 @@ from edgesdk.tokenizer import Tokenizer
 # Batches are length-sorted within pools of this many batches, then the batches shuffled:
 # near-uniform lengths inside a batch, still random order across the epoch.
 LENGTH_POOL_BATCHES = 50
+
+
+def use_available_cores() -> int:
+    """Give torch one thread per core this process may run on. The affinity mask, not
+    `os.cpu_count()`: under `taskset` or a container's cpuset, more threads than cores
+    oversubscribe them and every step waits on the others."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS has no affinity mask
+        cores = os.cpu_count() or 1
+    torch.set_num_threads(cores)
+    return cores
 
 
 @dataclass(frozen=True)

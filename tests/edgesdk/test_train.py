@@ -1,4 +1,7 @@
+import os
 import random
+import subprocess
+import sys
 
 import torch
 
@@ -49,3 +52,16 @@ def test_frozen_word_embeddings_do_not_move():
     before = model.word_embeddings.weight.detach().clone()
     fine_tune(model, tok, SPLIT, TeacherConfig(epochs=1, batch_size=8), seed=0)
     assert torch.equal(before, model.word_embeddings.weight)
+
+
+def test_threads_follow_the_affinity_mask_not_the_machine():
+    """Under `taskset -c 0` on a multi-core machine torch must get one thread, not one per
+    machine core (which oversubscribes the one core it may use)."""
+    probe = "import torch; from edgesdk.train import use_available_cores; print(use_available_cores(), torch.get_num_threads())"
+    first_core = min(os.sched_getaffinity(0))
+    out = subprocess.run(
+        ["taskset", "-c", str(first_core), sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["1", "1"]
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(len(os.sched_getaffinity(0)))] * 2
