@@ -76,6 +76,17 @@ VARIANTS: dict[str, dict] = {
             "recovery_losses": {"kd": 1.0, "hidden": 1.0},
         },
     },
+    # the same steps spent on more data instead of a second epoch: one epoch over the rows plus
+    # three word-replaced copies of each (TinyBERT's augmentation is 20x)
+    "teacher-h84-f90-1round+aug3+hidden": {
+        "student": {"family": "teacher"},
+        "prune": {
+            "heads": 0.84,
+            "ffn": 0.9,
+            "recovery_augment": 3,
+            "recovery_losses": {"kd": 1.0, "hidden": 1.0},
+        },
+    },
     # a third of the teacher's FLOPs: all six layers, half the heads, a quarter of the FFN neurons
     "teacher-h50-f75": {"student": {"family": "teacher"}, "prune": {"heads": 0.5, "ffn": 0.75, "iterations": 2}},
     # the same in one round, recovered on the rows plus one word-replaced copy of each: the
