@@ -41,8 +41,23 @@ def build_time_section(data: dict) -> list[str]:
     return lines
 
 
-def _p50(row: dict, runtime: str) -> float:
-    return next((a["latency_ms"]["p50"] for a in row.get("artifacts", []) if a["runtime"] == runtime), float("nan"))
+def _p50(artifacts: list[dict], runtime: str) -> float:
+    return next(
+        (a["latency_ms"]["p50"] for a in artifacts if a["runtime"] == runtime and a.get("precision", "fp32") == "fp32"),
+        float("nan"),
+    )
+
+
+def speedup_cell(row: dict, teacher_row: dict | None) -> str:
+    """Against the teacher built in the same run when the row has it (same machine, same load);
+    older rows fall back to the teacher row, marked *."""
+    if row is teacher_row:
+        return "1.0x"
+    if row.get("teacher_artifacts"):
+        return f"{_p50(row['teacher_artifacts'], 'litert') / _p50(row['artifacts'], 'litert'):.1f}x"
+    if teacher_row is None:
+        return "nan"
+    return f"{_p50(teacher_row['artifacts'], 'litert') / _p50(row['artifacts'], 'litert'):.1f}x*"
 
 
 def distill_cell(row: dict) -> str:
@@ -60,8 +75,9 @@ def students_section(data: dict) -> list[str]:
         "",
         f"Commit `{data.get('commit', '?')}`. Accuracy from the artifacts (ExecuTorch .pte / LiteRT .tflite, fp32, "
         f"batch 1, {data['cpus']} CPUs, 2 threads); FLOPs relative to the teacher at the export length; speed-up = "
-        "teacher .tflite p50 / variant .tflite p50, both measured in the same bench run (one build after another, "
-        "not interleaved; distill seconds include CPU contention from other work on the machine).",
+        "teacher .tflite p50 / variant .tflite p50, the teacher's from the variant's own build (the same machine and "
+        "load); * = rows from before builds recorded it, divided into the teacher row's p50, which may come from "
+        "another session's machine. Distill seconds include CPU contention from other work on the machine.",
         "",
         "| variant | kind | params (M) | FLOPs vs teacher | eager acc | .pte acc | .tflite acc | .tflite p50 ms "
         "| speed-up | distill s |",
@@ -79,8 +95,8 @@ def students_section(data: dict) -> list[str]:
         lines.append(
             f"| {r['variant']} | {r['kind']} | {r['params'] / 1e6:.2f} | {r['flops_vs_teacher']:.3f} | "
             f"{r['eager_accuracy']:.4f} | {pte['accuracy'] if pte else float('nan'):.4f} | "
-            f"{tfl['accuracy'] if tfl else float('nan'):.4f} | {_p50(r, 'litert'):.2f} | "
-            f"{_p50(teacher, 'litert') / _p50(r, 'litert') if teacher else float('nan'):.1f}x | "
+            f"{tfl['accuracy'] if tfl else float('nan'):.4f} | {_p50(r['artifacts'], 'litert'):.2f} | "
+            f"{speedup_cell(r, teacher)} | "
             f"{distill_cell(r)} |"
         )
     lines += [f"- {variant}: {note}" for variant, note in data.get("notes", {}).items()]

@@ -121,6 +121,10 @@ def merge(base: dict, extra: dict) -> dict:
 ARTIFACT_KEYS = ("runtime", "precision", "accuracy", "agreement", "size_bytes", "latency_ms", "peak_rss_bytes", "arena_bytes")
 
 
+def artifact_rows(report: dict, model: str) -> list[dict]:
+    return [{k: a[k] for k in ARTIFACT_KEYS if k in a} for a in report["artifacts"] if a.get("model", "student") == model]
+
+
 def bench_recipe(name: str) -> dict:
     """A bundled recipe of this checkout (not the installed package's: a run keeps its base
     while the tree moves on) as a dict. The default recipe's pruning is dropped: every variant
@@ -166,11 +170,10 @@ def run_variant(name: str, overrides: dict, dataset: str, data_dir: Path, work: 
         "flops_vs_teacher": round(s["flops"] / t["flops"], 4),
         "teacher_accuracy": t["accuracy"],
         "eager_accuracy": s["accuracy"],
-        "artifacts": [
-            {k: a[k] for k in ARTIFACT_KEYS if k in a}
-            for a in report["artifacts"]
-            if a.get("model", "student") == "student"
-        ],
+        "artifacts": artifact_rows(report, "student"),
+        # the unpruned teacher's artifacts from the same build: a speed-up measured on one
+        # machine under one load, whatever machine the teacher row ran on
+        "teacher_artifacts": artifact_rows(report, "teacher"),
         "distill_seconds": sum(st["seconds"] for st in s.get("distill", {}).get("stages", [])),
         "prune_seconds": report["steps"].get("prune", {}).get("seconds", 0.0),
         "fit": report.get("fit", {}).get("needs"),
