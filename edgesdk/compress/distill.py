@@ -81,7 +81,10 @@ def teacher_soft_labels(
     return logits
 
 
-def _check(student: nn.Module, weights: LossWeights) -> None:
+def _check(student: nn.Module, teacher: Encoder, cfg: DistillConfig) -> Optional[list[int]]:
+    """Recipe problems that only show against the models, raised before the teacher's pass
+    over the data. Returns the layer map when internal losses need one."""
+    weights = cfg.losses
     internal = weights.internal
     if internal and not isinstance(student, Encoder):
         raise RecipeError(
@@ -90,6 +93,12 @@ def _check(student: nn.Module, weights: LossWeights) -> None:
         )
     if sum(getattr(weights, f) for f in LossWeights.model_fields) <= 0:
         raise RecipeError("every distill.losses weight is 0; give at least kd or ce a positive weight")
+    if not internal:
+        return None
+    try:
+        return layer_map(student.config.num_layers, teacher.config.num_layers, cfg.layer_map)
+    except ValueError as exc:
+        raise RecipeError(f"distill.layer_map: {exc}") from None
 
 
 class DistillObjective:
@@ -160,7 +169,7 @@ def distill(
     cache: Optional[Path],
     teacher_hash: str,
 ) -> DistillResult:
-    _check(student, cfg.losses)
+    mapped = _check(student, teacher, cfg)
     torch.manual_seed(seed)
     rng = random.Random(seed)
     texts, labels = subsample(train.texts, train.labels, cfg.max_train_rows, rng)
@@ -184,10 +193,9 @@ def distill(
     for p in teacher.parameters():
         p.requires_grad_(False)
 
-    projections, mapped = None, None
-    if isinstance(student, Encoder) and cfg.losses.internal:
+    projections = None
+    if mapped is not None:
         projections = Projections(student.config.hidden_size, teacher.config.hidden_size, student.config.num_layers)
-        mapped = layer_map(student.config.num_layers, teacher.config.num_layers, cfg.layer_map)
     prediction = LossWeights(kd=cfg.losses.kd, ce=cfg.losses.ce)
     intermediate = cfg.losses.model_copy(update={"kd": 0.0, "ce": 0.0})
     if cfg.two_stage and intermediate.internal:

@@ -113,6 +113,20 @@ def test_impossible_loss_settings_are_recipe_errors(teacher, tok, losses, needle
         distill(student, teacher, tok, SPLIT, DistillConfig(losses=losses), seed=0, cache=None, teacher_hash="t")
 
 
+@pytest.mark.parametrize("layer_map, needle", [("uniform", "use an explicit map"), ([1, 2, 9], "must list 3")])
+def test_a_layer_map_that_cannot_apply_is_a_recipe_error_before_the_teacher_pass(teacher, tok, tmp_path, layer_map, needle):
+    """A student deeper than the teacher (or a map naming layers it lacks) fails naming the key,
+    before the teacher labels a single row (the cache stays empty)."""
+    deep = StudentConfig(
+        family="encoder", layers=teacher.config.num_layers + 1, hidden=16, heads=2, ffn=32, layer_init="none"
+    )
+    student = build_student(deep, teacher, dropout=0.0)
+    cfg = DistillConfig(losses=LossWeights(kd=1.0, hidden=1.0), layer_map=layer_map)
+    with pytest.raises(RecipeError, match=rf"distill.layer_map: .*{needle}"):
+        distill(student, teacher, tok, SPLIT, cfg, seed=0, cache=tmp_path, teacher_hash="t")
+    assert not any(tmp_path.iterdir())
+
+
 def test_augmentation_replaces_whole_words_with_neighbours(teacher, tok):
     encoded = tok.encode(["a wonderful moving film about friendship"], 32)
     out = augment(encoded, teacher.word_embeddings.weight, tok, factor=3, replace_prob=1.0, k=5, seed=0)
