@@ -114,7 +114,9 @@ def test_impossible_loss_settings_are_recipe_errors(teacher, tok, losses, needle
 
 
 @pytest.mark.parametrize("layer_map, needle", [("uniform", "use an explicit map"), ([1, 2, 9], "must list 3")])
-def test_a_layer_map_that_cannot_apply_is_a_recipe_error_before_the_teacher_pass(teacher, tok, tmp_path, layer_map, needle):
+def test_a_layer_map_that_cannot_apply_is_a_recipe_error_before_the_teacher_pass(
+    teacher, tok, tmp_path, layer_map, needle
+):
     """A student deeper than the teacher (or a map naming layers it lacks) fails naming the key,
     before the teacher labels a single row (the cache stays empty)."""
     deep = StudentConfig(
