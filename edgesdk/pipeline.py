@@ -27,7 +27,7 @@ from edgesdk.fsutil import (
 )
 from edgesdk.progress import native_output_to, progress_bar, status
 from edgesdk.recipe import Recipe
-from edgesdk.steps import Manifest
+from edgesdk.steps import Manifest, StepKey
 from edgesdk.targets.registry import TargetSpec
 
 ARTIFACTS_DIR = "artifacts"
@@ -77,7 +77,7 @@ def build(request: BuildRequest) -> BuildResult:
     recipe, out = request.recipe, request.out_dir
     # Validate every input before the build dir exists: bad input must leave nothing behind.
     from edgesdk.models.hf_import import check_teacher_dir
-    from edgesdk.teacher import build_teacher, resolve_teacher_dir, teacher_key
+    from edgesdk.teacher import build_teacher, resolve_teacher_dir, teacher_inputs
 
     from edgesdk.apps.package import preflight as package_preflight
     from edgesdk.models.hf_import import read_teacher_config
@@ -102,9 +102,14 @@ def build(request: BuildRequest) -> BuildResult:
     atomic_write_text(out / "recipe.yaml", recipe.to_yaml())
     cached: list[str] = []
 
-    def step(name: str, key: str, outputs: list[str], fn) -> dict:
+    def step(name: str, key: StepKey, outputs: list[str], fn) -> dict:
         status(f"step {name}")
-        info, was_cached = manifest.run(name, key, outputs, fn)
+
+        def announce(reason: str) -> None:
+            if reason:  # a step that ran before: say what made it run again
+                status(f"step {name}: running again ({reason})")
+
+        info, was_cached = manifest.run(name, key, outputs, fn, announce)
         if was_cached:
             cached.append(name)
             status(f"step {name}: cached")
@@ -115,28 +120,26 @@ def build(request: BuildRequest) -> BuildResult:
         atomic_write_text(out / "data" / "labels.json", task.label_map.to_json())
         return {"hash": data_hash}
 
-    step("data", sha256_json([data_hash]), ["data/stats.json", "data/labels.json"], run_data)
+    step("data", StepKey.of(data=data_hash), ["data/stats.json", "data/labels.json"], run_data)
 
     # -- teacher ------------------------------------------------------------------------
-    t_key = teacher_key(base_dir, data_hash, recipe.teacher, recipe.seed, task.label_map)
+    t_key = StepKey.of_mapping(teacher_inputs(base_dir, data_hash, recipe.teacher, recipe.seed, task.label_map))
     step(
         "teacher",
         t_key,
         ["teacher"],
-        lambda: build_teacher(base_dir, task, recipe.teacher, recipe.seed, t_key, out / "teacher"),
+        lambda: build_teacher(base_dir, task, recipe.teacher, recipe.seed, t_key.key, out / "teacher"),
     )
 
     # -- student (distillation) -------------------------------------------------------
     from edgesdk.student import build_student_dir
 
-    student_key = sha256_json(
-        [
-            manifest.output_hash("teacher"),
-            data_hash,
-            recipe.seed,
-            recipe.student.model_dump(mode="json"),
-            recipe.distill.model_dump(mode="json"),
-        ]
+    student_key = StepKey.of(
+        teacher=manifest.output_hash("teacher"),
+        data=data_hash,
+        seed=recipe.seed,
+        student=recipe.student.model_dump(mode="json"),
+        distill=recipe.distill.model_dump(mode="json"),
     )
     step(
         "student",
@@ -149,16 +152,14 @@ def build(request: BuildRequest) -> BuildResult:
     if recipe.prune.active:
         from edgesdk.pruning import PRUNED_DIR, build_pruned_dir
 
-        prune_key = sha256_json(
-            [
-                manifest.output_hash("student"),
-                manifest.output_hash("teacher"),
-                data_hash,
-                recipe.seed,
-                recipe.prune.model_dump(mode="json"),
-                recipe.distill.model_dump(mode="json"),
-                recipe.export.seq_len,
-            ]
+        prune_key = StepKey.of(
+            student=manifest.output_hash("student"),
+            teacher=manifest.output_hash("teacher"),
+            data=data_hash,
+            seed=recipe.seed,
+            prune=recipe.prune.model_dump(mode="json"),
+            distill=recipe.distill.model_dump(mode="json"),
+            seq_len=recipe.export.seq_len,
         )
         step(
             "prune",
@@ -172,8 +173,12 @@ def build(request: BuildRequest) -> BuildResult:
         from edgesdk.early_exit import EXITS_DIR, build_exits_dir
 
         deployed_hash = manifest.output_hash("prune" if recipe.prune.active else "student")
-        exits_key = sha256_json(
-            [deployed_hash, data_hash, recipe.seed, recipe.exits.model_dump(mode="json"), recipe.export.seq_len]
+        exits_key = StepKey.of(
+            model=deployed_hash,
+            data=data_hash,
+            seed=recipe.seed,
+            exits=recipe.exits.model_dump(mode="json"),
+            seq_len=recipe.export.seq_len,
         )
         step(
             "exits",
@@ -185,30 +190,26 @@ def build(request: BuildRequest) -> BuildResult:
     # -- lower --------------------------------------------------------------------------
     # Calibration reads train and the fake-quant references read dev: both are in the key.
     quant = recipe.quantize.model_dump(mode="json", exclude={"max_accuracy_drop", "min_agreement"})
-    lower_key = sha256_json(
-        [
-            manifest.output_hash("student"),
-            manifest.output_hash("teacher"),
-            manifest.output_hash("prune") if recipe.prune.active else None,
-            manifest.output_hash("exits") if recipe.exits.active else None,
-            recipe.export.model_dump(mode="json"),
-            quant,
-            data_hash,
-            recipe.seed,
-        ]
+    lower_key = StepKey.of(
+        student=manifest.output_hash("student"),
+        teacher=manifest.output_hash("teacher"),
+        prune=manifest.output_hash("prune") if recipe.prune.active else None,
+        exits=manifest.output_hash("exits") if recipe.exits.active else None,
+        export=recipe.export.model_dump(mode="json"),
+        quantize=quant,
+        data=data_hash,
+        seed=recipe.seed,
     )
     artifacts = artifact_entries(recipe)
     artifact_names = [a.path for a in artifacts]
     step("lower", lower_key, [ARTIFACTS_DIR, QUANT_DIR], lambda: lower_all(out, recipe, task, artifacts))
 
     # -- verify -------------------------------------------------------------------------
-    verify_key = sha256_json(
-        [
-            manifest.output_hash("lower"),
-            data_hash,
-            recipe.verify.model_dump(mode="json"),
-            recipe.quantize.model_dump(mode="json"),
-        ]
+    verify_key = StepKey.of(
+        artifacts=manifest.output_hash("lower"),
+        data=data_hash,
+        verify=recipe.verify.model_dump(mode="json"),
+        quantize=recipe.quantize.model_dump(mode="json"),
     )
     verify_info = step("verify", verify_key, ["verify.json"], lambda: verify_all(out, task, recipe, artifacts))
     from edgesdk.converters.verify import VerifyResult, raise_if_failed
@@ -216,27 +217,32 @@ def build(request: BuildRequest) -> BuildResult:
     raise_if_failed([VerifyResult(**{k: v for k, v in r.items() if k != "path"}) for r in verify_info["results"]])
 
     # -- profile ------------------------------------------------------------------------
-    profile_key = sha256_json(
-        [manifest.output_hash("lower"), data_hash, recipe.profile.model_dump(mode="json"), request.target.id]
+    profile_key = StepKey.of(
+        artifacts=manifest.output_hash("lower"),
+        data=data_hash,
+        profile=recipe.profile.model_dump(mode="json"),
+        target=request.target.id,
     )
     step("profile", profile_key, ["profile.json"], lambda: profile_all(out, task, recipe, request.target, artifacts))
 
     # -- fit ----------------------------------------------------------------------------
-    fit_key = sha256_json([manifest.output_hash("lower"), manifest.output_hash("profile"), request.target.model_dump()])
+    fit_key = StepKey.of(
+        artifacts=manifest.output_hash("lower"),
+        profile=manifest.output_hash("profile"),
+        target=request.target.model_dump(),
+    )
     step("fit", fit_key, ["fit.json"], lambda: fit_all(out, request.target, artifacts))
 
     # -- package (android, mcu, linux targets) ----------------------------------------
     from edgesdk.apps.package import PACKAGE_DIR, package_build, packager_for, templates_hash
 
     if packager_for(request.target.family) is not None:
-        package_key = sha256_json(
-            [
-                manifest.output_hash("lower"),
-                manifest.output_hash("fit"),
-                data_hash,
-                request.target.model_dump(),
-                templates_hash(),
-            ]
+        package_key = StepKey.of(
+            artifacts=manifest.output_hash("lower"),
+            fit=manifest.output_hash("fit"),
+            data=data_hash,
+            target=request.target.model_dump(),
+            templates=templates_hash(),
         )
         step("package", package_key, [PACKAGE_DIR], lambda: package_build(out, request.target, task.dev.texts))
     elif (out / PACKAGE_DIR).exists():  # a package from an earlier build for another target does not belong here

@@ -49,18 +49,20 @@ def resolve_teacher_dir(cfg: TeacherConfig, override: Optional[str]) -> Path:
     return Path(path) if path else default_teacher_dir()
 
 
+def teacher_inputs(base_dir: Path, task_hash: str, cfg: TeacherConfig, seed: int, labels: LabelMap) -> dict:
+    """Everything the fine-tuned weights depend on (its hash keys the user cache)."""
+    return {
+        "trainer": TRAINER_VERSION,
+        "base": sha256_dir(base_dir) if base_dir.is_dir() else "missing",
+        "data": task_hash,
+        "teacher": cfg.model_dump(exclude={"path"}),
+        "seed": seed,
+        "labels": list(labels.names),
+    }
+
+
 def teacher_key(base_dir: Path, task_hash: str, cfg: TeacherConfig, seed: int, labels: LabelMap) -> str:
-    base_hash = sha256_dir(base_dir) if base_dir.is_dir() else "missing"
-    return sha256_json(
-        {
-            "trainer": TRAINER_VERSION,
-            "base": base_hash,
-            "data": task_hash,
-            "teacher": cfg.model_dump(exclude={"path"}),
-            "seed": seed,
-            "labels": list(labels.names),
-        }
-    )
+    return sha256_json(teacher_inputs(base_dir, task_hash, cfg, seed, labels))
 
 
 def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key: str, out_dir: Path) -> dict:

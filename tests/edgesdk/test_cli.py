@@ -543,13 +543,13 @@ def test_a_word_table_too_big_for_the_board_fails_before_training(tmp_path, tiny
 
 
 @pytest.mark.parametrize(
-    "change, reruns",
+    "change, reruns, why",
     [
-        ("profile: {repetitions: 7, warmup: 1}", ["profile", "fit"]),
-        ("verify: {max_accuracy_drop: 0.02, min_agreement: 0.9}", ["verify"]),
+        ("profile: {repetitions: 7, warmup: 1}", ["profile", "fit"], ["profile", "profile"]),
+        ("verify: {max_accuracy_drop: 0.02, min_agreement: 0.9}", ["verify"], ["verify"]),
     ],
 )
-def test_a_changed_input_reruns_exactly_the_steps_it_affects(built, tmp_path, change, reruns):
+def test_a_changed_input_reruns_exactly_the_steps_it_affects(built, tmp_path, change, reruns, why):
     import shutil
 
     ref_out, args, _ = built
@@ -569,5 +569,8 @@ def test_a_changed_input_reruns_exactly_the_steps_it_affects(built, tmp_path, ch
     steps = ("data", "teacher", "student", "lower", "verify", "profile", "fit")
     cached = [s for s in steps if s not in reruns]
     assert f"cached steps: {', '.join(cached)}" in proc.stdout, proc.stdout[-800:]
+    said = " ".join((proc.stdout + proc.stderr).split())  # a narrow console wraps lines
+    for step, part in zip(reruns, why):  # each re-run names the input that changed
+        assert f"step {step}: running again (changed: {part})" in said, said[-1500:]
     hashes = json.loads((out / "manifest.json").read_text())["artifacts"]
     assert hashes and all(sha256_file(ref_out / rel) == digest for rel, digest in hashes.items())
