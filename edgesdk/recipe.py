@@ -97,6 +97,11 @@ class LossWeights(_Section):
     embedding: float = Field(0.0, ge=0.0, description="embedding-layer MSE via learned projection")
 
     @property
+    def all_zero(self) -> bool:
+        """No loss is on (weights are >= 0): nothing to train on."""
+        return not any(self.model_dump().values())
+
+    @property
     def internal(self) -> list[str]:
         """The switched-on losses that read the models' internals (an encoder student only, and
         the teacher run on every batch: they are not cached like soft labels)."""
@@ -208,7 +213,7 @@ class PruneConfig(_Section):
             raise ValueError("prune.layers must list distinct non-negative layer indices")
         if self.sparsity > 0 and self.cluster is not None:
             raise ValueError("prune.sparsity and prune.cluster both rewrite the same weights; choose one")
-        if self.recovery_losses is not None and not any(self.recovery_losses.model_dump().values()):
+        if self.recovery_losses is not None and self.recovery_losses.all_zero:
             raise ValueError("every prune.recovery_losses weight is 0; give at least kd a positive weight")
         return self
 

@@ -91,7 +91,7 @@ def _check(student: nn.Module, teacher: Encoder, cfg: DistillConfig) -> Optional
             f"distill.losses {', '.join(internal)} need an encoder student (internals); set them to 0 for "
             f"{type(student).__name__}"
         )
-    if sum(getattr(weights, f) for f in LossWeights.model_fields) <= 0:
+    if weights.all_zero:
         raise RecipeError("every distill.losses weight is 0; give at least kd or ce a positive weight")
     if not internal:
         return None
