@@ -98,6 +98,7 @@ def optimize(
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": schedule.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=schedule.learning_rate,
+        fused=True,  # one kernel per step instead of ~10 ops per tensor: ~15 % of a small model's step
     )
     total_steps = max(1, math.ceil(math.ceil(len(lengths) / schedule.batch_size) * schedule.epochs))
     warmup = int(total_steps * schedule.warmup_ratio)

@@ -20,6 +20,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from edgesdk.models.dropout import Dropout
+
 # Additive bias for masked keys. exp(-1e4 + s) underflows to exactly 0 in fp32 for any
 # realistic score s, matching HF's finfo.min masking bit for bit, while staying a value an
 # int8 or fp16 runtime can represent.
@@ -102,7 +104,7 @@ class Attention(nn.Module):
         self.value = nn.Linear(hidden, inner)
         self.output = nn.Linear(inner, hidden)
         self.norm = nn.LayerNorm(hidden, eps=eps)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.scale = 1.0 / math.sqrt(head_dim)
         # [heads] multiplier on each head's context, set only while pruning measures head
         # importance (edgesdk/compress/prune.py); None in training and export.
@@ -142,7 +144,7 @@ class FeedForward(nn.Module):
         self.up = nn.Linear(hidden, ffn)
         self.down = nn.Linear(ffn, hidden)
         self.norm = nn.LayerNorm(hidden, eps=eps)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.act = nn.GELU() if activation == "gelu" else nn.ReLU()
         self.neuron_gate: Optional[torch.Tensor] = None  # [ffn], as Attention.head_gate
 
@@ -176,13 +178,13 @@ class Encoder(nn.Module):
         self.position_embeddings = nn.Embedding(cfg.max_positions, cfg.hidden_size)
         self.segment_embedding = nn.Parameter(torch.zeros(cfg.hidden_size))
         self.embedding_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.embedding_dropout = nn.Dropout(cfg.dropout)
+        self.embedding_dropout = Dropout(cfg.dropout)
         self.layers = nn.ModuleList(Layer(cfg, shape) for shape in cfg.layers)
         for layer in self.layers[1:]:  # shared parts: one module called by every layer
             for part in SHARED_PARTS[cfg.share]:
                 setattr(layer, part, getattr(self.layers[0], part))
         self.pooler = nn.Linear(cfg.hidden_size, cfg.hidden_size) if cfg.pooler else None
-        self.head_dropout = nn.Dropout(cfg.dropout)
+        self.head_dropout = Dropout(cfg.dropout)
         self.classifier = nn.Linear(cfg.hidden_size, cfg.num_labels)
         # Per instance so a full-int8 export can use a bias a per-tensor int8 scale can hold.
         self.mask_bias = MASK_BIAS

@@ -14,6 +14,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from edgesdk.models.dropout import Dropout
+
 
 class CNNConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -36,7 +38,7 @@ class CNNClassifier(nn.Module):
         self.config = cfg
         self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.embedding_size, padding_idx=cfg.pad_token_id)
         self.convs = nn.ModuleList(nn.Conv1d(cfg.embedding_size, cfg.filters, k) for k in cfg.kernel_sizes)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.classifier = nn.Linear(cfg.filters * len(cfg.kernel_sizes), cfg.num_labels)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -98,7 +100,7 @@ class BiLSTMClassifier(nn.Module):
         self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.embedding_size, padding_idx=cfg.pad_token_id)
         self.forward_lstm = _Direction(cfg.embedding_size, cfg.hidden_size)
         self.backward_lstm = _Direction(cfg.embedding_size, cfg.hidden_size)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.classifier = nn.Linear(2 * cfg.hidden_size, cfg.num_labels)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
