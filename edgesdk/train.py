@@ -31,14 +31,19 @@ from edgesdk.tokenizer import Tokenizer
 LENGTH_POOL_BATCHES = 50
 
 
-def use_available_cores() -> int:
-    """Give torch one thread per core this process may run on. The affinity mask, not
-    `os.cpu_count()`: under `taskset` or a container's cpuset, more threads than cores
-    oversubscribe them and every step waits on the others."""
+def available_cores() -> int:
+    """Cores this process may run on: the affinity mask, not `os.cpu_count()`. Under
+    `taskset` or a container's cpuset, more threads than cores oversubscribe them and every
+    step waits on the others."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS has no affinity mask
-        cores = os.cpu_count() or 1
+        return os.cpu_count() or 1
+
+
+def use_available_cores() -> int:
+    """Give torch one thread per available core."""
+    cores = available_cores()
     torch.set_num_threads(cores)
     return cores
 
