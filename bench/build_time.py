@@ -18,6 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import checkout  # noqa: E402
+
 
 def run_build(target: str, recipe: str, out: Path, cache: Path, extra: list[str]) -> tuple[float, dict, dict, list]:
     env = dict(os.environ, EDGESDK_CACHE_DIR=str(cache))
@@ -64,7 +67,7 @@ def main() -> None:
             sys.exit(f"cache {cache} already holds teachers: a cold run needs an empty cache")
         cold_wall, cold_steps, report, _ = run_build(args.target, args.recipe, out, cache, args.extra)
         warm_wall, _, _, warm_cached = run_build(args.target, args.recipe, out, cache, args.extra)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = checkout.commit()
     result = {
         "commit": commit,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},

@@ -22,13 +22,13 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
+import checkout  # noqa: E402
 import peers  # noqa: E402
 import students  # noqa: E402
 
@@ -243,9 +243,7 @@ def main() -> None:
         "quick": args.quick,
         "machine": info,
         "builds": [str(b) for b in builds],
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-        ).stdout.strip(),
+        "commit": checkout.commit(),
         "build_s": build_s,
         "wall_s": round(time.perf_counter() - wall, 1),
         "rows": results,

@@ -37,6 +37,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
+import checkout  # noqa: E402
 from render_results import peers_section  # noqa: E402
 
 MAX_DYNAMIC_LEN = 512  # dynamic-length rows see the whole sentence (BERT's position limit)
@@ -563,8 +564,7 @@ def main() -> None:
                "warmup": args.warmup, "quick": args.quick, "teacher": str(teacher_dir), "build": str(args.build),
                "student_builds": [str(b) for b in args.student_build],
                "exits_build": str(args.exits_build) if args.exits_build else None, "machine": info,
-               "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                        cwd=ROOT).stdout.strip(),
+               "commit": checkout.commit(),
                "summary": summary, "wall_s": round(time.perf_counter() - wall, 1), "rows": results}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "peers.json").write_text(json.dumps(payload, indent=1) + "\n")

@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import checkout  # noqa: E402
 from students import ENC, bench_recipe, merge  # noqa: E402
 
 QUANTIZE = {
@@ -157,7 +158,7 @@ def main() -> None:
         tags.append(f"clip {args.clip}")
     setting = ", ".join(tags) or "ptq"
     names = [n for n in args.only.split(",") if n] or list(VARIANTS)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = checkout.commit()
     rows = json.loads(args.json.read_text())["rows"] if args.json.exists() else []
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)

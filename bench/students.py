@@ -22,6 +22,9 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import checkout  # noqa: E402
+
 ENC = {"family": "encoder", "layers": 4, "hidden": 128, "heads": 4, "ffn": 512}
 CNN = {"family": "cnn", "embedding_size": 128, "filters": 128}
 VARIANTS: dict[str, dict] = {
@@ -202,7 +205,7 @@ def main() -> None:
         sys.exit(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     out_json = args.json or Path(f"bench/results/students_{args.dataset}.json")
     rows = json.loads(out_json.read_text())["rows"] if out_json.exists() else []
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = checkout.commit()
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache or Path(tmp) / "cache"
         work = args.work or Path(tmp)

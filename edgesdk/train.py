@@ -4,7 +4,9 @@ Speed matters because the default build has a time budget on a 2-core CPU: batch
 dynamically padded and grouped by length (SST-2 train rows are short phrases, so padding
 everything to 64 wastes most of the compute), and the word-embedding matrix (half of
 MiniLM's parameters) can be frozen, which cuts step time ~1.5x for little accuracy. AdamW
-with linear warmup and decay, seeded shuffling, so the same recipe gives the same weights.
+(fused) with linear warmup and decay, seeded shuffling, so the same recipe gives the same
+weights. The models' dropout draws its mask from 16-bit words (edgesdk/models/dropout.py):
+with fused AdamW that made a recovery step of the pruned default ~1.25x faster on 2 cores.
 """
 
 from __future__ import annotations
