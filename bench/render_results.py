@@ -28,14 +28,25 @@ def build_time_section(data: dict) -> list[str]:
         "",
         f"Warm rebuild: {data['warm']['wall_s']:.1f} s, cached steps: {', '.join(data['warm']['cached_steps'])}.",
         "",
-        f"Teacher (eager fp32) SST-2 dev accuracy: **{data['teacher_accuracy']:.4f}**.",
+        f"Teacher (eager fp32) SST-2 dev accuracy: **{data['teacher_accuracy']:.4f}**"
+        + (f"; student (eager): **{data['student_accuracy']:.4f}**" if "student_accuracy" in data else "")
+        + ".",
+    ]
+    if "distillation_s" in data:
+        lines += [
+            "",
+            f"Distillation training (the student's and every pruning recovery, inside the steps above): "
+            f"**{data['distillation_s']:.1f} s**.",
+        ]
+    lines += [
         "",
-        "| artifact | runtime | accuracy (from the artifact) | agreement with eager | size (MB) | p50 ms | p90 ms |",
-        "|---|---|---|---|---|---|---|",
+        "| artifact | model | precision | runtime | accuracy (from the artifact) | agreement with eager | size (MB) | p50 ms | p90 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for a in data["artifacts"]:
         lines.append(
-            f"| `{a['path']}` | {a['runtime']} | {a['accuracy']:.4f} | {a['agreement']:.4f} | "
+            f"| `{a['path']}` | {a.get('model') or '-'} | {a.get('precision') or '-'} | {a['runtime']} | "
+            f"{a['accuracy']:.4f} | {a['agreement']:.4f} | "
             f"{a['size_bytes'] / 1e6:.1f} | {a['latency_ms']['p50']:.2f} | {a['latency_ms']['p90']:.2f} |"
         )
     return lines
