@@ -52,6 +52,25 @@ def build_time_section(data: dict) -> list[str]:
     return lines
 
 
+def train_step_section(data: dict) -> list[str]:
+    lines = [
+        "## Training step (bench/train_step.py)",
+        "",
+        f"Commit `{data['commit']}`, {data['machine']['threads']} threads ({data['machine']['platform']}). "
+        f"KD steps of batch {data['batch_size']} on length-grouped SST-2 training rows; the two variants "
+        f"alternate over {data['rounds']} rounds of {data['steps_per_round']} steps; median rows/s and the "
+        "median of the per-round ratios.",
+        "",
+        "| model shape | variant | rows/s | steps/s | speed-up |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['shape']} | {r['variant']} | {r['rows_per_s']:.1f} | {r['steps_per_s']:.2f} | {r['speedup_vs_torch']:.2f}x |"
+        for r in data["rows"]
+    ]
+    return lines + [""]
+
+
 def _p50(artifacts: list[dict], runtime: str) -> float:
     return next(
         (a["latency_ms"]["p50"] for a in artifacts if a["runtime"] == runtime and a.get("precision", "fp32") == "fp32"),
@@ -478,6 +497,7 @@ def main() -> None:
     for path in sorted((ROOT / "bench" / "results").glob("quantization_*.json")):
         lines += quantization_section(json.loads(path.read_text()))
     for pattern, section in (
+        ("train_step.json", train_step_section),
         ("pruning_*.json", pruning_section),
         ("ab_pruning_*.json", ab_section),
         ("clipping_*.json", clipping_section),
