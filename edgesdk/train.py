@@ -5,8 +5,9 @@ dynamically padded and grouped by length (SST-2 train rows are short phrases, so
 everything to 64 wastes most of the compute), and the word-embedding matrix (half of
 MiniLM's parameters) can be frozen, which cuts step time ~1.5x for little accuracy. AdamW
 (fused) with linear warmup and decay, seeded shuffling, so the same recipe gives the same
-weights. The models' dropout draws its mask from 16-bit words (edgesdk/models/dropout.py):
-with fused AdamW that made a recovery step of the pruned default ~1.25x faster on 2 cores.
+weights. The models' dropout draws its mask from 16-bit words (edgesdk/models/dropout.py,
+3x cheaper per mask); with fused AdamW a KD step is 1.05-1.07x faster on 2 AVX2 cores
+(bench/train_step.py, interleaved; single runs ranged 0.99-1.27x on that noisy machine).
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def optimize(
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": schedule.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=schedule.learning_rate,
-        fused=True,  # one kernel per step instead of ~10 ops per tensor: ~15 % of a small model's step
+        fused=True,  # one kernel per step instead of ~10 ops per tensor
     )
     total_steps = max(1, math.ceil(math.ceil(len(lengths) / schedule.batch_size) * schedule.epochs))
     warmup = int(total_steps * schedule.warmup_ratio)

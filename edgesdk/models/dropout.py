@@ -1,9 +1,9 @@
 """Dropout whose mask costs a third of torch's on CPU.
 
 torch's CPU dropout draws one Bernoulli sample per element from a scalar generator: 1.7 ms
-for one 32 x 16 x 384 activation on a 2-core AVX2 machine, 15 % of a recovery step of the
-default pruned model (py-spy), where the whole step is ~150 ms. Here one 64-bit draw gives
-four 16-bit uniforms, so the mask takes ~0.7 ms; p is honoured to 1/65536. Same contract as
+for one 32 x 16 x 384 activation on a 2-core AVX2 machine; py-spy put dropout at 15 % of a
+recovery step of the default pruned model. Here one 64-bit draw gives four 16-bit uniforms,
+so the mask takes ~0.7 ms; p is honoured to 1/65536. Same contract as
 `nn.Dropout` (identity in eval, so nothing of it reaches an exported graph), same seeding
 (torch's global generator), no parameters (state dicts are unchanged).
 """
