@@ -10,7 +10,7 @@ build: venv  ## the default build: SST-2 demo + MiniLM teacher, pruned and disti
 system-deps:  ## Debian packages for the Kotlin, firmware and ssh checks (apt-get, when root)
 	@bash scripts/system_deps.sh
 
-test: venv system-deps  ## the whole test suite (real runtimes and toolchains, tiny models; ~30 min on 2 cores)
+test: venv system-deps  ## the whole test suite (real runtimes and toolchains, tiny models; ~60 min on 2 cores)
 	.venv/bin/python -m pytest -q --durations=25 $(ARGS)
 
 clean:
