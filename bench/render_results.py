@@ -49,7 +49,7 @@ def build_time_section(data: dict) -> list[str]:
             f"{a['accuracy']:.4f} | {a['agreement']:.4f} | "
             f"{a['size_bytes'] / 1e6:.1f} | {a['latency_ms']['p50']:.2f} | {a['latency_ms']['p90']:.2f} |"
         )
-    return lines
+    return lines + [""]
 
 
 def train_step_section(data: dict) -> list[str]:
