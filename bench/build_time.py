@@ -88,7 +88,7 @@ def main() -> None:
         "student_accuracy": report["student"]["accuracy"],
         "distillation_s": distillation_seconds(report),
         "artifacts": [
-            {k: a.get(k) for k in ("path", "model", "runtime", "precision", "accuracy", "agreement", "size_bytes", "latency_ms")}
+            {k: a[k] for k in ("path", "model", "runtime", "precision", "accuracy", "agreement", "size_bytes", "latency_ms")}
             for a in report["artifacts"]
         ],
     }

@@ -38,6 +38,7 @@ VARIANTS = ("torch dropout + AdamW", "edgesdk dropout + fused AdamW")
 def make_model(layers: list[tuple[int, int]], variant: str):
     import torch
 
+    from edgesdk.models.dropout import Dropout
     from edgesdk.models.encoder import Encoder, EncoderConfig, LayerShape
 
     cfg = EncoderConfig(
@@ -51,7 +52,7 @@ def make_model(layers: list[tuple[int, int]], variant: str):
     if variant == VARIANTS[0]:
         for parent in list(model.modules()):
             for name, child in list(parent.named_children()):
-                if type(child).__name__ == "Dropout" and not isinstance(child, torch.nn.Dropout):
+                if isinstance(child, Dropout):
                     setattr(parent, name, torch.nn.Dropout(child.p))
     model.word_embeddings.weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
