@@ -133,6 +133,9 @@ class DistillConfig(_Section):
     intermediate_epochs: float = Field(1.0, gt=0.0)
     augment: AugmentConfig = AugmentConfig()
     max_train_rows: Optional[int] = Field(None, gt=0)
+    soft_labels: Literal["fp32", "int8-dynamic"] = Field(
+        "fp32", description="precision of the teacher pass that labels the rows and copies (cached)"
+    )
 
 
 class PruneConfig(_Section):

@@ -66,16 +66,43 @@ def word_table(model: nn.Module) -> nn.Parameter:
     return emb.parametrizations.weight.original if hasattr(emb, "parametrizations") else emb.weight
 
 
+def labelling_teacher(teacher: Encoder, precision: str) -> nn.Module:
+    """The model that computes the soft labels: the teacher itself, or for `int8-dynamic` a
+    copy whose Linear layers run torch's dynamic-int8 kernels (int8 weights per tensor,
+    activations quantized per batch). Labelling every training row and augmented copy is a
+    full teacher pass over them, the largest cost of a kd-only distillation after the
+    training itself; the int8 pass is cheaper on CPUs with int8 dot products (measured in
+    bench/soft_labels.py) and the teacher used for the internal losses stays fp32."""
+    if precision == "fp32":
+        return teacher
+    import copy
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        # torch 2.13 marks its quantized tensors deprecated (pytorch#184982); they still work.
+        warnings.filterwarnings("ignore", message=".*deprecated.*", category=UserWarning)
+        return quantize_dynamic(copy.deepcopy(teacher).eval(), {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
+
 def teacher_soft_labels(
-    teacher: Encoder, tokenizer: Tokenizer, encoded: list[list[int]], cache: Optional[Path], teacher_hash: str
+    teacher: Encoder,
+    tokenizer: Tokenizer,
+    encoded: list[list[int]],
+    cache: Optional[Path],
+    teacher_hash: str,
+    precision: str = "fp32",
 ) -> np.ndarray:
-    key = sha256_json([teacher_hash, encoded])
+    # fp32 keeps the key it had before precisions existed, so existing caches stay valid.
+    key = sha256_json([teacher_hash, encoded] + ([precision] if precision != "fp32" else []))
     path = cache / f"{key}.npy" if cache is not None else None
     if path is not None and path.exists():
         status(f"distill: teacher soft labels from cache ({path.name[:12]}…)")
         return np.load(path, allow_pickle=False)
-    status(f"distill: computing teacher soft labels for {len(encoded)} rows (cached afterwards)")
-    logits = logits_for_ids(teacher, tokenizer, encoded, batch_size=128, description="teacher soft labels")
+    status(f"distill: computing {precision} teacher soft labels for {len(encoded)} rows (cached afterwards)")
+    model = labelling_teacher(teacher, precision)
+    logits = logits_for_ids(model, tokenizer, encoded, batch_size=128, description="teacher soft labels")
     if path is not None:
         atomic_write_npy(path, logits)
     return logits
@@ -186,7 +213,7 @@ def distill(
     if extra:
         status(f"distill: {len(extra)} augmented rows ({cfg.augment.factor}x, p={cfg.augment.replace_prob})")
     encoded = encoded + extra
-    soft = torch.from_numpy(teacher_soft_labels(teacher, tokenizer, encoded, cache, teacher_hash))
+    soft = torch.from_numpy(teacher_soft_labels(teacher, tokenizer, encoded, cache, teacher_hash, cfg.soft_labels))
     # Augmented rows have no gold label: the teacher's decision stands in for it.
     hard = torch.tensor(list(labels) + soft[len(labels) :].argmax(-1).tolist(), dtype=torch.long)
     teacher.eval()

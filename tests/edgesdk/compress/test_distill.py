@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from edgesdk.compress.augment import augment, nearest_neighbours
-from edgesdk.compress.distill import DistillObjective, Projections, distill
+from edgesdk.compress.distill import DistillObjective, Projections, distill, teacher_soft_labels
 from edgesdk.data import Split
 from edgesdk.errors import RecipeError
 from edgesdk.models.students import build_student
@@ -82,6 +82,18 @@ def test_soft_labels_are_cached_on_disk(teacher, tok, tmp_path):
     cached = np.load(files[0], allow_pickle=False)
     assert cached.shape == (32, 2)
     np.testing.assert_allclose(cached, predict_logits(teacher, tok, SPLIT.texts, 16), atol=1e-5)
+
+
+def test_int8_dynamic_soft_labels_come_from_a_quantized_copy_under_their_own_key(teacher, tok, tmp_path):
+    encoded = tok.encode(list(SPLIT.texts), 16)
+    fp32 = teacher_soft_labels(teacher, tok, encoded, tmp_path, "t")
+    int8 = teacher_soft_labels(teacher, tok, encoded, tmp_path, "t", precision="int8-dynamic")
+    assert len(list(tmp_path.glob("*.npy"))) == 2  # one cache entry per precision
+    assert not np.array_equal(fp32, int8)  # the quantized kernels ran
+    np.testing.assert_allclose(int8, fp32, atol=0.05 * np.abs(fp32).max())
+    assert (int8.argmax(1) == fp32.argmax(1)).all()
+    assert not any("quantized" in type(m).__module__ for m in teacher.modules())  # the teacher stays fp32
+    np.testing.assert_array_equal(teacher_soft_labels(teacher, tok, encoded, tmp_path, "t", "int8-dynamic"), int8)
 
 
 def test_two_stage_schedule_runs_both_stages(teacher, tok, tmp_path):
