@@ -90,6 +90,13 @@ VARIANTS: dict[str, dict] = {
             "recovery_losses": {"kd": 1.0, "hidden": 1.0},
         },
     },
+    # more copies instead of the hidden-state loss (no teacher pass per batch): kd on the rows
+    # plus seven word-replaced copies of each, labelled by the int8-dynamic teacher pass
+    "teacher-h84-f90-1round+aug7-int8labels": {
+        "student": {"family": "teacher"},
+        "distill": {"soft_labels": "int8-dynamic"},
+        "prune": {"heads": 0.84, "ffn": 0.9, "recovery_augment": 7},
+    },
     # a third of the teacher's FLOPs: all six layers, half the heads, a quarter of the FFN neurons
     "teacher-h50-f75": {"student": {"family": "teacher"}, "prune": {"heads": 0.5, "ffn": 0.75, "iterations": 2}},
     # the same in one round, recovered on the rows plus one word-replaced copy of each: the
