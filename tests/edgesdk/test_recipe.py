@@ -34,6 +34,8 @@ def test_empty_recipe_gives_defaults():
         ("distill: {losses: {kd: -1}}", "'distill.losses.kd'"),
         ("distill: {losses: {mse: 1}}", "unknown key 'distill.losses.mse'"),
         ("distill: {layer_map: diagonal}", "'distill.layer_map"),
+        ("distill: {soft_labels: int4}", "'distill.soft_labels'"),
+        ("distill: {soft_labels: [fp32]}", "'distill.soft_labels'"),
         ("prune: {heads: 1.0}", "'prune.heads'"),
         ("prune: {layers: [1, 1]}", "distinct non-negative"),
         ("prune: {sparsity: 0.5, cluster: 16}", "choose one"),
