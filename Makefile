@@ -10,8 +10,13 @@ build: venv  ## the default build: SST-2 demo + MiniLM teacher, pruned and disti
 system-deps:  ## Debian packages for the Kotlin, firmware and ssh checks (apt-get, when root)
 	@bash scripts/system_deps.sh
 
-test: venv system-deps  ## the whole test suite (real runtimes and toolchains, tiny models; ~60 min on 2 cores)
-	.venv/bin/python -m pytest -q --durations=25 $(ARGS)
+# Two pytest workers by default: lowering (torch.export, the ExecuTorch passes) is
+# single-threaded Python, so a second worker uses the core the first leaves idle. A file's
+# tests stay on one worker (--dist loadfile), so its module fixtures (whole builds) run once.
+TEST_JOBS ?= 2
+
+test: venv system-deps  ## the whole test suite (real runtimes and toolchains, tiny models)
+	.venv/bin/python -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=25 $(ARGS)
 
 clean:
 	rm -rf build .pytest_cache

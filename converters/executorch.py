@@ -77,8 +77,40 @@ def _int4_weights(model, calibration, config, seq_len):
     return int4_weights(int8_embeddings(model, config), config.group_size)
 
 
+def runtime():
+    """executorch.runtime.Runtime, without importing the compiler.
+
+    The pybindings module imports `executorch.exir._warnings` for one warning class, and
+    that import runs `executorch/exir/__init__.py`: torch.export, dynamo and every pass,
+    about 8 s of a ~11 s import on 2 cores. Profiling, verification and `edgesdk eval`
+    start a process per artifact that only runs a program, so they pay it each time. While
+    the pybindings load, a bare package object stands in for `executorch.exir` so that only
+    `_warnings.py` executes; it is dropped again straight after, and a later
+    `import executorch.exir` (lowering, ETDump parsing) loads the real package."""
+    import sys
+
+    if "executorch.extension.pybindings.portable_lib" not in sys.modules and "executorch.exir" not in sys.modules:
+        import importlib.util
+        import types
+
+        spec = importlib.util.find_spec("executorch.exir")
+        stand_in = types.ModuleType("executorch.exir")
+        stand_in.__path__ = list(spec.submodule_search_locations or [])
+        sys.modules["executorch.exir"] = stand_in
+        try:
+            import executorch.extension.pybindings.portable_lib  # noqa: F401
+        finally:
+            sys.modules.pop("executorch.exir._warnings", None)
+            if sys.modules.get("executorch.exir") is stand_in:
+                del sys.modules["executorch.exir"]
+    from executorch.runtime import Runtime
+
+    return Runtime
+
+
 def set_threads(threads: int) -> None:
     # The pybindings threadpool defaults to every core; benchmarks must pin it.
+    runtime()
     from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
 
     _unsafe_reset_threadpool(threads)
@@ -86,11 +118,9 @@ def set_threads(threads: int) -> None:
 
 class ExecuTorchSession:
     def __init__(self, path: Path, threads: int):
-        from executorch.runtime import Runtime
-
         set_threads(threads)
         try:
-            program = Runtime.get().load_program(str(path))
+            program = runtime().get().load_program(str(path))
             self._method = program.load_method("forward")
         except Exception as exc:  # noqa: BLE001 - the runtime raises RuntimeError/ValueError variants
             raise ArtifactError(f"ExecuTorch cannot load {path}: {str(exc).splitlines()[0][:160]}") from None
@@ -104,11 +134,9 @@ class ExecuTorchSession:
 
 class ExecuTorchMethods:
     def __init__(self, path: Path, threads: int):
-        from executorch.runtime import Runtime
-
         set_threads(threads)
         try:
-            self._program = Runtime.get().load_program(str(path))
+            self._program = runtime().get().load_program(str(path))
         except Exception as exc:  # noqa: BLE001
             raise ArtifactError(f"ExecuTorch cannot load {path}: {str(exc).splitlines()[0][:160]}") from None
         self._methods: dict = {}

@@ -57,12 +57,11 @@ def op_breakdown(
 
 def _execute_with_etdump(artifact: Path, ids, mask, threads: int, n_runs: int) -> list:
     import torch
-    from edgesdk.converters.executorch import set_threads
-    from executorch.runtime import Runtime
+    from edgesdk.converters.executorch import runtime, set_threads
 
     set_threads(threads)
     try:
-        program = Runtime.get().load_program(str(artifact), enable_etdump=True)
+        program = runtime().get().load_program(str(artifact), enable_etdump=True)
         method = program.load_method("forward")
     except Exception as exc:  # noqa: BLE001 - the runtime raises RuntimeError/ValueError variants
         raise ArtifactError(f"ExecuTorch cannot load {artifact}: {_first_line(exc)}") from None

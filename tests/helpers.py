@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 from pathlib import Path
 from typing import Optional
 
@@ -10,6 +11,13 @@ import torch
 
 from edgesdk.models import Encoder, EncoderConfig, LayerShape
 from edgesdk.teacher import default_teacher_dir
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (for servers a test starts: sshd, an adb server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def save_tiny_bert(

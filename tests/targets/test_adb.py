@@ -18,6 +18,7 @@ from edgesdk.recipe import ProfileConfig
 from edgesdk.targets import adb as adb_mod
 from edgesdk.targets.profilers import profile_artifact, unavailable
 from edgesdk.targets.registry import get_target
+from tests.helpers import free_port
 
 RECORDED = Path(__file__).with_name("recorded")
 CONFIG = ProfileConfig(threads=1, warmup=2, repetitions=12)
@@ -40,13 +41,17 @@ def _install_adb() -> str:
 
 @pytest.fixture(scope="module")
 def adb_binary():
-    """The real adb, with its server stopped at the end (the first adb command starts it)."""
+    """The real adb, with a server of its own stopped at the end (the first adb command starts
+    it). Its own port: test_cli's Android build, maybe in another pytest worker at the same
+    time, talks to the default server, which this kill-server must not stop under it."""
     binary = _install_adb()
-    listing = subprocess.run([binary, "devices"], capture_output=True, text=True, timeout=60).stdout
-    if adb_mod.parse_devices(listing):
-        pytest.skip("a real Android device is attached; these tests assume none")
-    yield binary
-    subprocess.run([binary, "kill-server"], capture_output=True, timeout=30)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ANDROID_ADB_SERVER_PORT", str(free_port()))
+        listing = subprocess.run([binary, "devices"], capture_output=True, text=True, timeout=60).stdout
+        if adb_mod.parse_devices(listing):
+            pytest.skip("a real Android device is attached; these tests assume none")
+        yield binary
+        subprocess.run([binary, "kill-server"], capture_output=True, timeout=30)
 
 
 @pytest.fixture

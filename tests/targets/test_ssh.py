@@ -22,7 +22,7 @@ from edgesdk.targets.profilers import profile_artifact, unavailable
 from edgesdk.targets.registry import get_target
 from edgesdk.teacher import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
-from tests.helpers import tiny_encoder
+from tests.helpers import free_port, tiny_encoder
 
 SSHD = Path("/usr/sbin/sshd")
 TEXTS = ["a great film", "dull , lifeless and far too long .", "not good"]
@@ -39,12 +39,6 @@ def _install_sshd() -> None:
     assert SSHD.exists(), "openssh-server could not be installed with apt-get; the ssh profiler test needs it"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     _install_sshd()
@@ -53,7 +47,7 @@ def sshd(tmp_path_factory):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
     shutil.copy(d / "client_key.pub", d / "authorized_keys")
     (d / "authorized_keys").chmod(0o600)
-    port = _free_port()
+    port = free_port()
     (d / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
         f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nPermitRootLogin yes\n"
@@ -115,7 +109,7 @@ def test_unreachable_or_unconfigured_board_is_a_clear_error(sshd, artifact, monk
         profile_artifact(pi, artifact, TEXTS, CONFIG)
     for k, v in sshd.items():
         monkeypatch.setenv(k, v)
-    monkeypatch.setenv("EDGESDK_SSH_PORT", str(_free_port()))  # nothing listens there
+    monkeypatch.setenv("EDGESDK_SSH_PORT", str(free_port()))  # nothing listens there
     with pytest.raises(TargetError, match="cannot reach .* over ssh"):
         profile_artifact(pi, artifact, TEXTS, CONFIG)
     monkeypatch.setenv("EDGESDK_SSH_PORT", sshd["EDGESDK_SSH_PORT"])
