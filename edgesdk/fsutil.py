@@ -102,6 +102,28 @@ def atomic_copy_dir(src: Path, dst: Path) -> Path:
     return dst
 
 
+def publish_dir(src: Path, dst: Path) -> Path:
+    """Copy the flat dir `src` to `dst` unless another writer got there first: for
+    content-keyed caches that two builds may fill at once (same key, same content). Unlike
+    atomic_dir, an existing `dst` is never removed, so a build reading it meanwhile cannot see
+    it half gone; the rename either lands the whole copy or finds the other writer's and keeps
+    that."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=TEMP_SUFFIX, dir=dst.parent))
+    try:
+        for f in src.iterdir():
+            shutil.copy2(f, tmp / f.name)
+        try:
+            os.rename(tmp, dst)  # fails on a non-empty dst: the first copy stays
+        except OSError:
+            if not dst.is_dir():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dst
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

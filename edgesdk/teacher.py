@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Optional
 
 from edgesdk.data import LabelMap, Task
 from edgesdk.errors import TeacherError
-from edgesdk.fsutil import atomic_copy_dir, atomic_dir, atomic_write_json, sha256_dir, sha256_json
+from edgesdk.fsutil import atomic_copy_dir, atomic_dir, atomic_write_json, publish_dir, sha256_dir, sha256_json
 from edgesdk.models.encoder import Encoder
 from edgesdk.models.hf_import import import_hf_bert
 from edgesdk.models.registry import load_model, save_model
@@ -105,7 +106,9 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
         (tmp / LABELS_FILE).write_text(task.label_map.to_json())
         atomic_write_json(tmp / TRAIN_INFO_FILE, info)
     try:  # the user cache is an optimisation; a read-only home must not fail the build
-        atomic_copy_dir(out_dir, cached)
+        if cached.is_dir() and not (cached / TRAIN_INFO_FILE).exists():
+            shutil.rmtree(cached)  # incomplete (an older writer's): nobody reads it
+        publish_dir(out_dir, cached)
     except OSError:
         pass
     return {**info, "cache": "trained"}

@@ -60,7 +60,15 @@ def tiny_recipe(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def isolated_cache(tmp_path_factory):
-    os.environ["EDGESDK_CACHE_DIR"] = str(tmp_path_factory.mktemp("edgesdk_cache"))
+    """One fresh cache for the whole run, shared by the pytest-xdist workers (their base temp
+    dirs are siblings): the TFLM library is compiled once (~3 min) and a teacher fine-tuned
+    once, as for a user whose builds share ~/.cache/edgesdk. The cache's writers are safe for
+    that (file locks, first-writer-wins publishing; edgesdk/fsutil.py)."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    cache = root / "edgesdk_cache"
+    cache.mkdir(exist_ok=True)
+    os.environ["EDGESDK_CACHE_DIR"] = str(cache)
     yield
 
 

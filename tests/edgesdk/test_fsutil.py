@@ -1,6 +1,6 @@
 import pytest
 
-from edgesdk.fsutil import atomic_dir, atomic_write_text, sha256_dir, sha256_json
+from edgesdk.fsutil import atomic_dir, atomic_write_text, publish_dir, sha256_dir, sha256_json, stale_temps
 
 
 def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):
@@ -64,3 +64,42 @@ def test_a_killed_writers_temp_files_are_swept_and_nothing_else(tmp_path):
     assert remove_stale_temps(tmp_path) == 2
     assert stale_temps(tmp_path) == [] and not (tmp_path / "artifacts").exists()
     assert all(path.read_text() == "mine" for path in keep)
+
+
+def test_published_dir_never_disappears_under_a_reader_while_others_publish(tmp_path):
+    """Two builds filling one cache key at once: the first copy lands and stays; later
+    publishers leave it (and no temp dir) in place, so a reader never finds it half gone."""
+    import threading
+
+    sources = []
+    for i in range(2):
+        src = tmp_path / f"src{i}"
+        src.mkdir()
+        for name in "abcdef":
+            (src / name).write_text(f"{i}{name}" * 1000)
+        sources.append(src)
+    dst = tmp_path / "cache" / "key"
+    publish_dir(sources[0], dst)
+    failures: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                assert [(dst / n).read_text()[:2] for n in "abcdef"] == [f"0{n}" for n in "abcdef"]
+            except (OSError, AssertionError) as exc:
+                failures.append(repr(exc))
+
+    def write(src) -> None:
+        for _ in range(50):
+            publish_dir(src, dst)
+
+    threads = [threading.Thread(target=read)] + [threading.Thread(target=write, args=(s,)) for s in sources]
+    for t in threads:
+        t.start()
+    for t in threads[1:]:
+        t.join()
+    done.set()
+    threads[0].join()
+    assert not failures, failures[:3]
+    assert not stale_temps(tmp_path / "cache")

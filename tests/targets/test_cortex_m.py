@@ -4,7 +4,8 @@ Cortex-M7, the core the MCU package test builds for too, so a session compiles T
 the Debian packages the profiler names in its errors.
 
 Cost: the cold library build (only this model's kernels) dominates, ~3 min on two cores; the
-module builds it once (EDGESDK_CACHE_DIR is per session, see tests/conftest.py).
+run builds it once (one EDGESDK_CACHE_DIR per test run, shared by the pytest workers; the
+library build holds a file lock, so the other worker waits for it; see tests/conftest.py).
 """
 
 from __future__ import annotations
