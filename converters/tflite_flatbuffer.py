@@ -124,7 +124,7 @@ def int8_embedding_tables(data: bytes) -> tuple[bytes, list[dict]]:
     s = m.s
     report = []
     scales: dict[int, float] = {}  # buffer index -> scale, for tables already rewritten
-    for g, op in ((g, op) for g in m.model.subgraphs for op in g.operators):
+    for g, op in ((graph, op) for graph in m.model.subgraphs for op in graph.operators):
         name = m.op_name(op)
         if name not in LOOKUP_OPS:
             continue

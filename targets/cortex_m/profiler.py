@@ -13,6 +13,8 @@ firmware (on-device tokenization is the MCU app's job, not this profiler's).
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -20,12 +22,13 @@ import numpy as np
 from edgesdk.targets.cortex_m.boards import Board, board_for
 from edgesdk.targets.cortex_m.firmware import FirmwareBuild, arena_size, image_size
 from edgesdk.targets.cortex_m.kernels import bindings_for, library_sources, model_ops
-from edgesdk.targets.cortex_m.library import ensure_library, file_lock
+from edgesdk.targets.cortex_m.library import ensure_library
 from edgesdk.targets.cortex_m.qemu import ArenaTooSmall, run_firmware
 from edgesdk.targets.cortex_m.toolchain import cache_dir, find_toolchain
 from edgesdk.targets.registry import TargetSpec, get_target
 
 from edgesdk.errors import TargetError
+from edgesdk.fsutil import sha256_json
 from edgesdk.recipe import ProfileConfig
 
 # Instruction counts are deterministic, so a handful of real sentences is enough; more only
@@ -71,29 +74,32 @@ def _smallest_arena(build: FirmwareBuild, tools, board: Board, used: int, enough
 
 def _measure_firmware(tools, board: Board, artifact: Path, python_arena: int, ids, mask):
     """(final run, arena capacity, image size, elf): library (cached), firmware, probe run,
-    arena bisection, then the final image over every input."""
+    arena bisection, then the final image over every input.
+
+    The firmware is built in a scratch dir of its own, so two builds profiling one artifact at
+    once (two pytest workers, two terminals) never relink or delete each other's images. Only
+    the final ELF is kept, under a name keyed by everything it holds (model, core, arena,
+    inputs): a reader of an earlier report's `firmware` path finds it intact, and the cache
+    holds one file per distinct image, not one per run."""
     bindings = bindings_for(tools.tflm_dir, model_ops(artifact.read_bytes()))
     library = ensure_library(tools, board, library_sources(tools.tflm_dir, bindings, cmsis_nn=True))
-    directory = _firmware_dir(artifact, board)
-    with file_lock(directory.with_suffix(".lock")):
-        build = FirmwareBuild(tools, board, library, directory)
+    root = cache_dir() / "firmware"
+    root.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(artifact.read_bytes()).hexdigest()[:16]
+    with tempfile.TemporaryDirectory(prefix=f".{digest}-{board.core}-", dir=root) as scratch:
+        build = FirmwareBuild(tools, board, library, Path(scratch) / "build")
         build.prepare(artifact, bindings)
         probe_arena = probe_arena_bytes(python_arena, board)
         probe = run_firmware(tools, board, build.link("probe", probe_arena, ids[:1], mask[:1]))
         capacity = _smallest_arena(build, tools, board, probe.arena_used_bytes, probe_arena, ids, mask)
-        build.discard("probe")
-        build.discard("arena")
-        elf = build.link("firmware", capacity, ids, mask)
-        return run_firmware(tools, board, elf), arena_size(capacity), image_size(tools, elf), elf
+        image = sha256_json([digest, board.core, capacity, np.asarray(ids).tolist(), np.asarray(mask).tolist()])
+        elf = root / f"{digest}-{board.core}-{image[:16]}.elf"
+        os.replace(build.link("firmware", capacity, ids, mask), elf)  # same name, same image
+    return run_firmware(tools, board, elf), arena_size(capacity), image_size(tools, elf), elf
 
 
 def _stats(values: list[int]) -> dict:
     return {"mean": round(float(np.mean(values)), 1), "min": int(min(values)), "max": int(max(values))}
-
-
-def _firmware_dir(artifact: Path, board: Board) -> Path:
-    digest = hashlib.sha256(artifact.read_bytes()).hexdigest()[:16]
-    return cache_dir() / "firmware" / f"{digest}-{board.core}"
 
 
 def profile_mcu(
