@@ -278,9 +278,9 @@ def model_dir(out: Path, recipe: Recipe, role: str) -> Path:
 def deployed_models(recipe: Recipe) -> list[tuple[str, str]]:
     """(model role, artifact dir): the student at artifacts/, and when it differs from the
     teacher (distilled or pruned) the teacher beside it at artifacts/teacher/, so the report
-    compares both on their artifacts."""
+    compares both on their artifacts (unless `export.teacher: false`)."""
     roles = [("student", ARTIFACTS_DIR)]
-    if not ships_teacher(recipe):
+    if recipe.export.teacher and not ships_teacher(recipe):
         roles.append(("teacher", f"{ARTIFACTS_DIR}/teacher"))
     return roles
 

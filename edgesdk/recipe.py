@@ -274,6 +274,10 @@ class ExportConfig(_Section):
 
     seq_len: int = Field(64, ge=4, le=512)
     runtimes: list[Literal["executorch", "litert", "tflm"]] = Field(default_factory=lambda: ["executorch", "litert"])
+    # The teacher's fp32 artifacts beside the student's, so the report compares the two on
+    # their runtimes; false saves their lowering, verification and profiling (the report
+    # still gives the teacher's eager accuracy, params and FLOPs).
+    teacher: bool = True
 
     @model_validator(mode="after")
     def _non_empty(self) -> "ExportConfig":

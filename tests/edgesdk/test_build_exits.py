@@ -21,6 +21,7 @@ def built(tmp_path_factory, tiny_teacher, sst2_slice):
         "student: {layers: 1, hidden: 16, heads: 2, ffn: 32}",
         "student: {layers: 2, hidden: 32, heads: 2, ffn: 64, layer_init: none}",
     )
+    text = text.replace("export: {seq_len: 32}", "export: {seq_len: 32, teacher: false}")
     text = text.replace(
         "losses: {kd: 1.0, hidden: 1.0, attention: 1.0, minilm: 1.0, embedding: 1.0}", "losses: {kd: 1.0, ce: 1.0}"
     )
@@ -29,7 +30,7 @@ def built(tmp_path_factory, tiny_teacher, sst2_slice):
         "quantize: {precisions: [fp32, int8], calibration_samples: 32, max_accuracy_drop: 0.2, min_agreement: 0.6}\n"
         + EXITS,
     )
-    assert EXITS in text and "layers: 2" in text
+    assert EXITS in text and "layers: 2" in text and "teacher: false" in text
     (tmp / "x.yaml").write_text(text)
     proc = run_cli(*build_args(str(tmp / "x.yaml"), sst2_slice, tiny_teacher, tmp / "b"))
     assert proc.returncode == 0, proc.stderr[-3000:]

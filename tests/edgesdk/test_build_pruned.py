@@ -14,9 +14,12 @@ from tests.edgesdk.test_build_quantized import build_args
 PRUNE = "prune: {heads: 0.5, ffn: 0.5, iterations: 2, importance_rows: 64, recovery_rows: 64, recovery_augment: 1, cluster: 16, vocab: train}"
 
 
-def pruned_recipe(tmp_path, student: str, prune: str, quantize: str = "precisions: [fp32]") -> str:
+def pruned_recipe(
+    tmp_path, student: str, prune: str, quantize: str = "precisions: [fp32]", teacher_artifacts: bool = True
+) -> str:
     text = TINY_RECIPE.replace("student: {layers: 1, hidden: 16, heads: 2, ffn: 32}", f"student: {student}")
-    text = text.replace("export: {seq_len: 32}", "export: {seq_len: 32, runtimes: [executorch, litert, tflm]}")
+    export = f"seq_len: 32, runtimes: [executorch, litert, tflm], teacher: {str(teacher_artifacts).lower()}"
+    text = text.replace("export: {seq_len: 32}", f"export: {{{export}}}")
     text = text.replace("quantize: {precisions: [fp32]}", f"quantize: {{{quantize}}}\n{prune}")
     assert text.count(student) == 1 and prune in text
     path = tmp_path / "p.yaml"
@@ -108,7 +111,7 @@ def test_shared_factorized_sparse_student_builds_and_verifies(tmp_path, tiny_tea
         "prune: {share_layers: all, embedding_size: 16, sparsity: 0.5, sparsity_iterations: 2, "
         "recovery_rows: 64, vocab: train, vocab_max_size: 500}"
     )
-    recipe = pruned_recipe(tmp_path, "{layers: 2, hidden: 32, heads: 2, ffn: 64}", prune)
+    recipe = pruned_recipe(tmp_path, "{layers: 2, hidden: 32, heads: 2, ffn: 64}", prune, teacher_artifacts=False)
     proc = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp_path / "b"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "b" / "report.json").read_text())

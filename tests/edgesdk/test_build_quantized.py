@@ -32,7 +32,7 @@ def quantized_recipe(
 ) -> str:
     path = tmp_path / "q.yaml"
     text = TINY_RECIPE.replace("hidden: 16, heads: 2, ffn: 32", "hidden: 32, heads: 2, ffn: 64")
-    text = text.replace("export: {seq_len: 32}", f"export: {{seq_len: 32, runtimes: [{runtimes}]}}")
+    text = text.replace("export: {seq_len: 32}", f"export: {{seq_len: 32, runtimes: [{runtimes}], teacher: false}}")
     text = text.replace(
         "quantize: {precisions: [fp32]}",
         f"quantize: {{precisions: [{precisions}], calibration_samples: 64, qat_steps: 10, {gate}}}",
@@ -76,6 +76,9 @@ def test_every_precision_in_every_runtime_is_built_verified_and_profiled(built):
     out, report = built
     students = [a for a in report["artifacts"] if a["model"] == "student"]
     assert {(a["runtime"], a["precision"]) for a in students} == EXPECTED
+    # export.teacher: false: no teacher artifacts, the teacher still compared eagerly
+    assert len(students) == len(report["artifacts"]) and not (out / "artifacts" / "teacher").exists()
+    assert 0 < report["teacher"]["accuracy"] <= 1
     fp32 = {a["runtime"]: a["size_bytes"] for a in students if a["precision"] == "fp32"}
     for a in students:
         assert (out / a["path"]).stat().st_size == a["size_bytes"]
