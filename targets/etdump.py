@@ -14,14 +14,20 @@ from the runtime's own events). The events it returns partition `Method::execute
   input/output handling).
 
 A runtime without XNNPACK's per-op profiler gives the delegate calls as one event instead.
+
+The ETDump is read here (`read_profile_events`), not by `executorch.devtools.Inspector`:
+importing the Inspector imports the whole ExecuTorch compiler (~15 s on 2 cores), paid by
+every profiled .pte in its own child process, for a file whose profile events are eight
+fields of one flatbuffer table. The reader groups and times events as the Inspector does
+(tests/targets/test_etdump.py compares the two on a real ETDump).
 """
 
 from __future__ import annotations
 
 import re
 import tempfile
-import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +57,14 @@ def op_breakdown(
         raise ArtifactError(f"per-op breakdown covers single-graph .pte artifacts, not the staged {artifact.name}")
     if repetitions < 1:
         raise TargetError("per-op breakdown needs at least one repetition")
-    runs = _execute_with_etdump(artifact, ids, mask, threads, warmup + repetitions)
-    return _summarise(runs, warmup, repetitions)
+    events = read_profile_events(record_etdump(artifact, ids, mask, threads, warmup + repetitions))
+    if not any(e.name == EXECUTE for e in events):
+        raise TargetError("this executorch wheel records no profiling events (built without its event tracer)")
+    return _summarise(events, warmup, repetitions)
 
 
-def _execute_with_etdump(artifact: Path, ids, mask, threads: int, n_runs: int) -> list:
+def record_etdump(artifact: Path, ids, mask, threads: int, n_runs: int) -> bytes:
+    """The ETDump of `n_runs` batch-1 runs cycling through the rows of ids/mask."""
     import torch
     from edgesdk.converters.executorch import runtime, set_threads
 
@@ -74,19 +83,98 @@ def _execute_with_etdump(artifact: Path, ids, mask, threads: int, n_runs: int) -
     with tempfile.TemporaryDirectory() as tmp:
         etdump = Path(tmp) / "run.etdp"
         program._program.write_etdump_result_to_file(str(etdump), None)  # no debug buffer
-        try:
-            from executorch.devtools import Inspector
-        except ImportError as exc:
-            raise TargetError(
-                f"executorch.devtools cannot be imported ({_first_line(exc)}); reinstall executorch"
-            ) from None
-        with warnings.catch_warnings():  # "Output Buffer not found": no debug buffer was asked for
-            warnings.simplefilter("ignore")
-            inspector = Inspector(etdump_path=str(etdump))
-    events = [e for block in inspector.event_blocks for e in block.events if e.perf_data is not None]
-    if not any(e.name == EXECUTE for e in events):
-        raise TargetError("this executorch wheel records no profiling events (built without its event tracer)")
+        return etdump.read_bytes()
+
+
+@dataclass(frozen=True)
+class PerfData:
+    raw: list[float]  # ms, one per run of the event's block
+
+
+@dataclass(frozen=True)
+class ProfileEvent:
+    """One profiled event across the runs of its block: what the Inspector's Event holds
+    that a breakdown needs (name, is_delegated_op, perf_data.raw)."""
+
+    name: str
+    is_delegated_op: bool
+    perf_data: PerfData
+
+
+# vtable slots of the fields read (etdump_schema_flatcc.fbs: slot = 4 + 2 x field index)
+_RUN_DATA, _RUN_NAME, _RUN_INPUT_INDEX, _RUN_EVENTS = 6, 4, 6, 10  # ETDump.run_data; RunData.*
+_PROFILE_EVENT = 4  # Event.profile_event
+_P_NAME, _P_INSTRUCTION, _P_DELEGATE_INT, _P_DELEGATE_STR, _P_START, _P_END = 4, 8, 10, 12, 16, 18
+_NS_PER_MS = 1e6  # the runtime's default clock gives nanoseconds
+_UINT32_MAX = 2**32 - 1
+
+
+def read_profile_events(data: bytes) -> list[ProfileEvent]:
+    """The profile events of a size-prefixed ETDump, grouped as the Inspector groups them:
+    runs (one per `execute`, plus load-time blocks) with the same sequence of event
+    signatures form one block; within a block each signature's durations, one per run, are
+    `perf_data.raw` in ms. A delegated event is named by its delegate debug id."""
+    from flatbuffers import number_types as nt
+    from flatbuffers.table import Table
+
+    buf = bytearray(data)
+    if len(buf) < 8 or bytes(buf[8:12]) != b"ED00":
+        raise ArtifactError("the runtime wrote no readable ETDump (no ED00 identifier)")
+
+    def field(tab: Table, slot: int, flags, default):
+        o = tab.Offset(slot)
+        return tab.Get(flags, tab.Pos + o) if o else default
+
+    def string(tab: Table, slot: int) -> str:
+        o = tab.Offset(slot)
+        return tab.String(tab.Pos + o).decode("utf-8") if o else ""
+
+    def tables(tab: Table, slot: int) -> list[Table]:
+        o = tab.Offset(slot)
+        if not o:
+            return []
+        start = tab.Vector(o)
+        return [Table(buf, tab.Indirect(start + 4 * i)) for i in range(tab.VectorLen(o))]
+
+    def child(tab: Table, slot: int) -> Table | None:
+        o = tab.Offset(slot)
+        return Table(buf, tab.Indirect(tab.Pos + o)) if o else None
+
+    root = Table(buf, 4 + int.from_bytes(buf[4:8], "little"))  # after the 4-byte size prefix
+    blocks: dict[tuple, dict[tuple, list[float]]] = {}
+    for run in tables(root, _RUN_DATA):
+        durations: dict[tuple, float] = {}  # signature -> ms; a repeat in one run keeps the last, as the Inspector
+        for event in tables(run, _RUN_EVENTS):
+            if (p := child(event, _PROFILE_EVENT)) is None:
+                continue
+            delegate_int = field(p, _P_DELEGATE_INT, nt.Int32Flags, -1)
+            signature = (
+                field(p, _P_INSTRUCTION, nt.Int32Flags, -1),  # the Inspector's key has no chain index
+                string(p, _P_NAME),
+                delegate_int,
+                string(p, _P_DELEGATE_STR),
+            )
+            start, end = field(p, _P_START, nt.Uint64Flags, 0), field(p, _P_END, nt.Uint64Flags, 0)
+            if delegate_int != -1 or signature[3]:  # the Inspector scales a delegate's stamps, then subtracts
+                durations[signature] = _elapsed(start / _NS_PER_MS, end / _NS_PER_MS)
+            else:
+                durations[signature] = float(_elapsed(start, end)) / _NS_PER_MS
+        block_key = (string(run, _RUN_NAME), field(run, _RUN_INPUT_INDEX, nt.Int32Flags, -1), tuple(durations))
+        block = blocks.setdefault(block_key, {})
+        for signature, ms in durations.items():
+            block.setdefault(signature, []).append(ms)
+    events = []
+    for block in blocks.values():
+        for (_, name, delegate_int, delegate_str), raw in block.items():
+            delegate = delegate_int if delegate_int != -1 else (delegate_str or None)
+            events.append(
+                ProfileEvent(name if delegate is None else str(delegate), delegate is not None, PerfData(raw))
+            )
     return events
+
+
+def _elapsed(start, end):
+    return end - start if start <= end else (_UINT32_MAX - start) + end  # a 32-bit clock wrapped
 
 
 def _summarise(events: list, warmup: int, repetitions: int) -> dict:

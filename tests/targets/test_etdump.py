@@ -1,13 +1,17 @@
-"""Per-op breakdown of a real .pte through ExecuTorch's ETDump and the devtools Inspector."""
+"""Per-op breakdown of a real .pte through ExecuTorch's ETDump, read by our reader and checked
+against the devtools Inspector."""
 
 import json
+import subprocess
+import sys
+import warnings
 
 import pytest
 import torch
 from edgesdk.converters import get_backend
 from edgesdk.converters.bundle import BundleInfo, open_artifact
 from edgesdk.targets import runner
-from edgesdk.targets.etdump import RUNTIME_REST, op_breakdown, render_per_op
+from edgesdk.targets.etdump import RUNTIME_REST, op_breakdown, read_profile_events, record_etdump, render_per_op
 
 from edgesdk.data import LabelMap
 from edgesdk.errors import ArtifactError
@@ -50,6 +54,43 @@ def test_breakdown_partitions_execute_time_into_named_ops(pte):
     table = render_per_op("model.pte", out, top=3)
     assert sum(line.startswith("| ") for line in table) == 1 + 3 + (len(events) > 3)
     assert events[0]["name"] in "\n".join(table)
+
+
+def test_reader_gives_the_inspectors_events_exactly(pte):
+    from executorch.devtools import Inspector
+
+    ids, mask = open_artifact(pte, threads=1).encode(TEXTS)
+    etdump = record_etdump(pte, ids, mask, threads=1, n_runs=WARMUP + REPS)
+    ours = read_profile_events(etdump)
+    with warnings.catch_warnings():  # "Output Buffer not found": no debug buffer was recorded
+        warnings.simplefilter("ignore")
+        blocks = Inspector(etdump_data=etdump).event_blocks
+    theirs = [e for block in blocks for e in block.events if e.perf_data is not None]
+    assert len(ours) > 20 and any(e.is_delegated_op for e in ours) and any(not e.is_delegated_op for e in ours)
+    assert sorted((e.name, e.is_delegated_op, e.perf_data.raw) for e in ours) == sorted(
+        (e.name, bool(e.is_delegated_op), list(e.perf_data.raw)) for e in theirs
+    )
+
+
+def test_an_etdump_that_is_not_one_is_one_error_line():
+    with pytest.raises(ArtifactError, match="no readable ETDump"):
+        read_profile_events(b"\0" * 64)
+
+
+def test_the_profiling_child_does_not_import_the_compiler(pte, tmp_path):
+    """The point of reading the ETDump ourselves: the Inspector imports torch.export and every
+    exir pass, ~15 s per profiled .pte."""
+    texts = tmp_path / "texts.json"
+    texts.write_text(json.dumps(TEXTS))
+    code = (
+        "import sys; from edgesdk.targets import runner; "
+        f"rc = runner.main([{str(pte)!r}, {str(texts)!r}, '--repetitions', '2', '--warmup', '0', '--per-op']); "
+        "print('compiler imported:', 'executorch.exir.program' in sys.modules or 'executorch.devtools' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert '"per_op"' in proc.stdout and "compiler imported: False" in proc.stdout, (
+        proc.stdout[-500:] + proc.stderr[-800:]
+    )
 
 
 def test_non_pte_artifact_is_one_error_line(pte, tmp_path):
