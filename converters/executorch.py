@@ -86,7 +86,7 @@ def runtime():
     start a process per artifact that only runs a program, so they pay it each time. While
     the pybindings load, a bare package object stands in for `executorch.exir` so that only
     `_warnings.py` executes; it is dropped again straight after, and a later
-    `import executorch.exir` (lowering, ETDump parsing) loads the real package."""
+    `import executorch.exir` (lowering) loads the real package."""
     import sys
 
     if "executorch.extension.pybindings.portable_lib" not in sys.modules and "executorch.exir" not in sys.modules:
