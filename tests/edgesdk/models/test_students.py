@@ -33,23 +33,26 @@ def teacher():
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_student_round_trips_and_lowers_to_both_runtimes(name, teacher, tmp_path):
+    # the BiLSTM is unrolled per time step, so its lowering time grows with the length:
+    # 6 still pads "dull" and truncates the longer sentences
+    seq = 6 if name == "bilstm" else SEQ
     student = build_student(FAMILIES[name], teacher, dropout=0.0).eval()
     save_model(student, tmp_path / "m")
     again = load_model(tmp_path / "m")
     tok = Tokenizer.from_dir(default_teacher_dir())
-    ids, mask = tok.pad(tok.encode(TEXTS, SEQ), SEQ)
+    ids, mask = tok.pad(tok.encode(TEXTS, seq), seq)
     with torch.no_grad():
         eager = student(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
         assert np.array_equal(eager, again(torch.from_numpy(ids), torch.from_numpy(mask)).numpy())
-    assert model_flops(student, SEQ) > 0
-    example = (torch.ones(1, SEQ, dtype=torch.int32), torch.ones(1, SEQ, dtype=torch.int32))
+    assert model_flops(student, seq) > 0
+    example = (torch.ones(1, seq, dtype=torch.int32), torch.ones(1, seq, dtype=torch.int32))
     for runtime in ("executorch", "litert"):
         backend = get_backend(runtime)
         d = tmp_path / runtime
         d.mkdir()
         (d / f"model{backend.suffix}").write_bytes(backend.lower(student, example))
         tok.save(d)
-        BundleInfo(SEQ, LabelMap(("0", "1"))).write(d)
+        BundleInfo(seq, LabelMap(("0", "1"))).write(d)
         loaded = open_artifact(d / f"model{backend.suffix}", threads=1)
         for i in range(len(TEXTS)):
             out = loaded.session.run(ids[i : i + 1], mask[i : i + 1])[0]
