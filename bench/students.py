@@ -97,6 +97,11 @@ VARIANTS: dict[str, dict] = {
         "distill": {"soft_labels": "int8-dynamic"},
         "prune": {"heads": 0.84, "ffn": 0.9, "recovery_augment": 7},
     },
+    # the same with fp32 soft labels (the int8 labels cost 0.35 pt in the default build)
+    "teacher-h84-f90-1round+aug7": {
+        "student": {"family": "teacher"},
+        "prune": {"heads": 0.84, "ffn": 0.9, "recovery_augment": 7},
+    },
     # a third of the teacher's FLOPs: all six layers, half the heads, a quarter of the FFN neurons
     "teacher-h50-f75": {"student": {"family": "teacher"}, "prune": {"heads": 0.5, "ffn": 0.75, "iterations": 2}},
     # the same in one round, recovered on the rows plus one word-replaced copy of each: the
