@@ -85,9 +85,12 @@ class _Direction(nn.Module):
             ig, fg, cg, og = g.chunk(4, dim=-1)
             c_new = torch.sigmoid(fg) * c + torch.sigmoid(ig) * torch.tanh(cg)
             h_new = torch.sigmoid(og) * torch.tanh(c_new)
-            keep = m[:, i : i + 1]  # padded steps leave the state untouched
-            c = keep * c_new + (1.0 - keep) * c
-            h = keep * h_new + (1.0 - keep) * h
+            # padded steps leave the state untouched. Written as a step towards the new state,
+            # not keep * new + (1 - keep) * old: `1 - keep` is always 0 at the [CLS] step, and
+            # full-int8 TFLM aborts preparing a SUB whose output range is empty.
+            keep = m[:, i : i + 1]
+            c = c + keep * (c_new - c)
+            h = h + keep * (h_new - h)
         return h
 
 
