@@ -71,7 +71,10 @@ class _Child:
             if not chunk:
                 code = self.proc.wait()
                 how = f"signal {-code}" if code < 0 else f"exit {code}"
-                return f"{path} crashed the runtime ({how}) when loaded; the file is corrupt, rebuild it"
+                return (
+                    f"{path} crashed the runtime ({how}) when loaded: the file is corrupt, or holds an op or "
+                    "quantization the runtime cannot prepare; rebuild it, and report it with the file if it persists"
+                )
             line += chunk
         return json.loads(line)["error"]
 
