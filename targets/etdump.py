@@ -118,7 +118,7 @@ def read_profile_events(data: bytes) -> list[ProfileEvent]:
     from flatbuffers.table import Table
 
     buf = bytearray(data)
-    if len(buf) < 8 or bytes(buf[8:12]) != b"ED00":
+    if bytes(buf[8:12]) != b"ED00":  # after the size prefix and root offset
         raise ArtifactError("the runtime wrote no readable ETDump (no ED00 identifier)")
 
     def field(tab: Table, slot: int, flags, default):
