@@ -87,18 +87,13 @@ def record_etdump(artifact: Path, ids, mask, threads: int, n_runs: int) -> bytes
 
 
 @dataclass(frozen=True)
-class PerfData:
-    raw: list[float]  # ms, one per run of the event's block
-
-
-@dataclass(frozen=True)
 class ProfileEvent:
     """One profiled event across the runs of its block: what the Inspector's Event holds
-    that a breakdown needs (name, is_delegated_op, perf_data.raw)."""
+    that a breakdown needs (its name, is_delegated_op and perf_data.raw)."""
 
     name: str
     is_delegated_op: bool
-    perf_data: PerfData
+    raw: list[float]  # ms, one per run of the event's block
 
 
 # vtable slots of the fields read (etdump_schema_flatcc.fbs: slot = 4 + 2 x field index)
@@ -113,7 +108,7 @@ def read_profile_events(data: bytes) -> list[ProfileEvent]:
     """The profile events of a size-prefixed ETDump, grouped as the Inspector groups them:
     runs (one per `execute`, plus load-time blocks) with the same sequence of event
     signatures form one block; within a block each signature's durations, one per run, are
-    `perf_data.raw` in ms. A delegated event is named by its delegate debug id."""
+    `raw` in ms. A delegated event is named by its delegate debug id."""
     from flatbuffers import number_types as nt
     from flatbuffers.table import Table
 
@@ -147,15 +142,11 @@ def read_profile_events(data: bytes) -> list[ProfileEvent]:
         for event in tables(run, _RUN_EVENTS):
             if (p := child(event, _PROFILE_EVENT)) is None:
                 continue
-            delegate_int = field(p, _P_DELEGATE_INT, nt.Int32Flags, -1)
-            signature = (
-                field(p, _P_INSTRUCTION, nt.Int32Flags, -1),  # the Inspector's key has no chain index
-                string(p, _P_NAME),
-                delegate_int,
-                string(p, _P_DELEGATE_STR),
-            )
+            delegate_int, delegate_str = field(p, _P_DELEGATE_INT, nt.Int32Flags, -1), string(p, _P_DELEGATE_STR)
+            # the Inspector's key has no chain index
+            signature = (field(p, _P_INSTRUCTION, nt.Int32Flags, -1), string(p, _P_NAME), delegate_int, delegate_str)
             start, end = field(p, _P_START, nt.Uint64Flags, 0), field(p, _P_END, nt.Uint64Flags, 0)
-            if delegate_int != -1 or signature[3]:  # the Inspector scales a delegate's stamps, then subtracts
+            if delegate_int != -1 or delegate_str:  # the Inspector scales a delegate's stamps, then subtracts
                 durations[signature] = _elapsed(start / _NS_PER_MS, end / _NS_PER_MS)
             else:
                 durations[signature] = float(_elapsed(start, end)) / _NS_PER_MS
@@ -167,9 +158,7 @@ def read_profile_events(data: bytes) -> list[ProfileEvent]:
     for block in blocks.values():
         for (_, name, delegate_int, delegate_str), raw in block.items():
             delegate = delegate_int if delegate_int != -1 else (delegate_str or None)
-            events.append(
-                ProfileEvent(name if delegate is None else str(delegate), delegate is not None, PerfData(raw))
-            )
+            events.append(ProfileEvent(name if delegate is None else str(delegate), delegate is not None, raw))
     return events
 
 
@@ -184,7 +173,7 @@ def _summarise(events: list, warmup: int, repetitions: int) -> dict:
     totals = {k: np.zeros(repetitions) for k in (EXECUTE, DELEGATE_CALL, "delegated ops", "kernels")}
     counts = defaultdict(int)
     for event in events:
-        raw = list(event.perf_data.raw)
+        raw = event.raw
         if len(raw) != n_runs:
             if event.name in (EXECUTE, DELEGATE_CALL) or event.is_delegated_op or event.name.startswith(KERNEL_PREFIX):
                 raise TargetError(f"ETDump holds {len(raw)} runs of {event.name}, expected {n_runs}")

@@ -81,11 +81,12 @@ def _measure_firmware(tools, board: Board, artifact: Path, python_arena: int, id
     the final ELF is kept, under a name keyed by everything it holds (model, core, arena,
     inputs): a reader of an earlier report's `firmware` path finds it intact, and the cache
     holds one file per distinct image, not one per run."""
-    bindings = bindings_for(tools.tflm_dir, model_ops(artifact.read_bytes()))
+    data = artifact.read_bytes()
+    bindings = bindings_for(tools.tflm_dir, model_ops(data))
     library = ensure_library(tools, board, library_sources(tools.tflm_dir, bindings, cmsis_nn=True))
     root = cache_dir() / "firmware"
     root.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256(artifact.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(data).hexdigest()[:16]
     with tempfile.TemporaryDirectory(prefix=f".{digest}-{board.core}-", dir=root) as scratch:
         build = FirmwareBuild(tools, board, library, Path(scratch) / "build")
         build.prepare(artifact, bindings)
