@@ -13,6 +13,13 @@ from edgesdk.models import Encoder, EncoderConfig, LayerShape
 from edgesdk.teacher import default_teacher_dir
 
 
+def run_rows(session, ids, mask):
+    """An artifact's outputs over every row, one batch-1 run each (as deployed), stacked."""
+    import numpy as np
+
+    return np.concatenate([session.run(ids[i : i + 1], mask[i : i + 1]) for i in range(len(ids))])
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now (for servers a test starts: sshd, an adb server)."""
     with socket.socket() as s:

@@ -20,7 +20,7 @@ from edgesdk.recipe import QuantizeConfig
 from edgesdk.teacher import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
 from tests.conftest import sst2_rows
-from tests.helpers import tiny_encoder
+from tests.helpers import run_rows, tiny_encoder
 
 SEQ_LEN = 32
 COMBOS = [
@@ -82,7 +82,7 @@ def test_quantized_artifact_is_small_and_matches_its_fake_quant_model(trained, f
         assert lookups and all(t.table_dtype == "INT8" for t in lookups), lookups
 
     session = backend.open(path, 1)
-    out = np.concatenate([session.run(ids[i : i + 1], mask[i : i + 1]) for i in range(len(ids))])
+    out = run_rows(session, ids, mask)
     agreement = float(np.mean(out.argmax(1) == reference.argmax(1)))
     spread = float(reference.max() - reference.min())
     print(

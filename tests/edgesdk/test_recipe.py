@@ -26,6 +26,7 @@ def test_empty_recipe_gives_defaults():
         ("export: {seq_len: 2}", "'export.seq_len'"),
         ("export: {runtimes: [coreml]}", "'export.runtimes.0'"),
         ("export: {runtimes: []}", "at least one runtime"),
+        ("export: {teacher: maybe}", "'export.teacher'"),
         ("version: 7", "'version'"),
         ("[1, 2]", "must be a YAML mapping"),
         ("teacher: {epochs: [", "not valid YAML"),

@@ -14,7 +14,7 @@ from edgesdk.models.students import build_student, principal_directions
 from edgesdk.recipe import StudentConfig
 from edgesdk.teacher import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
-from tests.helpers import tiny_encoder
+from tests.helpers import run_rows, tiny_encoder
 
 SEQ = 12
 TEXTS = ("a gripping , beautiful film", "dull", "the plot is thin but the acting is superb")
@@ -87,10 +87,10 @@ def test_mcu_candidates_run_full_int8_in_tflm(name, teacher, tmp_path):
     BundleInfo(seq, LabelMap(("0", "1"))).write(tmp_path)
     ids, mask = tok.pad(tok.encode(rows[:16], seq), seq)
     session = open_artifact(path, threads=1).session
-    out = np.concatenate([session.run(ids[i : i + 1], mask[i : i + 1]) for i in range(len(ids))])
+    out = run_rows(session, ids, mask)
     (tmp_path / "model.int8.tflite").write_bytes(data)  # the same file in LiteRT's interpreter
     litert = open_artifact(tmp_path / "model.int8.tflite", threads=1).session
-    ref = np.concatenate([litert.run(ids[i : i + 1], mask[i : i + 1]) for i in range(len(ids))])
+    ref = run_rows(litert, ids, mask)
     with torch.no_grad():
         eager = student(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
     # Both interpreters run the same int8 file: they agree to a few output steps. Against fp32
