@@ -50,6 +50,7 @@ class TeacherConfig(_Section):
     warmup_ratio: float = Field(0.06, ge=0.0, lt=1.0)
     weight_decay: float = Field(0.01, ge=0.0)
     freeze_word_embeddings: bool = True
+    layerwise_lr_decay: float = Field(1.0, gt=0.0, le=1.0, description="1 = one learning rate for every layer")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     max_train_rows: Optional[int] = Field(None, gt=0, description="cap on fine-tuning rows")
 

@@ -17,7 +17,7 @@ import math
 import os
 import random
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -96,15 +96,22 @@ def optimize(
     rng: random.Random,
     loss_fn: Callable[[list[int]], torch.Tensor],
     description: str,
+    lr_scale: Optional[Callable[[str], float]] = None,
 ) -> TrainResult:
-    """Train every trainable parameter of `modules` on length-grouped batches of row indices."""
+    """Train every trainable parameter of `modules` on length-grouped batches of row indices;
+    `lr_scale(parameter name)` multiplies a parameter's learning rate (layer-wise decay)."""
     import time
 
-    params = [p for m in modules for p in m.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]  # no decay on biases and LayerNorm gains
-    no_decay = [p for p in params if p.ndim < 2]
+    named = [(n, p) for m in modules for n, p in m.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
+    groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
+    for name, param in named:  # no decay on biases and LayerNorm gains
+        groups.setdefault((lr_scale(name) if lr_scale else 1.0, param.ndim >= 2), []).append(param)
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": schedule.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [
+            {"params": ps, "lr": schedule.learning_rate * scale, "weight_decay": schedule.weight_decay * decays}
+            for (scale, decays), ps in sorted(groups.items(), key=lambda kv: kv[0])
+        ],
         lr=schedule.learning_rate,
         fused=True,  # one kernel per step instead of ~10 ops per tensor
     )
@@ -148,6 +155,22 @@ def subsample(texts: Sequence[str], labels: Sequence[int], cap, rng: random.Rand
     return [texts[i] for i in keep], [labels[i] for i in keep]
 
 
+def layerwise_lr_scale(layers: int, decay: float) -> Callable[[str], float]:
+    """Layer-wise learning-rate decay (ULMFiT, ELECTRA): the head trains at the full rate, layer
+    i at decay**(layers - i), the embeddings at decay**(layers + 1), so fine-tuning moves the
+    general lower layers less than the task-specific top."""
+
+    def scale(name: str) -> float:
+        parts = name.split(".")
+        if parts[0] == "layers" and parts[1].isdigit():
+            return decay ** (layers - int(parts[1]))
+        if parts[0] in {"pooler", "classifier"}:
+            return 1.0
+        return decay ** (layers + 1)  # embeddings, their norm and projection
+
+    return scale
+
+
 def fine_tune(model: Encoder, tokenizer: Tokenizer, train: Split, cfg: TeacherConfig, seed: int) -> TrainResult:
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -162,8 +185,9 @@ def fine_tune(model: Encoder, tokenizer: Tokenizer, train: Split, cfg: TeacherCo
     if cfg.freeze_word_embeddings:
         model.word_embeddings.weight.requires_grad_(False)
     schedule = Schedule(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)
+    scale = layerwise_lr_scale(len(model.layers), cfg.layerwise_lr_decay) if cfg.layerwise_lr_decay < 1 else None
     try:
-        return optimize([model], [len(e) for e in encoded], schedule, rng, loss_fn, "fine-tune teacher")
+        return optimize([model], [len(e) for e in encoded], schedule, rng, loss_fn, "fine-tune teacher", scale)
     finally:
         model.word_embeddings.weight.requires_grad_(True)
 

@@ -1,8 +1,9 @@
 """Where the cross compiler, qemu and the TFLM sources are, or one line saying what to install.
 
-The TFLM tree is not a pip package: it is the vendored, generator-produced tree in
-../shared/third_party/tflite-micro (see its README), or any tree of the same layout named by
-EDGESDK_TFLM_DIR. Nothing here downloads anything.
+The TFLM tree is not a pip package: edgesdk ships the pinned, generator-produced tree
+(TFLM + CMSIS-NN + flatbuffers, with their licences) in third_party/tflite-micro beside this
+file (see its README); EDGESDK_TFLM_DIR names another tree of the same layout instead.
+Nothing here downloads anything.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ CROSS_PREFIX = "arm-none-eabi-"
 APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm"
 TFLM_ENV = "EDGESDK_TFLM_DIR"
 TFLM_MARKER = Path("tensorflow/lite/micro/micro_interpreter.h")
-# Walked up from the repo: the shared checkout keeps third-party sources next to the repos.
-TFLM_RELATIVE = Path("shared/third_party/tflite-micro")
+BUNDLED_TFLM = Path(__file__).resolve().parent / "third_party" / "tflite-micro"
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _which(name: str) -> str:
 
 
 def find_tflm_dir() -> Path:
-    """EDGESDK_TFLM_DIR, else the first `shared/third_party/tflite-micro` above this file."""
+    """EDGESDK_TFLM_DIR, else the tree shipped with edgesdk."""
     configured = os.environ.get(TFLM_ENV)
     if configured:
         tree = Path(configured).expanduser()
@@ -63,12 +63,11 @@ def find_tflm_dir() -> Path:
                 f"{TFLM_ENV}={configured} is not a TFLite Micro tree (no {TFLM_MARKER}); unset it or fix the path"
             )
         return tree.resolve()
-    for parent in Path(__file__).resolve().parents:
-        tree = parent / TFLM_RELATIVE
-        if (tree / TFLM_MARKER).is_file():
-            return tree
+    if (BUNDLED_TFLM / TFLM_MARKER).is_file():
+        return BUNDLED_TFLM
     raise TargetError(
-        f"no TFLite Micro sources found; set {TFLM_ENV} to a tree laid out like ../shared/third_party/tflite-micro"
+        f"the TFLite Micro sources shipped with edgesdk are missing ({BUNDLED_TFLM}); reinstall edgesdk"
+        f" or set {TFLM_ENV} to a tree of the same layout"
     )
 
 

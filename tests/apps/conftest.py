@@ -3,6 +3,7 @@ tiny real staged LiteRT artifact with its bundle and golden exit decisions."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import gzip
 import shutil
@@ -19,7 +20,7 @@ from tests.helpers import tiny_encoder
 
 WEIRD_LABEL = 'a"b\\c\n${x}*/é😀'
 LABELS = ("neg", WEIRD_LABEL)
-BANKING77_TEST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "banking77" / "test.csv"
+BANKING77_TEST = Path(__file__).resolve().parents[1] / "data" / "banking77" / "test.csv.gz"  # shipped: tests/data/README.md
 
 
 def sst2_dev_texts() -> list[str]:
@@ -28,9 +29,7 @@ def sst2_dev_texts() -> list[str]:
 
 
 def banking77_test_texts() -> list[str]:
-    import csv
-
-    with open(BANKING77_TEST, newline="", encoding="utf-8") as fh:
+    with gzip.open(BANKING77_TEST, "rt", newline="", encoding="utf-8") as fh:
         return [row["text"] for row in csv.DictReader(fh)]
 
 
@@ -57,10 +56,7 @@ HARD_CASES = [
 
 
 def data_sets() -> dict:
-    sets = {"sst2-dev": sst2_dev_texts(), "hard-cases": HARD_CASES}
-    if BANKING77_TEST.exists():
-        sets["banking77-test"] = banking77_test_texts()
-    return sets
+    return {"sst2-dev": sst2_dev_texts(), "hard-cases": HARD_CASES, "banking77-test": banking77_test_texts()}
 
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from edgesdk.apps.jvm_check import tokenizer_parity
 
-from tests.apps.conftest import BANKING77_TEST, HARD_CASES, data_sets, sst2_dev_texts
+from tests.apps.conftest import HARD_CASES, data_sets, sst2_dev_texts
 
 
 @pytest.mark.parametrize("kind", ["teacher", "remapped", "restricted"])
@@ -32,6 +32,5 @@ def test_a_pruned_vocabulary_really_shares_ids(tokenizers):
     assert len({i for _, i in spec.vocab}) < len(spec.vocab) // 2
 
 
-@pytest.mark.skipif(not BANKING77_TEST.exists(), reason="BANKING77 is in ../shared/data only on dev machines")
 def test_banking77_is_part_of_the_parity_set():
     assert len(data_sets()["banking77-test"]) == 3080

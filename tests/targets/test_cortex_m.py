@@ -10,6 +10,8 @@ library build holds a file lock, so the other worker waits for it; see tests/con
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from edgesdk.targets.registry import get_target, load_target_file
@@ -107,6 +109,19 @@ def test_a_bogus_tflm_tree_is_one_clear_line(tiny_artifact, tmp_path, monkeypatc
         profile_mcu(tiny_artifact, dev_texts(2), ProfileConfig(repetitions=2), get_target("cortex-m7"))
     message = str(err.value)
     assert "EDGESDK_TFLM_DIR" in message and "no-such-tree" in message and "\n" not in message
+
+
+def test_the_tflm_sources_ship_with_edgesdk(monkeypatch):
+    """A clone or wheel with nothing beside it builds firmware: the default tree is the one in
+    the package, with every upstream licence beside its sources."""
+    import edgesdk.targets.cortex_m as cortex_m
+    from edgesdk.targets.cortex_m.toolchain import TFLM_ENV, find_tflm_dir
+
+    monkeypatch.delenv(TFLM_ENV, raising=False)
+    tree = find_tflm_dir()
+    assert tree.is_relative_to(Path(cortex_m.__file__).resolve().parent)
+    for licence in ("LICENSE", "third_party/cmsis_nn/LICENSE", "third_party/flatbuffers/LICENSE"):
+        assert (tree / licence).is_file(), licence
 
 
 def test_a_target_without_a_machine_model_is_one_clear_line(tiny_artifact, tmp_path):
