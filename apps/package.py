@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from edgesdk.errors import PackageError
+from edgesdk.targets.fit import shipping_choice
 
 if TYPE_CHECKING:
     from edgesdk.targets.registry import TargetSpec
@@ -97,12 +98,8 @@ RESULT_FILE = "package.json"
 
 
 def shipped_artifact(fit: dict) -> str:
-    """The artifact the package ships: among those that fit the target, a staged one when the
-    build made one (early exit is why the recipe asked for stages), then the smallest flash
-    (the fit step's own choice)."""
-    fitting = [r for r in fit["artifacts"] if r["fits"]]
-    staged = [r for r in fitting if ".staged." in r["artifact"]]
-    return min(staged or fitting, key=lambda r: r["flash_bytes"])["artifact"]
+    """The artifact the package ships: the fit step's rule (`shipping_choice`) on fit.json's rows."""
+    return shipping_choice([r for r in fit["artifacts"] if r["fits"]])["artifact"]
 
 
 def package_build(out: Path, target, dev_texts: Sequence[str]) -> dict:

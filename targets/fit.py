@@ -80,7 +80,7 @@ def _overflow(need: Optional[int], budget: Optional[int]) -> int:
 
 def check_fit(target: TargetSpec, out: Path, candidates: list[tuple[str, str]], profiles: dict) -> dict:
     """`candidates`: (artifact path relative to `out`, runtime) for the target's runtimes.
-    The artifact that ships is the smallest-flash one that fits; FitError when none does."""
+    The artifact that ships is `shipping_choice` of those that fit; FitError when none does."""
     budgets = {"flash_bytes": target.flash_bytes, "ram_bytes": target.ram_bytes}
     if not candidates:
         raise FitError(f"the build has no artifact for {target.id}'s runtimes ({', '.join(target.runtimes)})")
@@ -88,9 +88,20 @@ def check_fit(target: TargetSpec, out: Path, candidates: list[tuple[str, str]], 
     for rel, runtime in candidates:
         need = artifact_needs(out / rel, runtime, profiles.get(rel, {}))
         over = {k: _overflow(need[k], budgets[k]) for k in budgets}
-        rows.append({"artifact": rel, "runtime": runtime, **need, "overflow": over, "fits": not any(over.values())})
-    fitting = sorted((r for r in rows if r["fits"]), key=lambda r: r["flash_bytes"])
-    best = fitting[0] if fitting else min(rows, key=lambda r: r["flash_bytes"])
+        latency = profiles.get(rel, {}).get("latency_ms", {}).get("mean")
+        rows.append(
+            {
+                "artifact": rel,
+                "runtime": runtime,
+                **need,
+                "file_bytes": (out / rel).stat().st_size,
+                "latency_ms_mean": latency,
+                "overflow": over,
+                "fits": not any(over.values()),
+            }
+        )
+    fitting = [r for r in rows if r["fits"]]
+    best = shipping_choice(fitting) if fitting else min(rows, key=lambda r: r["flash_bytes"])
     result = {
         "ok": bool(fitting),
         "target": target.id,
@@ -109,6 +120,24 @@ def check_fit(target: TargetSpec, out: Path, candidates: list[tuple[str, str]], 
             result,
         )
     return result
+
+
+# Files within this fraction of the smallest one are one size class: the same model at the same
+# precision in two runtimes (the file sizes differ by a few %), between which speed decides.
+SIZE_CLASS_SLACK = 0.10
+
+
+def shipping_choice(fitting: list[dict]) -> dict:
+    """The fit.json row that ships, among rows that fit: a staged artifact when the build made
+    one (early exit is why the recipe asked for stages); then the smallest size class (every
+    artifact passed the recipe's accuracy gates, so the bytes a user downloads come first);
+    within it the fastest measured mean latency (the same weights run faster in one runtime than
+    in another); then the smallest flash."""
+    pool = [r for r in fitting if ".staged." in r["artifact"]] or fitting
+    smallest = min(r.get("file_bytes", r["flash_bytes"]) for r in pool)
+    pool = [r for r in pool if r.get("file_bytes", r["flash_bytes"]) <= smallest * (1 + SIZE_CLASS_SLACK)]
+    unmeasured = float("inf")
+    return min(pool, key=lambda r: (r.get("latency_ms_mean") or unmeasured, r["flash_bytes"]))
 
 
 def check_runtimes(target: TargetSpec, runtimes: list[str]) -> None:
