@@ -35,11 +35,46 @@ def summarize(report: dict) -> dict:
         "fits": fit.get("ok"),
         "fit_needs": fit_needs(fit, artifact["path"]),
         "artifact": {**row_fields(artifact), "staged": bool(artifact.get("staged")), "chosen_by": chosen_by},
+        "combined": combined_levers(report, artifact),
         "accuracy_vs_teacher_pt": round(100 * (artifact["accuracy"] - t["accuracy"]), 2),
         "baseline": row_fields(baseline) if baseline else None,
         "times_smaller": ratio(baseline["size_bytes"], artifact["size_bytes"]) if baseline else None,
         "times_faster": ratio(baseline["latency_ms"]["mean"], artifact["latency_ms"]["mean"]) if baseline else None,
     }
+
+
+def combined_levers(report: dict, artifact: dict) -> list[str]:
+    """What made the shipped artifact small and fast, in build order, one phrase per lever."""
+    student, pruning, exits = report["student"], report.get("pruning") or {}, report.get("exits") or {}
+    kind = student["kind"]
+    article = "an" if kind[0] in "aeiou" else "a"
+    levers = [] if kind == "teacher" else [f"distilled from the teacher into {article} {kind} student"]
+    if pruning.get("heads_removed") or pruning.get("ffn_removed") or pruning.get("layers_removed"):
+        levers.append(
+            f"pruned: {pruning['heads_removed']} of {pruning['heads_total']} heads, {pruning['ffn_removed']} of "
+            f"{pruning['ffn_total']} FFN neurons, {len(pruning['layers_removed'])} of {pruning['layers_total']} layers"
+        )
+    if pruning.get("share_layers", "none") != "none":
+        levers.append(f"layers share {pruning['share_layers']}")
+    if pruning.get("embedding_size"):
+        levers.append(f"word table factorized to {pruning['embedding_size']} dimensions")
+    if pruning.get("sparsity"):
+        levers.append(f"{pruning['sparsity']:.0%} of layer weights zeroed")
+    if pruning.get("cluster_distinct_values"):
+        levers.append("weights clustered")
+    if pruning.get("vocab_after"):
+        levers.append(
+            f"vocabulary cut to {pruning['vocab_after']:,} of {pruning['vocab_before']:,} tokens"
+            f" (others map to {pruning['vocab_unseen']})"
+        )
+    if artifact["precision"] != "fp32":
+        levers.append(f"{artifact['precision']} {artifact['runtime']}")
+    if artifact.get("staged") and exits:
+        levers.append(
+            f"early exit after layers {', '.join(map(str, exits['exit_layers'][:-1]))} + length buckets "
+            f"{', '.join(map(str, artifact['buckets']))} ({exits['avg_layers_fraction']:.0%} of the layers on average)"
+        )
+    return levers
 
 
 def ratio(numerator: Optional[float], denominator: Optional[float]) -> Optional[float]:
@@ -159,6 +194,7 @@ def headline(summary: dict) -> list[tuple[str, str]]:
     estimate = " (estimate)" if a["latency_kind"] == "estimate" else ""
     lines = [
         ("Built", built),
+        *([("Combined", "; ".join(summary["combined"]))] if summary.get("combined") else []),
         (f"Fits {summary['target']}", fits[summary["fits"]] + needs_phrase(summary.get("fit_needs"))),
         (
             "Ships",

@@ -57,6 +57,19 @@ def test_report_lists_what_was_removed(built):
     assert "## Pruning" in (out / "report.md").read_text()
 
 
+def test_the_summary_names_every_lever_the_shipped_artifact_combines(built):
+    out, report = built
+    s, p = report["summary"], report["pruning"]
+    combined = s["combined"]
+    assert combined[0] == "distilled from the teacher into an encoder student"
+    assert combined[1] == "pruned: 4 of 8 heads, 64 of 128 FFN neurons, 0 of 2 layers"
+    assert "weights clustered" in combined
+    assert f"vocabulary cut to {p['vocab_after']:,} of 30,522 tokens (others map to nearest)" in combined
+    precision = s["artifact"]["precision"]
+    assert (f"{precision} {s['artifact']['runtime']}" in combined) == (precision != "fp32")
+    assert "**Combined**: " + "; ".join(combined) in (out / "report.md").read_text()
+
+
 def test_pruned_artifacts_ship_their_vocabulary_and_match_eager(built):
     out, report = built
     students = [a for a in report["artifacts"] if a["model"] == "student"]

@@ -54,6 +54,29 @@ def test_frozen_word_embeddings_do_not_move():
     assert torch.equal(before, model.word_embeddings.weight)
 
 
+def test_layerwise_decay_moves_lower_layers_less_than_the_head():
+    """With decay d the first layer's rate is d**layers of the head's and the embeddings' lower
+    still: after the same steps the update sizes follow that order; decay 1 changes nothing."""
+    from edgesdk.train import layerwise_lr_scale
+
+    scale = layerwise_lr_scale(2, 0.5)
+    assert scale("classifier.weight") == 1.0 and scale("layers.1.ffn.up.weight") == 0.5
+    assert scale("layers.0.attention.query.weight") == 0.25 and scale("embedding_norm.weight") == 0.125
+    tok = Tokenizer.from_dir(default_teacher_dir())
+
+    def moved(decay: float) -> dict[str, float]:
+        model = tiny_encoder(2, ffn=64, layers=2, dropout=0.0)
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        cfg = TeacherConfig(epochs=2, batch_size=8, learning_rate=1e-3, layerwise_lr_decay=decay, warmup_ratio=0.0)
+        fine_tune(model, tok, SPLIT, cfg, seed=0)
+        after = dict(model.named_parameters())
+        return {n: float((after[n] - before[n]).abs().mean()) for n in ("classifier.weight", "layers.0.ffn.up.weight")}
+
+    flat, decayed = moved(1.0), moved(0.1)
+    assert decayed["layers.0.ffn.up.weight"] < 0.2 * flat["layers.0.ffn.up.weight"]
+    assert decayed["classifier.weight"] > 0.5 * flat["classifier.weight"]
+
+
 def test_threads_follow_the_affinity_mask_not_the_machine():
     """Under `taskset -c 0` on a multi-core machine torch must get one thread, not one per
     machine core (which oversubscribes the one core it may use)."""
