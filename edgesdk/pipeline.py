@@ -81,7 +81,7 @@ def build(request: BuildRequest) -> BuildResult:
 
     from edgesdk.apps.package import preflight as package_preflight
     from edgesdk.models.hf_import import read_teacher_config
-    from edgesdk.targets.fit import check_fits_before_training, check_runtimes
+    from edgesdk.targets.fit import check_fits_before_training, check_runtimes, image_floor
 
     check_runtimes(request.target, recipe.export.runtimes)
     task = load_task(recipe.data, recipe.seed, request.data_overrides)
@@ -89,7 +89,10 @@ def build(request: BuildRequest) -> BuildResult:
         task = task.with_calibration(recipe.exits.calibration_rows, recipe.seed)
     base_dir = resolve_teacher_dir(recipe.teacher, request.teacher_dir)
     check_teacher_dir(base_dir)
-    check_fits_before_training(request.target, recipe, read_teacher_config(base_dir))
+    teacher_config = read_teacher_config(base_dir)
+    if request.target.flash_bytes is not None:
+        floor = image_floor(request.target, recipe, teacher_config, len(task.label_map), deployed_tokens(base_dir, task, recipe))
+        check_fits_before_training(request.target, floor)
     package_preflight(request.target)
     data_hash = task_hash(task)
     status(f"data: {len(task.train)} train / {len(task.dev)} dev rows, labels {', '.join(task.label_map.names[:8])}")
@@ -718,6 +721,20 @@ def fit_all(out: Path, target: TargetSpec, artifacts: list[ArtifactSpec]) -> dic
         f"{result['needs']['ram_bytes'] or 0:,} B RAM (budgets: {result['budgets']})"
     )
     return {"ok": result["ok"]}
+
+
+def deployed_tokens(base_dir: Path, task: Task, recipe: Recipe) -> list[str]:
+    """The word-table rows the deployed model will keep: the teacher's vocabulary, or with
+    `prune.vocab: train` the tokens the training texts use (the vocabulary step's own plan)."""
+    from edgesdk.compress.vocab import plan_vocabulary
+    from edgesdk.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer.from_dir(base_dir)
+    by_id = {i: token for token, i in tokenizer.vocabulary().items()}
+    if recipe.prune.vocab == "none":
+        return list(by_id.values())
+    plan = plan_vocabulary(tokenizer, task.train.texts, recipe.prune.vocab_min_count, recipe.prune.vocab_max_size)
+    return [by_id[i] for i in plan.keep if i in by_id]
 
 
 def compressed_size(path: Path) -> int:

@@ -9,6 +9,7 @@ a device profiler ran: the method says which). A target without a budget (null i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -149,35 +150,92 @@ def check_runtimes(target: TargetSpec, runtimes: list[str]) -> None:
         )
 
 
-def word_table_floor(recipe, teacher_config: dict) -> Optional[tuple[int, int]]:
-    """(tokens, width) of the word table the deployed model will have, or None when vocabulary
-    pruning will shrink it (by how much is known only after the data step). At one byte per
-    value (int8, the smallest any precision stores it) this is a floor on flash."""
-    if recipe.prune.vocab != "none":
-        return None
-    student = recipe.student
-    if student.family == "teacher":
-        width = teacher_config.get("embedding_size") or teacher_config["hidden_size"]
-    elif student.family == "encoder":
-        width = student.embedding_size or student.hidden
-    else:
+# Bytes per weight of the most compact form each precision stores layer weights in.
+WEIGHT_BYTES = {"fp32": 4.0, "int8": 1.0, "int8-dynamic": 1.0, "int8-qat": 1.0, "int4w": 0.5}
+
+
+@dataclass(frozen=True)
+class ImageFloor:
+    """A lower bound on what the deployed model needs in flash, known before any training."""
+
+    tokens: int  # word-table rows after the recipe's vocabulary cut
+    width: int
+    layer_weights: int  # matmul/conv/LSTM weights besides the word table
+    weight_bytes: float  # per layer weight, at the recipe's most compact precision
+    runtime_code: int
+    tokenizer: int  # token strings the on-device tokenizer stores (TFLM firmware only)
+
+    @property
+    def word_table(self) -> int:
+        return self.tokens * self.width  # int8: the smallest any precision stores it
+
+    @property
+    def layers(self) -> int:
+        return int(self.layer_weights * self.weight_bytes)
+
+    @property
+    def total(self) -> int:
+        return self.word_table + self.layers + self.runtime_code + self.tokenizer
+
+
+def layer_weight_count(recipe, teacher_config: dict, labels: int) -> tuple[int, int]:
+    """(word-table width, weights outside the word table) of the model the recipe deploys,
+    from shapes alone: the pruned teacher, an encoder, CNN or BiLSTM student."""
+    student, prune = recipe.student, recipe.prune
+    if student.family in ("teacher", "encoder"):
+        if student.family == "teacher":
+            hidden, layers = teacher_config["hidden_size"], teacher_config["num_hidden_layers"]
+            heads, ffn = teacher_config["num_attention_heads"], teacher_config["intermediate_size"]
+            width = teacher_config.get("embedding_size") or hidden
+        else:
+            hidden, layers, heads, ffn = student.hidden, student.layers, student.heads, student.ffn
+            width = student.embedding_size or hidden
+        head_dim = hidden // heads
+        layers -= len(set(prune.layers))
+        heads_kept = max(layers, int(layers * heads * (1 - prune.heads)))  # at least one head per layer
+        ffn_kept = max(prune.ffn_multiple, int(ffn * (1 - prune.ffn)) // prune.ffn_multiple * prune.ffn_multiple)
+        weights = 4 * hidden * head_dim * heads_kept + 2 * hidden * ffn_kept * layers + hidden * labels
+        if width != hidden:
+            weights += width * hidden  # the factorized table's projection
+    elif student.family == "cnn":
         width = student.embedding_size or 128
-    if recipe.prune.embedding_size:
-        width = min(width, recipe.prune.embedding_size)
-    return int(teacher_config["vocab_size"]), int(width)
+        weights = sum(k * width * student.filters for k in student.kernel_sizes)
+        weights += student.filters * len(student.kernel_sizes) * labels
+    else:  # bilstm: two directions of four gates over [input, state]
+        width = student.embedding_size or 128
+        weights = 2 * 4 * (width + student.lstm_hidden) * student.lstm_hidden + 2 * student.lstm_hidden * labels
+    if prune.embedding_size and prune.embedding_size < width:
+        weights += prune.embedding_size * (teacher_config["hidden_size"] if student.family == "teacher" else width)
+        width = prune.embedding_size
+    return width, weights
 
 
-def check_fits_before_training(target: TargetSpec, recipe, teacher_config: dict) -> None:
-    """Fail in seconds, not after an hour of training, when the word table alone cannot fit."""
-    floor = word_table_floor(recipe, teacher_config)
-    if floor is None or target.flash_bytes is None:
+def image_floor(target: TargetSpec, recipe, teacher_config: dict, labels: int, kept_tokens: list[str]) -> ImageFloor:
+    """What the recipe's model needs in the target's flash at the least: `kept_tokens` are the
+    word-table rows after the vocabulary cut (the training texts' tokens for `prune.vocab: train`)."""
+    width, weights = layer_weight_count(recipe, teacher_config, labels)
+    runtimes = [r for r in recipe.export.runtimes if r in target.runtimes] or list(target.runtimes)
+    on_device_tokenizer = "tflm" in runtimes
+    return ImageFloor(
+        tokens=len(kept_tokens),
+        width=width,
+        layer_weights=weights,
+        weight_bytes=min(WEIGHT_BYTES[p] for p in recipe.quantize.precisions),
+        runtime_code=min(RUNTIME_CODE_BYTES.get(r, 0) for r in runtimes),
+        tokenizer=sum(len(t.encode()) for t in kept_tokens) if on_device_tokenizer else 0,
+    )
+
+
+def check_fits_before_training(target: TargetSpec, floor: ImageFloor) -> None:
+    """Fail in seconds, not after an hour of training, when the model cannot fit the flash."""
+    if target.flash_bytes is None or floor.total <= target.flash_bytes:
         return
-    tokens, width = floor
-    need = tokens * width + RUNTIME_CODE_BYTES.get(target.runtimes[0], 0)
-    if need > target.flash_bytes:
-        raise FitError(
-            f"{target.id} has {target.flash_bytes:,} B flash but the word table alone needs at least "
-            f"{tokens * width:,} B ({tokens:,} tokens x {width} at int8) plus ~{need - tokens * width:,} B of "
-            f"runtime code (over by {need - target.flash_bytes:,} B); add prune.vocab: train (keeps the tokens "
-            "the training texts use) or a smaller student.embedding_size"
-        )
+    tokenizer = f" + {floor.tokenizer:,} B of token strings for the on-device tokenizer" if floor.tokenizer else ""
+    raise FitError(
+        f"{target.id} has {target.flash_bytes:,} B flash but the recipe's model needs at least {floor.total:,} B "
+        f"(over by {floor.total - target.flash_bytes:,} B): the word table alone needs at least "
+        f"{floor.word_table:,} B ({floor.tokens:,} tokens x {floor.width} at int8), the layers "
+        f"{floor.layers:,} B ({floor.layer_weights:,} weights at {floor.weight_bytes:g} B), runtime code "
+        f"~{floor.runtime_code:,} B{tokenizer}; shrink it with prune.vocab: train (keeps the tokens the training "
+        "texts use, prune.vocab_max_size caps them), a smaller student.embedding_size or student, or int8 weights"
+    )

@@ -542,6 +542,28 @@ def test_a_word_table_too_big_for_the_board_fails_before_training(tmp_path, tiny
     assert not (tmp_path / "out").exists()
 
 
+def test_a_model_too_big_for_an_mcu_after_the_vocabulary_cut_fails_before_training(
+    tmp_path, tiny_teacher, sst2_slice, tiny_recipe
+):
+    """Issue 31: a cut vocabulary used to skip the preflight, so a target that could not hold
+    the model was found only after training, lowering and profiling. The floor counts the cut
+    table, the layers at the recipe's precision, runtime code and the on-device token strings."""
+    board = tmp_path / "mcu.yaml"
+    board.write_text(
+        "id: small-mcu\nfamily: mcu\ndescription: an MCU with little flash\ncpu: Cortex-M4\n"
+        "flash_bytes: 120000\nram_bytes: 128000\nruntimes: [tflm]\n"
+    )
+    recipe = tmp_path / "r.yaml"
+    text = Path(tiny_recipe).read_text().replace("export: {seq_len: 32}", "export: {seq_len: 32, runtimes: [tflm]}")
+    recipe.write_text(text.replace("quantize: {precisions: [fp32]}", "quantize: {precisions: [int8]}\nprune: {vocab: train}"))
+    proc = _build_with(tmp_path, tiny_teacher, sst2_slice, recipe, **{"--target": str(board)})
+    assert_one_line_error(
+        proc, "small-mcu has 120,000 B flash", "needs at least", "x 16 at int8", "runtime code ~110,000 B",
+        "token strings for the on-device tokenizer", "prune.vocab_max_size",
+    )
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     "change, reruns, why",
     [
