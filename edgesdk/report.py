@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from edgesdk.fmt import fmt_bytes, fmt_ms
-from edgesdk.fsutil import atomic_write_json, atomic_write_text
+from edgesdk.fsutil import atomic_write_json, atomic_write_text, check_output_dir
 from edgesdk.report_summary import render_summary, summarize
 from edgesdk.steps import Manifest
 from edgesdk.targets.registry import TargetSpec
@@ -420,6 +420,7 @@ def rerender(out: Path) -> dict:
     manifest_path = out / MANIFEST_FILE
     if not manifest_path.exists():
         raise ArtifactError(f"{out} is not an edgesdk build dir (no {MANIFEST_FILE}); run edgesdk build first")
+    check_output_dir(out, "build dir", "make it writable, or copy it somewhere writable and re-render there")
     header = _read(manifest_path)
     manifest = Manifest.load(out, {k: v for k, v in header.items() if k != "steps"})
     missing = [f for f in ("data/stats.json", "verify.json", "profile.json") if not (out / f).exists()]

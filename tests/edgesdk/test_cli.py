@@ -8,7 +8,7 @@ import pytest
 
 from edgesdk.fsutil import sha256_file
 
-from tests.conftest import assert_one_line_error, run_cli, sst2_rows
+from tests.conftest import assert_one_line_error, read_only_dir, run_cli, sst2_rows
 
 REPORT_KEYS = ("accuracy", "agreement", "size_bytes", "peak_rss_bytes", "path", "runtime", "precision")
 
@@ -244,6 +244,45 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_teacher, sst2_s
     proc = _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **changes)
     assert_one_line_error(proc, needle)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "case, needles",
+    [
+        ("out_is_a_file", ("build dir", "out is a file, not a directory", "choose another --out")),
+        ("out_under_a_file", ("build dir", "cannot be created:", "out is a file", "choose another --out")),
+        ("package_is_a_file", ("package dir", "package is a file, not a directory", "remove it or choose another --out")),
+        ("cache_is_a_file", ("cache dir", "cache is a file, not a directory", "set EDGESDK_CACHE_DIR to a writable directory")),
+        ("cache_read_only", ("cannot write cache dir", "is not writable", "set EDGESDK_CACHE_DIR to a writable directory")),
+    ],
+)
+def test_an_output_path_that_cannot_be_a_dir_is_one_line_and_writes_nothing(
+    tmp_path, monkeypatch, tiny_teacher, sst2_slice, tiny_recipe, case, needles
+):
+    out = tmp_path / "out"
+    changes = {}
+    if case == "out_is_a_file":
+        out.write_text("mine")
+    elif case == "out_under_a_file":
+        out.write_text("mine")
+        changes["--out"] = out / "build" / "b"
+    elif case == "package_is_a_file":
+        out.mkdir()
+        (out / "package").write_text("mine")
+    elif case == "cache_is_a_file":
+        (tmp_path / "cache").write_text("mine")
+        monkeypatch.setenv("EDGESDK_CACHE_DIR", str(tmp_path / "cache"))
+    before = sorted((p.relative_to(tmp_path), p.is_file() and p.read_bytes()) for p in tmp_path.rglob("*"))
+    if case == "cache_read_only":
+        with read_only_dir(tmp_path / "ro") as ro:
+            monkeypatch.setenv("EDGESDK_CACHE_DIR", str(ro / "cache"))
+            proc = _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe)
+        before.append((Path("ro"), False))
+    else:
+        proc = _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **changes)
+    assert_one_line_error(proc, *needles)
+    after = sorted((p.relative_to(tmp_path), p.is_file() and p.read_bytes()) for p in tmp_path.rglob("*"))
+    assert after == before  # nothing created, nothing overwritten
 
 
 def _tsv(rows: list[str]) -> bytes:
@@ -510,24 +549,9 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path, tiny_teach
 
 
 def test_a_read_only_output_dir_is_one_line(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
-    import os
-    import subprocess
-
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    if os.geteuid() == 0:  # root writes through permission bits: a read-only filesystem is needed
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True)
-        assert mounted.returncode == 0, f"cannot mount a read-only tmpfs as root: {mounted.stderr!r}"
-    else:
-        ro.chmod(0o555)
-    try:
+    with read_only_dir(tmp_path / "ro") as ro:
         proc = _build_process(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, ro / "out")
         assert_one_line_error(proc, "cannot write", str(ro / "out"))
-    finally:
-        if os.geteuid() == 0:
-            subprocess.run(["umount", str(ro)], check=True)
-        else:
-            ro.chmod(0o755)
 
 
 def test_a_word_table_too_big_for_the_board_fails_before_training(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
