@@ -1,7 +1,8 @@
 """The `edgesdk` command: a thin Typer layer, one API call per command.
 
 User errors (EdgeSDKError) become one red line on stderr and exit code 2; Ctrl-C exits 130
-and leaves the build dir resumable (every write is atomic).
+and leaves the build dir resumable (every write is atomic). No console here reads rich markup:
+paths, labels and target descriptions are printed as they are (edgesdk/progress.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.table import Table
 
 from edgesdk.errors import EdgeSDKError
 from edgesdk.fmt import fmt_mb, fmt_ms
+from edgesdk.progress import error, notice
 
 app = typer.Typer(
     add_completion=False,
@@ -25,8 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Distil, compress, lower, verify and profile text classifiers for edge targets.",
 )
-out_console = Console()
-err_console = Console(stderr=True)
+out_console = Console(markup=False)
 
 # A full disk, a quota, a read-only or forbidden output dir, a file-size limit: the output
 # cannot be written, which is the user's to fix, not a crash.
@@ -165,7 +166,7 @@ def profile(
     if "per_op" in result:
         from edgesdk.targets.etdump import render_per_op
 
-        out_console.print("\n".join(render_per_op(artifact.name, result["per_op"])), markup=False)
+        out_console.print("\n".join(render_per_op(artifact.name, result["per_op"])))
 
 
 @app.command()
@@ -288,21 +289,16 @@ def main() -> None:
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except EdgeSDKError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        error(str(exc))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: finished steps are kept; run the same command to resume")
+        notice("interrupted:", "yellow", "finished steps are kept; run the same command to resume")
         exit_interrupted()
     except OSError as exc:
         if exc.errno not in OUTPUT_ERRNOS:
             raise
         where = f" {exc.filename}" if exc.filename else ""
-        err_console.print(
-            f"[bold red]error:[/] cannot write{where}: {exc.strerror}; free disk space or choose a writable "
-            "--out (finished steps are kept)",
-            highlight=False,
-            soft_wrap=True,
-        )
+        error(f"cannot write{where}: {exc.strerror}; free disk space or choose a writable --out (finished steps are kept)")
         sys.exit(2)
     except Exception as exc:
         # Usage errors (missing option, bad value) come from the click copy vendored inside

@@ -396,9 +396,7 @@ def write_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
 
 def draw_plots(out: Path, report: dict) -> dict[str, str]:
     """plots/*.png; a plot that cannot be drawn costs one warning line, never the build."""
-    from rich.text import Text
-
-    from edgesdk.progress import console
+    from edgesdk.progress import warning
     from edgesdk.report_plots import PlotResult, one_line, render_plots
 
     try:
@@ -406,7 +404,7 @@ def draw_plots(out: Path, report: dict) -> dict[str, str]:
     except Exception as exc:  # noqa: BLE001 - plots are an extra (e.g. a full disk); the report must still be written
         drawn = PlotResult(warning=f"plots not drawn: {one_line(exc)}")
     if drawn.warning:
-        console.print(Text.assemble(("warning:", "yellow"), " ", drawn.warning), soft_wrap=True)  # no markup in it
+        warning(drawn.warning)
         report["plots_warning"] = drawn.warning
     return drawn.paths
 

@@ -285,6 +285,12 @@ def test_an_output_path_that_cannot_be_a_dir_is_one_line_and_writes_nothing(
     assert after == before  # nothing created, nothing overwritten
 
 
+def test_an_error_naming_a_path_with_brackets_shows_the_path_verbatim(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
+    missing = tmp_path / "data[int8]" / "train[v2].tsv"  # rich markup would drop "[int8]" and "[v2]"
+    proc = _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **{"--train": missing})
+    assert_one_line_error(proc, str(missing), "does not exist")
+
+
 def _tsv(rows: list[str]) -> bytes:
     return ("\n".join(rows) + "\n").encode("utf-8")
 
