@@ -27,7 +27,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Distil, compress, lower, verify and profile text classifiers for edge targets.",
 )
-out_console = Console(markup=False)
+# A pipe or a file has no width to fit: rich would assume 80 columns and cut table cells
+# ("cor…"), which a script or grep then reads. Piped output keeps every value whole.
+out_console = Console(markup=False, width=None if sys.stdout.isatty() else 100_000)
 
 # A full disk, a quota, a read-only or forbidden output dir, a file-size limit: the output
 # cannot be written, which is the user's to fix, not a crash.
@@ -170,14 +172,21 @@ def profile(
 
 
 @app.command()
-def targets() -> None:
+def targets(
+    as_json: bool = typer.Option(
+        False, "--json", help="print a JSON list, one object per target (the table's fields, sizes in bytes)"
+    ),
+) -> None:
     """List the known deployment targets."""
     from edgesdk.targets.registry import ALIASES, list_targets
 
+    specs = list_targets()
+    if as_json:
+        print(json.dumps([_target_json(t, ALIASES) for t in specs], indent=1))
+        return
     table = Table(title="edgesdk targets")
     for col in ("id", "family", "cores", "MHz", "RAM", "flash", "runtimes"):
-        table.add_column(col, no_wrap=True, justify="left" if col in ("artifact", "precision") else "right")
-    specs = list_targets()
+        table.add_column(col, no_wrap=True, justify="left" if col in ("id", "family", "runtimes") else "right")
     for t in specs:
         table.add_row(
             t.id,
@@ -202,6 +211,24 @@ def report(build_dir: Path = typer.Argument(..., help="an edgesdk build dir")) -
 
     rendered = rerender(build_dir)
     _print_summary(rendered, build_dir, ())
+
+
+def _target_json(t, aliases: dict[str, str]) -> dict:
+    """A target's `edgesdk targets` row as data: the table's columns (MHz as clock_mhz, RAM and
+    flash in bytes, null where the spec has none), the cpu and description printed under it,
+    and the aliases that select it."""
+    return {
+        "id": t.id,
+        "family": t.family,
+        "cores": t.cores,
+        "clock_mhz": t.clock_mhz,
+        "ram_bytes": t.ram_bytes,
+        "flash_bytes": t.flash_bytes,
+        "runtimes": list(t.runtimes),
+        "cpu": t.cpu,
+        "description": t.description,
+        "aliases": [alias for alias, target_id in aliases.items() if target_id == t.id],
+    }
 
 
 def _str(path: Optional[Path]) -> Optional[str]:

@@ -120,11 +120,40 @@ def test_report_command_rerenders(built):
     assert (out / "report.md").exists()
 
 
-def test_targets_lists_specs():
-    proc = run_cli("targets")
+def test_targets_lists_specs_whole_when_piped_and_as_json():
+    from edgesdk.targets.registry import list_targets
+
+    proc = run_cli("targets")  # stdout is a pipe: no terminal width to cut cells to
     assert proc.returncode == 0
     for target in ("android-arm64", "host", "raspberry-pi-5", "cortex-m4", "cortex-m7", "cortex-m55", "esp32-s3"):
         assert target in proc.stdout
+    assert "…" not in proc.stdout
+    table = [ln.strip().strip("│").split("│") for ln in proc.stdout.splitlines() if ln.startswith("│")]
+    rows = {cells[0]: cells for cells in ([c.strip() for c in line] for line in table)}
+    assert rows["cortex-m4"] == ["cortex-m4", "mcu", "1", "64", "256 KiB", "1 MiB", "tflm"]
+    assert rows["raspberry-pi-5"][:2] == ["raspberry-pi-5", "linux"] and rows["host"][-1] == "executorch,litert,tflm"
+    galaxy = next(ln for ln in proc.stdout.splitlines() if ln.startswith("galaxy-a14: "))
+    assert galaxy.endswith("profiled over adb when attached")  # one line, not wrapped at 80 columns
+
+    as_json = run_cli("targets", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    listed = json.loads(as_json.stdout)
+    specs = list_targets()
+    assert [t["id"] for t in listed] == [s.id for s in specs] == list(rows)
+    m4 = next(t for t in listed if t["id"] == "cortex-m4")
+    assert m4 == {
+        "id": "cortex-m4",
+        "family": "mcu",
+        "cores": 1,
+        "clock_mhz": 64,
+        "ram_bytes": 256 * 1024,
+        "flash_bytes": 1024 * 1024,
+        "runtimes": ["tflm"],
+        "cpu": "Cortex-M4F",
+        "description": next(s.description for s in specs if s.id == "cortex-m4"),
+        "aliases": [],
+    }
+    assert next(t for t in listed if t["id"] == "cortex-m7")["aliases"] == ["mcu"]
 
 
 TINY_BOARD = """\
