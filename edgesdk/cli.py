@@ -319,7 +319,6 @@ def main() -> None:
         error(str(exc))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        notice("interrupted:", "yellow", "finished steps are kept; run the same command to resume")
         exit_interrupted()
     except OSError as exc:
         if exc.errno not in OUTPUT_ERRNOS:
@@ -339,11 +338,25 @@ def main() -> None:
 
 
 def exit_interrupted() -> None:
-    """Exit 130 even if a second Ctrl-C arrives while the interpreter shuts down: a
-    KeyboardInterrupt during finalisation would otherwise end the process by signal (-2)."""
+    """Say the build is resumable and exit 130, from `edgesdk` and `python -m edgesdk.cli` alike.
+
+    SIGINT is ignored first: a second Ctrl-C while the line prints or the interpreter shuts
+    down would otherwise escape as a traceback or end the process by signal (-2).
+
+    Then the stale-interrupt mark is cleared. CPython records whether the last code it ran from
+    a *string* (exec/eval of source: dataclasses, typing, namedtuple, sympy and torch build
+    functions that way, at import and at run time) ended in KeyboardInterrupt, and when a
+    `python -m` run returns it kills the process with SIGINT if that mark is set, whatever
+    sys.exit said (Modules/main.c, Py_RunMain; bpo-1054041, bpo-41602). A Ctrl-C that landed in
+    such code on its way here sets it. The `edgesdk` script exits through Py_Exit, which never
+    reads the mark, hence "sometimes -2" under `python -m` only. Running one string that
+    completes resets the mark.
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    notice("interrupted:", "yellow", "finished steps are kept; run the same command to resume")
+    exec("pass")  # resets CPython's unhandled-KeyboardInterrupt mark (see above)
     sys.exit(130)
 
 

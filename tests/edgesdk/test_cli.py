@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -488,7 +489,6 @@ KILL_POINTS = (
 
 
 def test_build_interrupted_at_several_points_per_step_resumes_to_identical_artifacts(built, tmp_path):
-    import signal
     import sys
 
     from tests.interrupting import (
@@ -519,6 +519,47 @@ def test_build_interrupted_at_several_points_per_step_resumes_to_identical_artif
     hashes = json.loads((out / "manifest.json").read_text())["artifacts"]
     assert hashes and all(sha256_file(ref_out / rel) == digest for rel, digest in hashes.items())
     assert not hidden_entries(out), f"temp files were left behind: {hidden_entries(out)}"
+
+
+# Ctrl-C must end `edgesdk` and `python -m edgesdk.cli` alike: exit 130, one line. The command
+# reads its texts from a named pipe and is signalled while it waits, so no build is needed.
+@pytest.mark.parametrize("entry", ["edgesdk", "python -m edgesdk.cli"])
+def test_ctrl_c_exits_130_with_one_line_from_either_entry_point(tmp_path, entry):
+    import os
+    import sys
+
+    from tests.interrupting import exited_as_interrupted, interrupt_while_reading
+
+    fifo = tmp_path / "texts.tsv"
+    os.mkfifo(fifo)
+    launcher = [str(Path(sys.executable).parent / "edgesdk")] if entry == "edgesdk" else [sys.executable, "-m", "edgesdk.cli"]
+    run = interrupt_while_reading([*launcher, "profile", str(tmp_path / "model.tflite"), "--data", str(fifo)], fifo)
+    assert run.signalled, run.stderr[-1500:]
+    assert exited_as_interrupted(signal.SIGINT, run), (run.returncode, run.stderr[-1500:])
+
+
+INTERRUPTED_IN_EXEC = """\
+from edgesdk.cli import exit_interrupted
+
+try:  # a real SIGINT, landing in code run from a string, as dataclasses and typing run theirs
+    exec("import os, signal, time\\nos.kill(os.getpid(), signal.SIGINT)\\ntime.sleep(60)")
+except KeyboardInterrupt:
+    exit_interrupted()  # what main() does with it
+"""
+
+
+def test_ctrl_c_that_passed_through_exec_code_still_exits_130_under_python_m(tmp_path):
+    """CPython kills a `python -m` run by SIGINT at exit when the last exec of a string ended in
+    KeyboardInterrupt, whatever sys.exit said: why `python -m edgesdk.cli` sometimes ended -2."""
+    import subprocess
+    import sys
+
+    (tmp_path / "interrupted_in_exec.py").write_text(INTERRUPTED_IN_EXEC)
+    proc = subprocess.run(
+        [sys.executable, "-m", "interrupted_in_exec"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 130, (proc.returncode, proc.stderr)
+    assert proc.stderr.splitlines() == ["interrupted: finished steps are kept; run the same command to resume"]
 
 
 def _rebuild_for(built, target: str):
@@ -571,7 +612,6 @@ def _build_process(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, out, preexec
 
 def test_a_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
     import resource
-    import signal
 
     def small_disk():  # writes past 200 KB fail (EFBIG), as they would on a full disk (ENOSPC)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
