@@ -151,8 +151,10 @@ def profile(
     title = f"profile {artifact.name} ({result['runtime']}) on {spec.id}, {result.get('threads', threads)} threads"
     if result.get("latency_kind") == "estimate":
         title += f"; latency is an estimate: {result['latency_method']}"
+    from edgesdk.report import memory_kind
+
     table = Table(title=title)
-    for col in ("runs", "mean ms", "p50 ms", "p90 ms", "p99 ms", "size MB", "peak RSS MB"):
+    for col in ("runs", "mean ms", "p50 ms", "p90 ms", "p99 ms", "size MB", f"{memory_kind(result)} MB"):
         table.add_column(col)
     lat = result["latency_ms"]
     table.add_row(
@@ -249,9 +251,13 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
     from rich import box
     from rich.text import Text
 
+    from edgesdk.report import memory_kind
     from edgesdk.report_summary import headline, summarize
 
     summary = report.get("summary") or summarize(report)
+    # peak RSS of a runtime process, or a firmware image's static RAM (Cortex-M rows)
+    kinds = {memory_kind(a) for a in report["artifacts"]}
+    memory = "RSS/RAM" if len(kinds) > 1 else "RAM" if kinds == {"static RAM (firmware)"} else "RSS"
     out_console.print(Text(f"edgesdk build: {report['target']}", style="bold"))
     for label, text in headline(summary):
         out_console.print(Text.assemble("  ", (f"{label}: ", "bold"), text))
@@ -259,7 +265,7 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
         box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False, title="artifacts (dev accuracy; batch-1 latency)"
     )
     # the file name says the runtime (.pte, .tflite, .micro.tflite); agreement is in report.md
-    for col in ("artifact", "precision", "dev\nacc", "size\nMB", "p50\nms", "p90\nms", "RSS\nMB"):
+    for col in ("artifact", "precision", "dev\nacc", "size\nMB", "p50\nms", "p90\nms", f"{memory}\nMB"):
         table.add_column(col, no_wrap=True, justify="left" if col in ("artifact", "precision") else "right")
     shipped = summary["artifact"]["path"]
     for a in report["artifacts"]:
@@ -274,6 +280,8 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
         )
     out_console.print(table)
     out_console.print("* ships (see the summary above)")
+    if memory == "RSS/RAM":
+        out_console.print("RSS/RAM: peak RSS of the runtime process; static RAM of the firmware image for Cortex-M rows")
     p, e = report.get("pruning") or {}, report.get("exits") or {}
     if "heads_total" in p:
         out_console.print(
