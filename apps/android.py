@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from edgesdk.apps.assets import runtime_for, write_assets
-from edgesdk.apps.escape import android_string, kotlin_string, markdown_text
+from edgesdk.apps.escape import android_string, kotlin_string, markdown_text, properties_escape
 from edgesdk.apps.jvm_check import (
     TEMPLATE,
     compile_jvm_check,
@@ -27,12 +27,34 @@ from edgesdk.apps.package import PackageRequest, PackageResult, count_files, reg
 from edgesdk.errors import PackageError
 from edgesdk.fsutil import atomic_dir
 
-# Runtime AARs, pinned. ExecuTorch's matches the exporter (executorch==1.5.1 in pyproject):
-# an older runtime is not guaranteed to load a newer .pte. LiteRT's matches ai-edge-litert.
-RUNTIME_DEPENDENCIES = {
-    "executorch": "org.pytorch:executorch-android:1.5.1",
-    "litert": "com.google.ai.edge.litert:litert:2.3.0",
+# Runtime AARs (group:artifact). Their version is the Gradle property edgesdk.runtimeVersion,
+# written into gradle.properties from the Python package that exported and verified the model
+# (EXPORTER_PACKAGES), so a project never asks for an older runtime than the one its model was
+# checked with; RUNTIME_RULES says which other versions can load it.
+RUNTIME_MODULES = {
+    "executorch": "org.pytorch:executorch-android",
+    "litert": "com.google.ai.edge.litert:litert",
 }
+EXPORTER_PACKAGES = {"executorch": "executorch", "litert": "ai-edge-litert"}
+RUNTIME_RULES = {
+    "executorch": (
+        "ExecuTorch's runtime compatibility policy (runtime/COMPATIBILITY.md in pytorch/executorch): a .pte "
+        "loads in a runtime of the same release as its exporter and is guaranteed to load in at least the next "
+        "minor or major release (patch releases in between included); an older runtime than the exporter is "
+        "not guaranteed to load it (no forward compatibility). So use this version or a newer one, at most one "
+        "minor (or major) release newer to stay inside the guarantee."
+    ),
+    "litert": (
+        "LiteRT's op versioning (the LiteRT/TFLite \"ops version\" guide): a runtime loads every model whose "
+        "operator versions it knows, so any LiteRT runtime at least as new as this one loads this .tflite; an "
+        "older runtime loads it only if it knows every op version the converter wrote, and otherwise fails at "
+        "load time naming the op."
+    ),
+}
+# Build tool versions, pinned together: AGP 8.7 needs Gradle >= 8.9 and JDK 17; Kotlin 2.1 supports it.
+AGP_VERSION = "8.7.3"
+KOTLIN_VERSION = "2.1.0"
+GRADLE_VERSION = "8.11.1"
 BACKEND_SOURCES = {
     "executorch": "edgesdk/src/backends/executorch/ExecuTorchBackend.kt",
     "litert": "edgesdk/src/backends/litert/LiteRtBackend.kt",
@@ -68,8 +90,8 @@ def write_android_project(
         "APPLICATION_ID": application_id,
         "APPLICATION_ID_KOTLIN": kotlin_string(application_id),
         "RUNTIME": runtime,
-        "RUNTIME_DEPENDENCY": RUNTIME_DEPENDENCIES[runtime],
-        "RUNTIME_DEPENDENCY_KOTLIN": kotlin_string(RUNTIME_DEPENDENCIES[runtime]),
+        **version_values(runtime, runtime_version(runtime)),
+        "RUNTIME_RULE": markdown_text(RUNTIME_RULES[runtime]),
         "RUNTIME_NOTE": f"{runtime} runs {artifact.name}; only this runtime's AAR is needed",
         "MODEL_FILE": markdown_text(artifact.name),
         "MEASURED": measured_table(measured),
@@ -135,6 +157,40 @@ def check_kotlin_core(project: Path, bundle_dir: Path, texts: list[str]) -> dict
             golden[path.name] = {"matched": sum(d == e for d, e in zip(decisions, expected)), "total": len(records)}
     ok = tokens["matched"] == tokens["total"] and labels and all(g["matched"] == g["total"] for g in golden.values())
     return {"ok": ok, "ran": True, "tokens": tokens, "labels_read_back": labels, "golden_decisions": golden}
+
+
+def runtime_version(runtime: str) -> str:
+    """The installed exporter's version (executorch, ai-edge-litert), without a local label
+    ("1.5.1+cpu" -> "1.5.1"): Maven versions have none."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(EXPORTER_PACKAGES[runtime]).split("+")[0]
+    except metadata.PackageNotFoundError:
+        raise PackageError(
+            f"{EXPORTER_PACKAGES[runtime]} is not installed, so the {runtime} runtime version for the app is unknown"
+        ) from None
+
+
+def version_values(runtime: str, version: str) -> dict[str, str]:
+    """Placeholders for the versions, each escaped for the file it lands in: Properties files
+    (gradle.properties, the wrapper), Kotlin DSL, Markdown."""
+    module = RUNTIME_MODULES[runtime]
+    gradle_url = f"https://services.gradle.org/distributions/gradle-{GRADLE_VERSION}-bin.zip"
+    return {
+        "RUNTIME_MODULE_KOTLIN": kotlin_string(module),
+        "RUNTIME_MODULE_PROPERTIES": properties_escape(module),
+        "RUNTIME_MODULE_MD": markdown_text(module),
+        "RUNTIME_COORDINATE_MD": markdown_text(f"{module}:{version}"),
+        "RUNTIME_VERSION_PROPERTIES": properties_escape(version),
+        "RUNTIME_VERSION_MD": markdown_text(version),
+        "AGP_VERSION_PROPERTIES": properties_escape(AGP_VERSION),
+        "AGP_VERSION_MD": markdown_text(AGP_VERSION),
+        "KOTLIN_VERSION_PROPERTIES": properties_escape(KOTLIN_VERSION),
+        "KOTLIN_VERSION_MD": markdown_text(KOTLIN_VERSION),
+        "GRADLE_VERSION_MD": markdown_text(GRADLE_VERSION),
+        "GRADLE_DISTRIBUTION_PROPERTIES": properties_escape(gradle_url),
+    }
 
 
 def template_files() -> list[str]:

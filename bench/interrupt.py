@@ -133,7 +133,8 @@ def summarise(kills: list[dict], resumes: list[dict]) -> dict:
         "by_signal": dict(collections.Counter(k["signal"] for k in signalled)),
         "landed_in_step": dict(collections.Counter(k["landed_in"] for k in signalled)),
         "unclean_exits": sum(not k["clean_exit"] for k in kills),
-        # CPython's `python -m` quirk (see tests/interrupting.exited_as_interrupted): counted, not unclean
+        # CPython's stale-interrupt mark under `python -m` (edgesdk.cli.exit_interrupted clears it):
+        # should stay 0; such a run is also counted unclean
         "sigint_deaths_after_the_interrupted_line": sum(k["returncode"] == -signal.SIGINT for k in signalled),
         "temp_entries_right_after_a_kill": sum(k["temp_entries_after"] for k in signalled),
         "resumed_builds": len(resumes),

@@ -475,7 +475,7 @@ def interrupt_section(data: dict) -> list[str]:
         "|---|---|",
         f"| unclean exits (SIGINT: no 'interrupted' line, a traceback, or not exit 130; SIGKILL: not killed) | "
         f"{data['unclean_exits']} |",
-        f"| SIGINT runs that printed 'interrupted' then died by SIGINT (`python -m` quirk, not unclean) | "
+        f"| SIGINT runs that printed 'interrupted' then died by SIGINT (`python -m` stale-interrupt mark, now cleared) | "
         f"{data['sigint_deaths_after_the_interrupted_line']} |",
         f"| data lost (finished steps gone or changed after a kill) | {data['data_lost']} |",
         f"| resumes that finished | {data['resumes_ok']} / {data['resumed_builds']} |",

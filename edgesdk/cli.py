@@ -1,7 +1,8 @@
 """The `edgesdk` command: a thin Typer layer, one API call per command.
 
 User errors (EdgeSDKError) become one red line on stderr and exit code 2; Ctrl-C exits 130
-and leaves the build dir resumable (every write is atomic).
+and leaves the build dir resumable (every write is atomic). No console here reads rich markup:
+paths, labels and target descriptions are printed as they are (edgesdk/progress.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.table import Table
 
 from edgesdk.errors import EdgeSDKError
 from edgesdk.fmt import fmt_mb, fmt_ms
+from edgesdk.progress import error, notice
 
 app = typer.Typer(
     add_completion=False,
@@ -25,8 +27,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Distil, compress, lower, verify and profile text classifiers for edge targets.",
 )
-out_console = Console()
-err_console = Console(stderr=True)
+# A pipe or a file has no width to fit: rich would assume 80 columns and cut table cells
+# ("cor…"), which a script or grep then reads. Piped output keeps every value whole.
+out_console = Console(markup=False, width=None if sys.stdout.isatty() else 100_000)
 
 # A full disk, a quota, a read-only or forbidden output dir, a file-size limit: the output
 # cannot be written, which is the user's to fix, not a crash.
@@ -148,8 +151,10 @@ def profile(
     title = f"profile {artifact.name} ({result['runtime']}) on {spec.id}, {result.get('threads', threads)} threads"
     if result.get("latency_kind") == "estimate":
         title += f"; latency is an estimate: {result['latency_method']}"
+    from edgesdk.report import memory_kind
+
     table = Table(title=title)
-    for col in ("runs", "mean ms", "p50 ms", "p90 ms", "p99 ms", "size MB", "peak RSS MB"):
+    for col in ("runs", "mean ms", "p50 ms", "p90 ms", "p99 ms", "size MB", f"{memory_kind(result)} MB"):
         table.add_column(col)
     lat = result["latency_ms"]
     table.add_row(
@@ -165,18 +170,25 @@ def profile(
     if "per_op" in result:
         from edgesdk.targets.etdump import render_per_op
 
-        out_console.print("\n".join(render_per_op(artifact.name, result["per_op"])), markup=False)
+        out_console.print("\n".join(render_per_op(artifact.name, result["per_op"])))
 
 
 @app.command()
-def targets() -> None:
+def targets(
+    as_json: bool = typer.Option(
+        False, "--json", help="print a JSON list, one object per target (the table's fields, sizes in bytes)"
+    ),
+) -> None:
     """List the known deployment targets."""
     from edgesdk.targets.registry import ALIASES, list_targets
 
+    specs = list_targets()
+    if as_json:
+        print(json.dumps([_target_json(t, ALIASES) for t in specs], indent=1))
+        return
     table = Table(title="edgesdk targets")
     for col in ("id", "family", "cores", "MHz", "RAM", "flash", "runtimes"):
-        table.add_column(col, no_wrap=True, justify="left" if col in ("artifact", "precision") else "right")
-    specs = list_targets()
+        table.add_column(col, no_wrap=True, justify="left" if col in ("id", "family", "runtimes") else "right")
     for t in specs:
         table.add_row(
             t.id,
@@ -203,6 +215,24 @@ def report(build_dir: Path = typer.Argument(..., help="an edgesdk build dir")) -
     _print_summary(rendered, build_dir, ())
 
 
+def _target_json(t, aliases: dict[str, str]) -> dict:
+    """A target's `edgesdk targets` row as data: the table's columns (MHz as clock_mhz, RAM and
+    flash in bytes, null where the spec has none), the cpu and description printed under it,
+    and the aliases that select it."""
+    return {
+        "id": t.id,
+        "family": t.family,
+        "cores": t.cores,
+        "clock_mhz": t.clock_mhz,
+        "ram_bytes": t.ram_bytes,
+        "flash_bytes": t.flash_bytes,
+        "runtimes": list(t.runtimes),
+        "cpu": t.cpu,
+        "description": t.description,
+        "aliases": [alias for alias, target_id in aliases.items() if target_id == t.id],
+    }
+
+
 def _str(path: Optional[Path]) -> Optional[str]:
     return None if path is None else str(path)
 
@@ -221,9 +251,13 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
     from rich import box
     from rich.text import Text
 
+    from edgesdk.report import memory_kind
     from edgesdk.report_summary import headline, summarize
 
     summary = report.get("summary") or summarize(report)
+    # peak RSS of a runtime process, or a firmware image's static RAM (Cortex-M rows)
+    kinds = {memory_kind(a) for a in report["artifacts"]}
+    memory = "RSS/RAM" if len(kinds) > 1 else "RAM" if kinds == {"static RAM (firmware)"} else "RSS"
     out_console.print(Text(f"edgesdk build: {report['target']}", style="bold"))
     for label, text in headline(summary):
         out_console.print(Text.assemble("  ", (f"{label}: ", "bold"), text))
@@ -231,7 +265,7 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
         box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False, title="artifacts (dev accuracy; batch-1 latency)"
     )
     # the file name says the runtime (.pte, .tflite, .micro.tflite); agreement is in report.md
-    for col in ("artifact", "precision", "dev\nacc", "size\nMB", "p50\nms", "p90\nms", "RSS\nMB"):
+    for col in ("artifact", "precision", "dev\nacc", "size\nMB", "p50\nms", "p90\nms", f"{memory}\nMB"):
         table.add_column(col, no_wrap=True, justify="left" if col in ("artifact", "precision") else "right")
     shipped = summary["artifact"]["path"]
     for a in report["artifacts"]:
@@ -246,6 +280,8 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
         )
     out_console.print(table)
     out_console.print("* ships (see the summary above)")
+    if memory == "RSS/RAM":
+        out_console.print("RSS/RAM: peak RSS of the runtime process; static RAM of the firmware image for Cortex-M rows")
     p, e = report.get("pruning") or {}, report.get("exits") or {}
     if "heads_total" in p:
         out_console.print(
@@ -288,21 +324,15 @@ def main() -> None:
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except EdgeSDKError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        error(str(exc))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: finished steps are kept; run the same command to resume")
         exit_interrupted()
     except OSError as exc:
         if exc.errno not in OUTPUT_ERRNOS:
             raise
         where = f" {exc.filename}" if exc.filename else ""
-        err_console.print(
-            f"[bold red]error:[/] cannot write{where}: {exc.strerror}; free disk space or choose a writable "
-            "--out (finished steps are kept)",
-            highlight=False,
-            soft_wrap=True,
-        )
+        error(f"cannot write{where}: {exc.strerror}; free disk space or choose a writable --out (finished steps are kept)")
         sys.exit(2)
     except Exception as exc:
         # Usage errors (missing option, bad value) come from the click copy vendored inside
@@ -316,11 +346,25 @@ def main() -> None:
 
 
 def exit_interrupted() -> None:
-    """Exit 130 even if a second Ctrl-C arrives while the interpreter shuts down: a
-    KeyboardInterrupt during finalisation would otherwise end the process by signal (-2)."""
+    """Say the build is resumable and exit 130, from `edgesdk` and `python -m edgesdk.cli` alike.
+
+    SIGINT is ignored first: a second Ctrl-C while the line prints or the interpreter shuts
+    down would otherwise escape as a traceback or end the process by signal (-2).
+
+    Then the stale-interrupt mark is cleared. CPython records whether the last code it ran from
+    a *string* (exec/eval of source: dataclasses, typing, namedtuple, sympy and torch build
+    functions that way, at import and at run time) ended in KeyboardInterrupt, and when a
+    `python -m` run returns it kills the process with SIGINT if that mark is set, whatever
+    sys.exit said (Modules/main.c, Py_RunMain; bpo-1054041, bpo-41602). A Ctrl-C that landed in
+    such code on its way here sets it. The `edgesdk` script exits through Py_Exit, which never
+    reads the mark, hence "sometimes -2" under `python -m` only. Running one string that
+    completes resets the mark.
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    notice("interrupted:", "yellow", "finished steps are kept; run the same command to resume")
+    exec("pass")  # resets CPython's unhandled-KeyboardInterrupt mark (see above)
     sys.exit(130)
 
 

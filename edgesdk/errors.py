@@ -52,5 +52,9 @@ class FitError(EdgeSDKError):
         self.details = details or {}
 
 
+class OutputError(EdgeSDKError):
+    """An output location (build dir, cache dir) is a file, or sits under one, or cannot be written."""
+
+
 class PackageError(EdgeSDKError):
     """An app or firmware package cannot be written or fails its own check."""

@@ -18,9 +18,38 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from edgesdk.errors import OutputError
+
 TEMP_SUFFIX = ".tmp"
 # ".<final name>.<tempfile's 8 random characters>.tmp": what the atomic writers below create.
 _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def cache_root() -> Path:
+    """Where builds share what is costly to redo (fine-tuned teachers, soft labels, compiled
+    firmware libraries): $EDGESDK_CACHE_DIR, else ~/.cache/edgesdk."""
+    return Path(os.environ.get("EDGESDK_CACHE_DIR") or Path.home() / ".cache" / "edgesdk")
+
+
+CACHE_FIX = "set EDGESDK_CACHE_DIR to a writable directory"
+
+
+def check_output_dir(path: Path, role: str, fix: str) -> None:
+    """Fail with one line, before any work, when `path` cannot become a writable directory.
+
+    mkdir(exist_ok=True) on a path that is a file (or under one) raises FileExistsError or
+    NotADirectoryError: a traceback, and after the slow steps if it happens late. Checked up
+    front instead, with the path and `fix` (the option or variable that chooses another) named.
+    Nothing is created here: a failed check leaves the disk as it was.
+    """
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        why = "is a file, not a directory" if existing == path else f"cannot be created: {existing} is a file"
+        raise OutputError(f"{role} {path} {why}; {fix}")
+    if not os.access(existing, os.W_OK | os.X_OK):  # a read-only dir or filesystem (access() sees EROFS, even as root)
+        raise OutputError(f"cannot write {role} {path}: {existing} is not writable; {fix}")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -18,9 +18,12 @@ from edgesdk import __version__
 from edgesdk.data import Task, load_task
 from edgesdk.errors import AccuracyGateError, EdgeSDKError, LoweringError
 from edgesdk.fsutil import (
+    CACHE_FIX,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    cache_root,
+    check_output_dir,
     remove_stale_temps,
     sha256_file,
     sha256_json,
@@ -79,10 +82,14 @@ def build(request: BuildRequest) -> BuildResult:
     from edgesdk.models.hf_import import check_teacher_dir
     from edgesdk.teacher import build_teacher, resolve_teacher_dir, teacher_inputs
 
+    from edgesdk.apps.package import PACKAGE_DIR
     from edgesdk.apps.package import preflight as package_preflight
     from edgesdk.models.hf_import import read_teacher_config
     from edgesdk.targets.fit import check_fits_before_training, check_runtimes, image_floor
 
+    check_output_dir(out, "build dir", "choose another --out")
+    check_output_dir(out / PACKAGE_DIR, "package dir", "remove it or choose another --out")
+    check_output_dir(cache_root(), "cache dir", CACHE_FIX)
     check_runtimes(request.target, recipe.export.runtimes)
     task = load_task(recipe.data, recipe.seed, request.data_overrides)
     if recipe.exits.active:
@@ -237,7 +244,7 @@ def build(request: BuildRequest) -> BuildResult:
     step("fit", fit_key, ["fit.json"], lambda: fit_all(out, request.target, artifacts))
 
     # -- package (android, mcu, linux targets) ----------------------------------------
-    from edgesdk.apps.package import PACKAGE_DIR, package_build, packager_for, templates_hash
+    from edgesdk.apps.package import package_build, packager_for, templates_hash
 
     if packager_for(request.target.family) is not None:
         package_key = StepKey.of(
@@ -528,7 +535,7 @@ def run_qat(out: Path, model, tokenizer, task: Task, recipe: Recipe):
 
     from edgesdk.compress.distill import teacher_soft_labels
     from edgesdk.compress.quantize import QatData, deployable, qat_finetune, qat_rows
-    from edgesdk.teacher import cache_root, load_model_dir
+    from edgesdk.teacher import load_model_dir
 
     seq_len, qcfg = recipe.export.seq_len, recipe.quantize
     encoded = qat_rows(task.train.texts, tokenizer, qcfg, seq_len, recipe.seed)

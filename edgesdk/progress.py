@@ -1,4 +1,9 @@
-"""Progress bars and status lines for long work, on stderr so stdout stays parseable."""
+"""Progress bars, status lines, warnings and errors for long work, on stderr so stdout stays parseable.
+
+Nothing here reads rich markup: messages carry paths, column names, labels and recipe keys
+("quantize.precisions: [int8]") in which rich would take `[int8]` for a style tag and drop
+it. Styles come from Text spans on the label only; the message is printed as given.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,9 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
-console = Console(stderr=True)
+console = Console(stderr=True, markup=False)
 
 
 @contextmanager
@@ -27,13 +33,13 @@ def progress_bar(description: str, total: int) -> Iterator["Bar"]:
     line at every 10% to keep long steps visibly alive.
     """
     with Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         console=console,
         transient=False,
     ) as progress:
@@ -56,15 +62,23 @@ class Bar:
 
 
 def status(message: str) -> None:
-    console.print(f"[bold cyan]>[/] {message}")
+    console.print(Text.assemble((">", "bold cyan"), " ", message))
+
+
+def notice(label: str, style: str, message: str) -> None:
+    """One unwrapped line `label message` (the CLI's error and interrupt lines, warnings):
+    a single line a script can grep for, the message verbatim."""
+    console.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True)
 
 
 def warning(message: str) -> None:
-    """Something the user should know that does not stop the command (one unwrapped line;
-    brackets in paths and column names are shown, not read as markup)."""
-    from rich.markup import escape
+    """Something the user should know that does not stop the command."""
+    notice("warning:", "yellow", message)
 
-    console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+def error(message: str) -> None:
+    """The one line a user error ends with (the CLI exits 2 after it)."""
+    notice("error:", "bold red", message)
 
 
 @contextmanager

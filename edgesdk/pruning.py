@@ -14,11 +14,11 @@ import shutil
 from pathlib import Path
 
 from edgesdk.data import Task
-from edgesdk.fsutil import atomic_dir, atomic_write_json
+from edgesdk.fsutil import atomic_dir, atomic_write_json, cache_root
 from edgesdk.models.registry import param_count, save_model
 from edgesdk.progress import status
 from edgesdk.recipe import DistillConfig, LossWeights, Recipe
-from edgesdk.teacher import LABELS_FILE, cache_root, load_model_dir
+from edgesdk.teacher import LABELS_FILE, load_model_dir
 
 PRUNED_DIR = "pruned"
 PRUNE_INFO_FILE = "prune.json"

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 from edgesdk.fmt import fmt_bytes, fmt_ms
-from edgesdk.fsutil import atomic_write_json, atomic_write_text
+from edgesdk.fsutil import atomic_write_json, atomic_write_text, check_output_dir
 from edgesdk.report_summary import render_summary, summarize
 from edgesdk.steps import Manifest
 from edgesdk.targets.registry import TargetSpec
@@ -108,6 +109,26 @@ MCU_PROFILE_KEYS = (
 )
 
 
+def memory_kind(row: dict) -> str:
+    """What a row's `peak_rss_bytes` holds, for labelling it (report.json keeps one key for both).
+
+    Host, ssh and adb runs: the runtime process's peak RSS after warm-up. Cortex-M rows (a
+    linked firmware image was measured: `flash_bytes`, as targets/fit.py tells them apart):
+    the image's static RAM, data + bss, arena, stack and heap reserved at link time; a
+    bare-metal run has no process and no warm-up.
+    """
+    return "static RAM (firmware)" if row.get("flash_bytes") is not None else "peak RSS"
+
+
+def memory_column(rows: list[dict]) -> tuple[str, Callable[[dict], str]]:
+    """The memory column's header and cell text: one kind names the header, mixed kinds label
+    each cell, so no figure reads as the other kind."""
+    kinds = {memory_kind(a) for a in rows}
+    if len(kinds) == 1:
+        return kinds.pop(), lambda a: fmt_bytes(a["peak_rss_bytes"])
+    return "memory", lambda a: f"{fmt_bytes(a['peak_rss_bytes'])} {memory_kind(a)}"
+
+
 def staged_fields(stats: dict | None) -> dict:
     if not stats:
         return {}
@@ -143,6 +164,7 @@ def render_markdown(report: dict) -> str:
     from edgesdk.apps.escape import markdown_text
 
     d, t, s = report["data"], report["teacher"], report["student"]
+    memory_header, memory_cell = memory_column(report["artifacts"])
     lines = [f"# edgesdk build report: target `{report['target']}`", ""]
     lines += render_summary(report["summary"])
     lines += plot_links(report, "accuracy_vs_latency", "accuracy_vs_size")
@@ -163,7 +185,7 @@ def render_markdown(report: dict) -> str:
         "## Artifacts (measured in their runtimes)",
         "",
         "| artifact | model | runtime | precision | accuracy | Δ vs fp32 | agreement | size | p50 ms | p90 ms | p99 ms "
-        "| peak RSS | TFLM arena | profiled on |",
+        f"| {memory_header} | TFLM arena | profiled on |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a in report["artifacts"]:
@@ -172,13 +194,24 @@ def render_markdown(report: dict) -> str:
             f"| `{a['path']}` | {a['model']} | {a['runtime']} | {a['precision']} | {a['accuracy']:.4f} | "
             f"{-100 * a['accuracy_drop_vs_fp32']:+.2f} pt | {a['agreement']:.4f} | "
             f"{fmt_bytes(a['size_bytes'])} | {fmt_ms(lat['p50'])} | {fmt_ms(lat['p90'])} | {fmt_ms(lat['p99'])} | "
-            f"{fmt_bytes(a['peak_rss_bytes'])} | {fmt_bytes(a['arena_bytes']) if 'arena_bytes' in a else '-'} | "
+            f"{memory_cell(a)} | {fmt_bytes(a['arena_bytes']) if 'arena_bytes' in a else '-'} | "
             f"{a['profiled_on']} ({a['threads']} threads){' (latency estimate)' if a['latency_kind'] == 'estimate' else ''} |"
         )
+    kinds = {memory_kind(a) for a in report["artifacts"]}
+    lines += [""]
+    if "peak RSS" in kinds:
+        lines += [
+            "Latency: batch 1 over real dev sentences, after warm-up, in a child process; peak RSS is that",
+            "child's (runtime + artifact).",
+        ]
+    if "static RAM (firmware)" in kinds:
+        lines += [
+            "Cortex-M rows: the firmware runs under qemu with no warm-up and latency is an estimate (below);",
+            "static RAM (firmware) is the linked image's data + bss (arena, stack and heap reserved at link",
+            "time), which is all the RAM a bare-metal image uses.",
+        ]
     lines += [
-        "",
-        "Latency: batch 1 over real dev sentences, after warm-up, in a child process; peak RSS is that",
-        "child's (runtime + artifact). Accuracy is from running the artifact itself on the dev set; Δ vs fp32",
+        "Accuracy is from running the artifact itself on the dev set; Δ vs fp32",
         "is against the same model in eager fp32; agreement is with the artifact's eager reference (fp32,",
         "or the fake-quant model for quantized artifacts). TFLM arena: bytes TFLM's planner allocated.",
     ]
@@ -396,9 +429,7 @@ def write_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
 
 def draw_plots(out: Path, report: dict) -> dict[str, str]:
     """plots/*.png; a plot that cannot be drawn costs one warning line, never the build."""
-    from rich.text import Text
-
-    from edgesdk.progress import console
+    from edgesdk.progress import warning
     from edgesdk.report_plots import PlotResult, one_line, render_plots
 
     try:
@@ -406,7 +437,7 @@ def draw_plots(out: Path, report: dict) -> dict[str, str]:
     except Exception as exc:  # noqa: BLE001 - plots are an extra (e.g. a full disk); the report must still be written
         drawn = PlotResult(warning=f"plots not drawn: {one_line(exc)}")
     if drawn.warning:
-        console.print(Text.assemble(("warning:", "yellow"), " ", drawn.warning), soft_wrap=True)  # no markup in it
+        warning(drawn.warning)
         report["plots_warning"] = drawn.warning
     return drawn.paths
 
@@ -420,6 +451,7 @@ def rerender(out: Path) -> dict:
     manifest_path = out / MANIFEST_FILE
     if not manifest_path.exists():
         raise ArtifactError(f"{out} is not an edgesdk build dir (no {MANIFEST_FILE}); run edgesdk build first")
+    check_output_dir(out, "build dir", "make it writable, or copy it somewhere writable and re-render there")
     header = _read(manifest_path)
     manifest = Manifest.load(out, {k: v for k, v in header.items() if k != "steps"})
     missing = [f for f in ("data/stats.json", "verify.json", "profile.json") if not (out / f).exists()]

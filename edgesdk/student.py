@@ -12,11 +12,11 @@ from pathlib import Path
 
 from edgesdk.data import Task
 from edgesdk.errors import RecipeError
-from edgesdk.fsutil import atomic_copy_dir, atomic_dir, atomic_write_json
+from edgesdk.fsutil import atomic_copy_dir, atomic_dir, atomic_write_json, cache_root
 from edgesdk.models.registry import param_count, save_model
 from edgesdk.progress import status
 from edgesdk.recipe import Recipe
-from edgesdk.teacher import LABELS_FILE, cache_root, load_model_dir
+from edgesdk.teacher import LABELS_FILE, load_model_dir
 
 STUDENT_INFO_FILE = "student.json"
 

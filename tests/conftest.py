@@ -11,7 +11,9 @@ import gzip
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -92,6 +94,25 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
     assert len(errors) == 1, proc.stderr
     for needle in needles:
         assert needle in errors[0], errors[0]
+
+
+@contextmanager
+def read_only_dir(path: Path) -> Iterator[Path]:
+    """`path` as an existing directory nobody can write into, for the duration. Root writes
+    through permission bits, so as root a read-only tmpfs is mounted there instead."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], capture_output=True)
+        assert mounted.returncode == 0, f"cannot mount a read-only tmpfs as root: {mounted.stderr!r}"
+    else:
+        path.chmod(0o555)
+    try:
+        yield path
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(path)], check=True)
+        else:
+            path.chmod(0o755)
 
 
 def assert_eval_matches(artifact: Path, data: Path, accuracy: float) -> None:

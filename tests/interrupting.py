@@ -1,16 +1,19 @@
-"""Interrupting a real `edgesdk build` process and reading what it left behind.
+"""Interrupting a real `edgesdk` process and reading what it left behind.
 
-Shared by the interruption test (fixed kill points, tests/edgesdk/test_cli.py) and
+Shared by the interruption tests (fixed kill points, tests/edgesdk/test_cli.py) and
 bench/interrupt.py (many random ones): a kill point is a line the build prints (a step's start
 or a progress line inside it) plus a delay, and a signal, SIGINT as a user's Ctrl-C or SIGKILL as
-the OOM killer or a CI timeout.
+the OOM killer or a CI timeout. A cheap one: a command reading its data from a named pipe,
+signalled while it waits for the first byte (`interrupt_while_reading`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
+import tempfile
 import subprocess
 import threading
 import time
@@ -31,15 +34,7 @@ def interrupt_build(
     cmd: list[str], marker: str, sig: int, delay_s: float = 0.0, timeout_s: float = 900
 ) -> Interruption:
     """Run `cmd`; `delay_s` after its stderr shows a line containing `marker`, send `sig`."""
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ),
-        # A shell's background jobs inherit SIGINT ignored; a user's Ctrl-C is not.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    proc = _start(cmd, subprocess.PIPE)
     watchdog = threading.Timer(timeout_s, proc.kill)  # a build that hangs must not hang the caller
     watchdog.start()
     try:
@@ -60,15 +55,52 @@ def interrupt_build(
         watchdog.cancel()
 
 
+def interrupt_while_reading(cmd: list[str], fifo: Path, timeout_s: float = 300) -> Interruption:
+    """Run `cmd`, which reads the named pipe `fifo`; once it has opened it and waits for the
+    first byte, send SIGINT: a Ctrl-C at a known point, with no build to wait for."""
+    with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: a chatty child never blocks on it
+        proc = _start(cmd, err)
+        deadline = time.monotonic() + timeout_s
+        writer = None
+        while writer is None and proc.poll() is None and time.monotonic() < deadline:
+            try:  # succeeds once the command has the pipe open for reading
+                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:
+                    raise
+                time.sleep(0.05)
+        try:
+            if writer is not None:
+                proc.send_signal(signal.SIGINT)
+            returncode = proc.wait(timeout=timeout_s)
+        finally:
+            if proc.poll() is None:  # a command that hangs must not hang the caller
+                proc.kill()
+            if writer is not None:
+                os.close(writer)
+        err.seek(0)
+        return Interruption(writer is not None, returncode, err.read())
+
+
+def _start(cmd: list[str], stderr) -> subprocess.Popen:
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
+        env=dict(os.environ),
+        # A shell's background jobs inherit SIGINT ignored; a user's Ctrl-C is not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
 def exited_as_interrupted(sig: int, run: Interruption) -> bool:
-    """SIGKILL: killed. SIGINT: the CLI's 'interrupted' line, no traceback, and exit 130, or
-    death by SIGINT after that line: under `python -m`, CPython ends a process whose Ctrl-C
-    passed through code run by PyRun_String (a native library's embedded Python) with SIGINT
-    even after a clean sys.exit(130); the `edgesdk` entry point exits 130 either way."""
+    """SIGKILL: killed. SIGINT: exactly one 'interrupted:' line, no traceback, exit 130 (from
+    the `edgesdk` script and `python -m edgesdk.cli` alike; edgesdk.cli.exit_interrupted)."""
     if sig == signal.SIGKILL:
         return run.returncode == -signal.SIGKILL
-    handled = "interrupted" in run.stderr and "Traceback" not in run.stderr
-    return handled and run.returncode in (130, -signal.SIGINT)
+    said = [line for line in run.stderr.splitlines() if line.startswith("interrupted:")]
+    return len(said) == 1 and "Traceback" not in run.stderr and run.returncode == 130
 
 
 def recorded_steps(out: Path) -> dict:

@@ -1,7 +1,8 @@
-// Pinned together: Android Gradle Plugin 8.7.3 needs Gradle >= 8.9 (see gradle/wrapper) and
-// supports Kotlin 2.1.
+// Plugin versions come from gradle.properties (edgesdk.agpVersion, edgesdk.kotlinVersion) through
+// settings.gradle.kts; -Pedgesdk.agpVersion=... overrides. AGP 8.7 needs Gradle >= 8.9 (see
+// gradle/wrapper) and JDK 17.
 plugins {
-    id("com.android.application") version "8.7.3" apply false
-    id("com.android.library") version "8.7.3" apply false
-    id("org.jetbrains.kotlin.android") version "2.1.0" apply false
+    id("com.android.application") apply false
+    id("com.android.library") apply false
+    id("org.jetbrains.kotlin.android") apply false
 }

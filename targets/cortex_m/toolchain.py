@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from edgesdk.errors import TargetError
+from edgesdk.fsutil import CACHE_FIX, cache_root, check_output_dir
 
 CROSS_PREFIX = "arm-none-eabi-"
 APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm"
@@ -90,8 +91,8 @@ def find_toolchain() -> Toolchain:
 
 def cache_dir() -> Path:
     """EDGESDK_CACHE_DIR (as the teacher cache) / cortex_m: libraries, objects, the plugin."""
-    root = Path(os.environ.get("EDGESDK_CACHE_DIR") or Path.home() / ".cache" / "edgesdk")
-    path = root / "cortex_m"
+    path = cache_root() / "cortex_m"
+    check_output_dir(path, "cache dir", CACHE_FIX)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesdk.apps.android import write_android_project
+from edgesdk.apps.android import RUNTIME_MODULES, runtime_version, version_values, write_android_project
 from edgesdk.apps.assets import runtime_for
 from edgesdk.apps.escape import android_string, kotlin_string, properties_escape
 from edgesdk.apps.jvm_check import controller_decisions, run_jvm_check, texts_properties
@@ -80,7 +80,8 @@ def test_project_has_gradle_modules_sources_and_assets(project):
     }
     assert result["checks"]["assets"]["golden"] == ["golden_exits.litert.json"] and result["checks"]["assets"]["labels"] == 2
     edgesdk_gradle = files["edgesdk/build.gradle.kts"].decode()
-    assert 'api("com.google.ai.edge.litert:litert:2.3.0")' in edgesdk_gradle and "executorch" not in edgesdk_gradle
+    assert 'api("com.google.ai.edge.litert:litert" + ":" + runtimeVersion)' in edgesdk_gradle
+    assert "executorch" not in edgesdk_gradle
     assert not any(b"@@" in data for rel, data in files.items() if not rel.endswith(".tflite"))
 
 
@@ -169,3 +170,54 @@ def test_unsupported_tokenizers_and_runtimes_are_refused_and_leave_dest_alone(st
         runtime_for(Path("model.int8.micro.tflite"))
     with pytest.raises(PackageError, match="application id"):
         generate(staged_bundle, out, application_id="Not.Valid-Id")
+
+
+def gradle_properties(text: str) -> dict[str, str]:
+    """key=value lines of a Properties file (the values edgesdk writes hold no escapes)."""
+    return dict(ln.split("=", 1) for ln in text.splitlines() if ln and not ln.startswith("#"))
+
+
+def test_runtime_version_is_a_gradle_property_that_the_build_uses_and_the_readme_explains(project):
+    """The runtime AAR's version is edgesdk.runtimeVersion in gradle.properties (the exporter's
+    version: ai-edge-litert for a .tflite), read by the edgesdk module's build script; the
+    plugin versions are properties too; no Gradle script pins a version itself."""
+    from importlib import metadata
+
+    dest, _ = project
+    props = gradle_properties((dest / "gradle.properties").read_text())
+    assert props["edgesdk.runtimeVersion"] == metadata.version("ai-edge-litert").split("+")[0] == runtime_version("litert")
+    assert props["edgesdk.agpVersion"] == "8.7.3" and props["edgesdk.kotlinVersion"] == "2.1.0"
+    edgesdk_gradle = (dest / "edgesdk/build.gradle.kts").read_text()
+    assert 'val runtimeVersion = providers.gradleProperty("edgesdk.runtimeVersion").get()' in edgesdk_gradle
+    settings = (dest / "settings.gradle.kts").read_text()
+    for name in ("edgesdk.agpVersion", "edgesdk.kotlinVersion"):
+        assert f'settings.providers.gradleProperty("{name}").get()' in settings
+    for script in dest.rglob("*.gradle.kts"):  # every version comes from the properties
+        assert not re.search(r"\b\d+\.\d+\.\d+\b", script.read_text()), script
+    wrapper = (dest / "gradle/wrapper/gradle-wrapper.properties").read_text()
+    assert "distributionUrl=https\\://services.gradle.org/distributions/gradle-8.11.1-bin.zip" in wrapper
+
+    readme = (dest / "README.md").read_text()
+    section = readme.split("## Runtime version", 1)[1].split("\n## ", 1)[0]
+    assert f"`com.google.ai.edge.litert:litert` at the Gradle property `edgesdk.runtimeVersion`" in " ".join(section.split())
+    assert f"`{props['edgesdk.runtimeVersion']}`" in section
+    assert "at least as new as this one loads this .tflite" in " ".join(section.split())
+    assert "-Pedgesdk.runtimeVersion=X.Y.Z" in section and "edit `edgesdk.runtimeVersion` in\n`gradle.properties`" in section
+    assert f"com.google.ai.edge.litert:litert:{props['edgesdk.runtimeVersion']}" in readme  # what Studio downloads
+
+
+def test_runtime_versions_reach_each_file_escaped_and_the_executorch_rule_is_its_policy():
+    """Whatever a version string holds, it lands in gradle.properties, Kotlin and Markdown
+    through apps/escape.py; an ExecuTorch project takes the executorch package's version."""
+    from importlib import metadata
+
+    from edgesdk.apps.android import RUNTIME_RULES
+
+    odd = 'a=b:c #d "$x" *y*'
+    values = version_values("executorch", odd)
+    assert values["RUNTIME_VERSION_PROPERTIES"] == properties_escape(odd) == 'a\\=b\\:c\\ \\#d\\ "$x"\\ *y*'
+    assert values["RUNTIME_MODULE_KOTLIN"] == kotlin_string(RUNTIME_MODULES["executorch"]) == '"org.pytorch:executorch-android"'
+    assert "\\*y\\*" in values["RUNTIME_VERSION_MD"] and "\\#d" in values["RUNTIME_VERSION_MD"]
+    assert runtime_version("executorch") == metadata.version("executorch").split("+")[0]
+    rule = " ".join(RUNTIME_RULES["executorch"].split())
+    assert "next minor or major release" in rule and "older runtime than the exporter is not guaranteed" in rule

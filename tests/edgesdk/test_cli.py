@@ -2,13 +2,14 @@
 
 import hashlib
 import json
+import signal
 from pathlib import Path
 
 import pytest
 
 from edgesdk.fsutil import sha256_file
 
-from tests.conftest import assert_one_line_error, run_cli, sst2_rows
+from tests.conftest import assert_one_line_error, read_only_dir, run_cli, sst2_rows
 
 REPORT_KEYS = ("accuracy", "agreement", "size_bytes", "peak_rss_bytes", "path", "runtime", "precision")
 
@@ -120,11 +121,40 @@ def test_report_command_rerenders(built):
     assert (out / "report.md").exists()
 
 
-def test_targets_lists_specs():
-    proc = run_cli("targets")
+def test_targets_lists_specs_whole_when_piped_and_as_json():
+    from edgesdk.targets.registry import list_targets
+
+    proc = run_cli("targets")  # stdout is a pipe: no terminal width to cut cells to
     assert proc.returncode == 0
     for target in ("android-arm64", "host", "raspberry-pi-5", "cortex-m4", "cortex-m7", "cortex-m55", "esp32-s3"):
         assert target in proc.stdout
+    assert "…" not in proc.stdout
+    table = [ln.strip().strip("│").split("│") for ln in proc.stdout.splitlines() if ln.startswith("│")]
+    rows = {cells[0]: cells for cells in ([c.strip() for c in line] for line in table)}
+    assert rows["cortex-m4"] == ["cortex-m4", "mcu", "1", "64", "256 KiB", "1 MiB", "tflm"]
+    assert rows["raspberry-pi-5"][:2] == ["raspberry-pi-5", "linux"] and rows["host"][-1] == "executorch,litert,tflm"
+    galaxy = next(ln for ln in proc.stdout.splitlines() if ln.startswith("galaxy-a14: "))
+    assert galaxy.endswith("profiled over adb when attached")  # one line, not wrapped at 80 columns
+
+    as_json = run_cli("targets", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    listed = json.loads(as_json.stdout)
+    specs = list_targets()
+    assert [t["id"] for t in listed] == [s.id for s in specs] == list(rows)
+    m4 = next(t for t in listed if t["id"] == "cortex-m4")
+    assert m4 == {
+        "id": "cortex-m4",
+        "family": "mcu",
+        "cores": 1,
+        "clock_mhz": 64,
+        "ram_bytes": 256 * 1024,
+        "flash_bytes": 1024 * 1024,
+        "runtimes": ["tflm"],
+        "cpu": "Cortex-M4F",
+        "description": next(s.description for s in specs if s.id == "cortex-m4"),
+        "aliases": [],
+    }
+    assert next(t for t in listed if t["id"] == "cortex-m7")["aliases"] == ["mcu"]
 
 
 TINY_BOARD = """\
@@ -244,6 +274,51 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_teacher, sst2_s
     proc = _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **changes)
     assert_one_line_error(proc, needle)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "case, needles",
+    [
+        ("out_is_a_file", ("build dir", "out is a file, not a directory", "choose another --out")),
+        ("out_under_a_file", ("build dir", "cannot be created:", "out is a file", "choose another --out")),
+        ("package_is_a_file", ("package dir", "package is a file, not a directory", "remove it or choose another --out")),
+        ("cache_is_a_file", ("cache dir", "cache is a file, not a directory", "set EDGESDK_CACHE_DIR to a writable directory")),
+        ("cache_read_only", ("cannot write cache dir", "is not writable", "set EDGESDK_CACHE_DIR to a writable directory")),
+    ],
+)
+def test_an_output_path_that_cannot_be_a_dir_is_one_line_and_writes_nothing(
+    tmp_path, monkeypatch, tiny_teacher, sst2_slice, tiny_recipe, case, needles
+):
+    out = tmp_path / "out"
+    changes = {}
+    if case == "out_is_a_file":
+        out.write_text("mine")
+    elif case == "out_under_a_file":
+        out.write_text("mine")
+        changes["--out"] = out / "build" / "b"
+    elif case == "package_is_a_file":
+        out.mkdir()
+        (out / "package").write_text("mine")
+    elif case == "cache_is_a_file":
+        (tmp_path / "cache").write_text("mine")
+        monkeypatch.setenv("EDGESDK_CACHE_DIR", str(tmp_path / "cache"))
+    before = sorted((p.relative_to(tmp_path), p.is_file() and p.read_bytes()) for p in tmp_path.rglob("*"))
+    if case == "cache_read_only":
+        with read_only_dir(tmp_path / "ro") as ro:
+            monkeypatch.setenv("EDGESDK_CACHE_DIR", str(ro / "cache"))
+            proc = _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe)
+        before.append((Path("ro"), False))
+    else:
+        proc = _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **changes)
+    assert_one_line_error(proc, *needles)
+    after = sorted((p.relative_to(tmp_path), p.is_file() and p.read_bytes()) for p in tmp_path.rglob("*"))
+    assert after == before  # nothing created, nothing overwritten
+
+
+def test_an_error_naming_a_path_with_brackets_shows_the_path_verbatim(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
+    missing = tmp_path / "data[int8]" / "train[v2].tsv"  # rich markup would drop "[int8]" and "[v2]"
+    proc = _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **{"--train": missing})
+    assert_one_line_error(proc, str(missing), "does not exist")
 
 
 def _tsv(rows: list[str]) -> bytes:
@@ -414,7 +489,6 @@ KILL_POINTS = (
 
 
 def test_build_interrupted_at_several_points_per_step_resumes_to_identical_artifacts(built, tmp_path):
-    import signal
     import sys
 
     from tests.interrupting import (
@@ -445,6 +519,47 @@ def test_build_interrupted_at_several_points_per_step_resumes_to_identical_artif
     hashes = json.loads((out / "manifest.json").read_text())["artifacts"]
     assert hashes and all(sha256_file(ref_out / rel) == digest for rel, digest in hashes.items())
     assert not hidden_entries(out), f"temp files were left behind: {hidden_entries(out)}"
+
+
+# Ctrl-C must end `edgesdk` and `python -m edgesdk.cli` alike: exit 130, one line. The command
+# reads its texts from a named pipe and is signalled while it waits, so no build is needed.
+@pytest.mark.parametrize("entry", ["edgesdk", "python -m edgesdk.cli"])
+def test_ctrl_c_exits_130_with_one_line_from_either_entry_point(tmp_path, entry):
+    import os
+    import sys
+
+    from tests.interrupting import exited_as_interrupted, interrupt_while_reading
+
+    fifo = tmp_path / "texts.tsv"
+    os.mkfifo(fifo)
+    launcher = [str(Path(sys.executable).parent / "edgesdk")] if entry == "edgesdk" else [sys.executable, "-m", "edgesdk.cli"]
+    run = interrupt_while_reading([*launcher, "profile", str(tmp_path / "model.tflite"), "--data", str(fifo)], fifo)
+    assert run.signalled, run.stderr[-1500:]
+    assert exited_as_interrupted(signal.SIGINT, run), (run.returncode, run.stderr[-1500:])
+
+
+INTERRUPTED_IN_EXEC = """\
+from edgesdk.cli import exit_interrupted
+
+try:  # a real SIGINT, landing in code run from a string, as dataclasses and typing run theirs
+    exec("import os, signal, time\\nos.kill(os.getpid(), signal.SIGINT)\\ntime.sleep(60)")
+except KeyboardInterrupt:
+    exit_interrupted()  # what main() does with it
+"""
+
+
+def test_ctrl_c_that_passed_through_exec_code_still_exits_130_under_python_m(tmp_path):
+    """CPython kills a `python -m` run by SIGINT at exit when the last exec of a string ended in
+    KeyboardInterrupt, whatever sys.exit said: why `python -m edgesdk.cli` sometimes ended -2."""
+    import subprocess
+    import sys
+
+    (tmp_path / "interrupted_in_exec.py").write_text(INTERRUPTED_IN_EXEC)
+    proc = subprocess.run(
+        [sys.executable, "-m", "interrupted_in_exec"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 130, (proc.returncode, proc.stderr)
+    assert proc.stderr.splitlines() == ["interrupted: finished steps are kept; run the same command to resume"]
 
 
 def _rebuild_for(built, target: str):
@@ -497,7 +612,6 @@ def _build_process(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, out, preexec
 
 def test_a_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
     import resource
-    import signal
 
     def small_disk():  # writes past 200 KB fail (EFBIG), as they would on a full disk (ENOSPC)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -510,24 +624,9 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path, tiny_teach
 
 
 def test_a_read_only_output_dir_is_one_line(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):
-    import os
-    import subprocess
-
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    if os.geteuid() == 0:  # root writes through permission bits: a read-only filesystem is needed
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True)
-        assert mounted.returncode == 0, f"cannot mount a read-only tmpfs as root: {mounted.stderr!r}"
-    else:
-        ro.chmod(0o555)
-    try:
+    with read_only_dir(tmp_path / "ro") as ro:
         proc = _build_process(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, ro / "out")
         assert_one_line_error(proc, "cannot write", str(ro / "out"))
-    finally:
-        if os.geteuid() == 0:
-            subprocess.run(["umount", str(ro)], check=True)
-        else:
-            ro.chmod(0o755)
 
 
 def test_a_word_table_too_big_for_the_board_fails_before_training(tmp_path, tiny_teacher, sst2_slice, tiny_recipe):

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from edgesdk import report_plots
-from edgesdk.report import draw_plots, rerender
+from edgesdk.report import draw_plots, render_markdown, rerender
 from edgesdk.report_summary import baseline_for, headline, headline_artifact, summarize
 from tests.conftest import TINY_RECIPE, run_cli
 from tests.edgesdk.test_build_quantized import build_args
@@ -239,3 +239,57 @@ def test_headline_names_what_was_built(built, kind, fewer, says):
     sentence = dict(headline({**s, "student": student}))["Built"]
     assert sentence.startswith(says)
     assert ("x fewer FLOPs" in sentence) == (fewer > 1.0)
+
+
+def _artifact_table(md: str) -> dict[str, dict[str, str]]:
+    """report.md's artifact table: path -> {column header: cell}."""
+    lines = md.splitlines()
+    start = lines.index("## Artifacts (measured in their runtimes)") + 2
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|"))))
+        rows[cells["artifact"].strip("`")] = cells
+    return rows
+
+
+def test_memory_column_says_what_each_row_measured(built):
+    """A host row's memory is its process's peak RSS after warm-up; a Cortex-M row's is the
+    firmware image's static RAM (no process, no warm-up). report.json keeps one key for both."""
+    _, report, _ = built
+    host = row(report, "artifacts/model.pte")
+    firmware = {  # a Cortex-M row as targets/cortex_m/profiler.py and build_report write it
+        **{k: v for k, v in host.items() if k != "per_op"},
+        "path": "artifacts/model.int8.micro.tflite",
+        "runtime": "tflm",
+        "precision": "int8",
+        "profiled_on": "cortex-m4",
+        "profile": {"target": "cortex-m4", "method": "estimate", "detail": "firmware under qemu mps2-an386"},
+        "threads": 1,
+        "latency_kind": "estimate",
+        "latency_method": "instructions x CPI 1.4 / 64 MHz",
+        "arena_bytes": 61_000,
+        "flash_bytes": 240_000,
+        "ram_bytes": 92_000,
+        "peak_rss_bytes": 92_000,
+        "baseline_rss_bytes": None,
+        "outputs_match": True,
+    }
+    keys_before = [sorted(a) for a in report["artifacts"]]
+
+    mixed = _artifact_table(render_markdown({**report, "artifacts": [host, firmware]}))
+    assert "memory" in mixed[host["path"]] and "peak RSS" not in mixed[host["path"]]
+    assert mixed[host["path"]]["memory"].endswith(" peak RSS")
+    assert mixed[firmware["path"]]["memory"] == "92.0 KB static RAM (firmware)"
+    md = render_markdown({**report, "artifacts": [host, firmware]})
+    assert "peak RSS is that" in md and "static RAM (firmware) is the linked image's data + bss" in md
+
+    only_host = render_markdown(report)
+    assert set(next(iter(_artifact_table(only_host).values()))) >= {"peak RSS", "TFLM arena"}
+    assert "static RAM" not in only_host
+    only_firmware = render_markdown({**report, "artifacts": [firmware]})
+    assert _artifact_table(only_firmware)[firmware["path"]]["static RAM (firmware)"] == "92.0 KB"
+    assert "peak RSS" not in only_firmware.split("## Artifacts")[1].split("## ")[0]
+    assert [sorted(a) for a in report["artifacts"]] == keys_before  # report.json keys: unchanged

@@ -24,7 +24,11 @@ kotlin {
     }
 }
 
+// The runtime's version is the Gradle property edgesdk.runtimeVersion: gradle.properties holds
+// the exporter's version; -Pedgesdk.runtimeVersion=... overrides (README.md, "Runtime version").
+val runtimeVersion = providers.gradleProperty("edgesdk.runtimeVersion").get()
+
 dependencies {
     // @@RUNTIME_NOTE@@
-    api(@@RUNTIME_DEPENDENCY_KOTLIN@@)
+    api(@@RUNTIME_MODULE_KOTLIN@@ + ":" + runtimeVersion)
 }
