@@ -1,12 +1,15 @@
 """Teacher fine-tuning settings, chosen on validation rows carved from train, never on dev.
 
 Each variant overrides keys of the default recipe's `teacher:` section (epochs, learning
-rate, frozen or trainable word embeddings, layer-wise decay, ...). A stratified, seeded slice
-of the training rows (`--val-rows`, disjoint from what the variant trains on) scores it; that
-score is the only one the choice may use. The dev-set accuracy is printed and stored beside
-it for the record, labelled as not used for the choice. Results go to one JSON keyed by
-variant, so variants can run one at a time (each is a full fine-tune: 10-30 min on 2 cores)
-and the table is re-printed from everything measured so far. A benchmark, never a test.
+rate, frozen or trainable word embeddings, layer-wise decay, ...) and runs the build's own
+data and teacher steps (`prepare_task`, `build_teacher`): the same carving of the exit
+calibration rows and of `teacher.validation_rows`, the same cache key. The validation
+accuracy the teacher step records is the only score the choice may use; the dev accuracy is
+stored beside it for the record, labelled as not used for the choice. Each teacher lands in
+the user cache (EDGESDK_CACHE_DIR), so the default build with the chosen settings reuses it.
+Results go to one JSON keyed by variant; variants run one at a time (each is a full fine-tune:
+10-40 min on 2 cores) and the table is re-printed from everything measured so far. A
+benchmark, never a test.
 
     .venv/bin/python bench/teacher_recipe.py --variant unfrozen-2ep epochs=2 freeze_word_embeddings=false
     .venv/bin/python bench/teacher_recipe.py --table
@@ -18,7 +21,6 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import yaml
@@ -40,48 +42,39 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
-def run_variant(name: str, overrides: dict, val_rows: int, threads: int) -> dict:
+def run_variant(name: str, overrides: dict, threads: int) -> dict:
+    import tempfile
+
     import torch
 
-    from edgesdk.data import load_task, stratified_split
-    from edgesdk.models.hf_import import import_hf_bert
+    from edgesdk.pipeline import prepare_task, task_hash
     from edgesdk.recipe import load_recipe
-    from edgesdk.teacher import default_teacher_dir
-    from edgesdk.tokenizer import Tokenizer
-    from edgesdk.train import accuracy, fine_tune, predict_logits
+    from edgesdk.teacher import build_teacher, load_model_dir, resolve_teacher_dir, teacher_key
+    from edgesdk.train import accuracy, predict_logits
 
-    torch.set_num_threads(threads)
     recipe = load_recipe(None)
-    cfg = recipe.teacher.model_copy(update=overrides)
-    cfg = type(cfg).model_validate(cfg.model_dump())  # re-validate the overridden values
-    task = load_task(recipe.data, recipe.seed)
-    train_idx, val_idx = stratified_split(task.train.labels, val_rows / len(task.train), seed=1234)
-    fit_rows, val = task.train.subset(train_idx), task.train.subset(val_idx)
-
-    base = default_teacher_dir()
-    torch.manual_seed(recipe.seed)
-    model = import_hf_bert(base, num_labels=len(task.label_map), pooling=cfg.pooling, dropout=cfg.dropout).encoder
-    tokenizer = Tokenizer.from_dir(base)
-    start = time.perf_counter()
-    result = fine_tune(model, tokenizer, fit_rows, cfg, recipe.seed)
-    seconds = time.perf_counter() - start
-
-    def score(split) -> float:
-        logits = predict_logits(model, tokenizer, split.texts, recipe.export.seq_len)
-        return round(accuracy(logits.argmax(-1), split.labels), 4)
-
+    recipe = recipe.model_copy(update={"teacher": type(recipe.teacher).model_validate({**recipe.teacher.model_dump(), **overrides})})
+    task = prepare_task(recipe)
+    base = resolve_teacher_dir(recipe.teacher, None)
+    key = teacher_key(base, task_hash(task), recipe.teacher, recipe.seed, task.label_map)
+    with tempfile.TemporaryDirectory() as tmp:
+        info = build_teacher(base, task, recipe.teacher, recipe.seed, key, Path(tmp) / "teacher")
+        torch.set_num_threads(threads)
+        model, tokenizer, _ = load_model_dir(Path(tmp) / "teacher")
+        predicted = predict_logits(model, tokenizer, task.dev.texts, recipe.export.seq_len).argmax(1)
     return {
         "variant": name,
         "overrides": overrides,
-        "teacher": cfg.model_dump(exclude={"path"}),
-        "train_rows": len(fit_rows),
-        "val_rows": len(val),
-        "val_accuracy": score(val),
-        "dev_accuracy_not_used_for_choice": score(task.dev),
-        "fine_tune_seconds": round(seconds, 1),
-        "final_loss": result.final_loss,
+        "teacher": recipe.teacher.model_dump(exclude={"path"}),
+        "cache_key": key,
+        "train_rows": len(task.train),
+        "val_rows": info["validation_rows"],
+        "val_accuracy": round(info["validation_accuracy"], 4),
+        "dev_accuracy_not_used_for_choice": round(accuracy(predicted, task.dev.labels), 4),
+        "fine_tune_seconds": info.get("train_seconds"),
+        "final_loss": info.get("final_loss"),
         "commit": checkout.commit(),
-        "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
+        "machine": f"{platform.machine()} {threads} threads",
     }
 
 
@@ -90,7 +83,7 @@ def print_table(results: dict) -> None:
     for row in sorted(results.values(), key=lambda r: -r["val_accuracy"]):
         print(
             f"{row['variant']:<28} {row['val_accuracy']:>8.4f} {row['dev_accuracy_not_used_for_choice']:>8.4f}"
-            f" {row['fine_tune_seconds'] / 60:>8.1f}  {row['overrides']}"
+            f" {(row['fine_tune_seconds'] or 0) / 60:>8.1f}  {row['overrides']}"
         )
     print("* dev accuracy recorded only; the choice is made on val acc (rows carved from train)")
 
@@ -99,7 +92,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", help="name of the variant to fine-tune and score")
     parser.add_argument("overrides", nargs="*", help="teacher-section key=value pairs")
-    parser.add_argument("--val-rows", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--table", action="store_true", help="only print what is measured so far")
@@ -109,7 +101,7 @@ def main() -> None:
     if not args.table:
         if not args.variant:
             raise SystemExit("error: --variant NAME is required (or --table)")
-        results[args.variant] = run_variant(args.variant, parse_overrides(args.overrides), args.val_rows, args.threads)
+        results[args.variant] = run_variant(args.variant, parse_overrides(args.overrides), args.threads)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.json.with_suffix(".json.partial")
         tmp.write_text(json.dumps(results, indent=2) + "\n")

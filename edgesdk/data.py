@@ -90,16 +90,26 @@ class Task:
     # Rows no model ever trains on, carved from train before any training (early-exit
     # thresholds are calibrated on them: confidence on rows the backbone fitted is inflated).
     calibration: Split = Split((), ())
+    # Rows no model trains on either, carved from train to score the teacher's fine-tuning:
+    # settings are chosen on them, never on dev (bench/teacher_recipe.py).
+    validation: Split = Split((), ())
     # Rows skipped for an empty or NaN text, per source file role ("train", "dev").
     skipped_empty_texts: dict = field(default_factory=dict)
 
     def with_calibration(self, rows: int, seed: int) -> "Task":
         """This task with `rows` stratified, seeded train rows moved to `calibration`
         (at most half of train)."""
-        fraction = min(rows, len(self.train) // 2) / max(len(self.train), 1)
-        keep, held = stratified_split(self.train.labels, fraction, seed)
-        sources = {**self.sources, "calibration": f"carved from train ({len(held)} rows, seed {seed})"}
-        return replace(self, train=self.train.subset(keep), calibration=self.train.subset(held), sources=sources)
+        return self._carved("calibration", min(rows, len(self.train) // 2), seed)
+
+    def with_validation(self, rows: int, seed: int) -> "Task":
+        """This task with `rows` stratified, seeded train rows moved to `validation` (at most a
+        tenth of train: a small data set keeps most of its rows for training)."""
+        return self._carved("validation", min(rows, len(self.train) // 10), seed)
+
+    def _carved(self, role: str, rows: int, seed: int) -> "Task":
+        keep, held = stratified_split(self.train.labels, rows / max(len(self.train), 1), seed)
+        sources = {**self.sources, role: f"carved from train ({len(held)} rows, seed {seed})"}
+        return replace(self, train=self.train.subset(keep), sources=sources, **{role: self.train.subset(held)})
 
     def stats(self) -> dict:
         def split_stats(split: Split) -> dict:
@@ -120,6 +130,7 @@ class Task:
             "train": split_stats(self.train),
             "dev": split_stats(self.dev),
             **({"calibration": split_stats(self.calibration)} if len(self.calibration) else {}),
+            **({"validation": split_stats(self.validation)} if len(self.validation) else {}),
             **({"skipped_empty_texts": self.skipped_empty_texts} if self.skipped_empty_texts else {}),
         }
 

@@ -65,13 +65,26 @@ def tool_versions() -> dict:
     return versions
 
 
+def prepare_task(recipe: Recipe, data_overrides: Optional[dict] = None) -> Task:
+    """The task every step sees: the data read per the recipe, with the rows no model may
+    train on carved from train first (exit calibration, teacher validation)."""
+    task = load_task(recipe.data, recipe.seed, data_overrides)
+    if recipe.exits.active:
+        task = task.with_calibration(recipe.exits.calibration_rows, recipe.seed)
+    if recipe.teacher.validation_rows:
+        task = task.with_validation(recipe.teacher.validation_rows, recipe.seed)
+    return task
+
+
 def task_hash(task: Task) -> str:
+    validation = {"validation": [task.validation.texts, task.validation.labels]} if task.validation.texts else {}
     return sha256_json(
         {
             "train": [task.train.texts, task.train.labels],
             "dev": [task.dev.texts, task.dev.labels],
             "calibration": [task.calibration.texts, task.calibration.labels],
             "labels": task.label_map.names,
+            **validation,  # only when carved: builds without it keep their cache keys
         }
     )
 
@@ -91,9 +104,7 @@ def build(request: BuildRequest) -> BuildResult:
     check_output_dir(out / PACKAGE_DIR, "package dir", "remove it or choose another --out")
     check_output_dir(cache_root(), "cache dir", CACHE_FIX)
     check_runtimes(request.target, recipe.export.runtimes)
-    task = load_task(recipe.data, recipe.seed, request.data_overrides)
-    if recipe.exits.active:
-        task = task.with_calibration(recipe.exits.calibration_rows, recipe.seed)
+    task = prepare_task(recipe, request.data_overrides)
     base_dir = resolve_teacher_dir(recipe.teacher, request.teacher_dir)
     check_teacher_dir(base_dir)
     teacher_config = read_teacher_config(base_dir)

@@ -102,6 +102,12 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
         status(f"teacher: fine-tuning {info['parameters'] / 1e6:.1f}M parameters on {len(task.train)} rows")
         result = fine_tune(model, tokenizer, task.train, cfg, seed)
         info.update(fine_tuned=True, steps=result.steps, final_loss=result.final_loss, train_seconds=result.seconds)
+    if task.validation.texts:  # rows carved from train: what teacher settings are chosen on, never dev
+        from edgesdk.train import accuracy, predict_logits
+
+        predicted = predict_logits(model, tokenizer, task.validation.texts, cfg.max_length).argmax(1)
+        info.update(validation_rows=len(task.validation), validation_accuracy=accuracy(predicted, task.validation.labels))
+        status(f"teacher: {info['validation_accuracy']:.4f} on {len(task.validation)} validation rows carved from train")
 
     with atomic_dir(out_dir) as tmp:
         save_model(model, tmp)

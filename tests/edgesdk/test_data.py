@@ -69,6 +69,18 @@ def test_calibration_rows_leave_train_before_training(tmp_path):
     assert len(task.with_calibration(10_000, seed=0).calibration) == len(task.train) // 2
 
 
+def test_validation_rows_leave_train_after_calibration_and_at_most_a_tenth(tmp_path):
+    rows = "sentence\tlabel\n" + "".join(f"s{i}\t{i % 2}\n" for i in range(200))
+    task = load_task(DataConfig(train=write(tmp_path / "t.tsv", rows)), seed=0).with_calibration(40, seed=0)
+    held = task.with_validation(10, seed=0)
+    assert len(held.validation) == 10 and len(held.train) == len(task.train) - 10
+    texts = [set(s.texts) for s in (held.train, held.calibration, held.validation)]
+    assert not (texts[0] & texts[2]) and not (texts[1] & texts[2])  # disjoint from both
+    assert sorted(held.validation.labels).count(1) == 5 and held.calibration == task.calibration
+    assert held.stats()["validation"]["rows"] == 10 and "validation" in held.sources
+    assert len(task.with_validation(10_000, seed=0).validation) == len(task.train) // 10
+
+
 def test_max_train_rows_subsamples(tmp_path):
     rows = "sentence\tlabel\n" + "".join(f"s{i}\t{i % 2}\n" for i in range(50))
     task = load_task(DataConfig(train=write(tmp_path / "t.tsv", rows), max_train_rows=10), seed=0)

@@ -42,6 +42,19 @@ def test_other_labels_get_a_new_head_and_training_then_the_cache_serves_it(tmp_p
     assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
 
 
+def test_the_teacher_is_scored_on_validation_rows_carved_from_train(tmp_path):
+    base = _checkpoint(tmp_path, {0: "sports", 1: "politics", 2: "tech"})
+    task = TASK.with_validation(2, seed=0)
+    assert len(task.validation) == 2  # a tenth of 16 rows, at least one per class
+    info = build_teacher(base, task, CFG, 0, teacher_key(base, "v", CFG, 0, task.label_map), tmp_path / "v")
+    assert info["validation_rows"] == 2 and info["validation_accuracy"] in (0.0, 0.5, 1.0)
+    model, tokenizer, _ = load_model_dir(tmp_path / "v")
+    from edgesdk.train import accuracy, predict_logits
+
+    predicted = predict_logits(model, tokenizer, task.validation.texts, CFG.max_length).argmax(1)
+    assert info["validation_accuracy"] == accuracy(predicted, task.validation.labels)
+
+
 @pytest.mark.parametrize("change", ["seed", "config", "data", "labels"])
 def test_teacher_key_depends_on_every_input(tmp_path, change):
     base = _checkpoint(tmp_path, {0: "neg", 1: "pos"})
