@@ -71,7 +71,7 @@ def tables_binary(spec: WordPieceSpec) -> bytes:
     """tokenizer_tables.bin: the C tokenizer's normalizer and pre-tokenizer tables
     (apps/mcu_tables.py, read off HF `tokenizers`) for dev.edgesdk.BertTables, so the app
     never asks java.text.Normalizer or Java's Character tables (another Unicode version).
-    Big-endian int32s, as java.io.DataInputStream reads them, ~30 KB, read once at startup:
+    Big-endian int32s, as java.io.DataInputStream reads them, ~40 KB, read once at startup:
     magic "EDGT", version, flags; then ranges, marks and classes as a count and
     {kind << 24 | first, last} pairs; then the map as a count, sorted keys, count + 1 UTF-8
     byte offsets and the UTF-8 blob."""
