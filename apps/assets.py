@@ -9,9 +9,11 @@ tokenizer, the labels, and the exit plan when the model is staged.
 from __future__ import annotations
 
 import shutil
+import struct
 from pathlib import Path
 
 from edgesdk.apps.escape import properties_file
+from edgesdk.apps.mcu_tables import normalizer_tables
 from edgesdk.apps.wordpiece import TOKENIZER_PROPERTIES, VOCAB_FILE, WordPieceSpec
 from edgesdk.converters.bundle import BundleInfo
 from edgesdk.converters.registry import backend_for_path, check_artifact_file
@@ -22,6 +24,8 @@ from edgesdk.tokenizer import load_artifact_tokenizer
 LABELS_PROPERTIES = "labels.properties"
 MODEL_PROPERTIES = "model.properties"
 EXITS_PROPERTIES = "exits.properties"
+TABLES_FILE = "tokenizer_tables.bin"
+TABLES_MAGIC, TABLES_VERSION = b"EDGT", 1
 APP_RUNTIMES = ("executorch", "litert")  # what the Android app can run (TFLM is for MCUs)
 
 
@@ -56,11 +60,43 @@ def model_properties(runtime: str, model_file: str, seq_len: int, staged: bool) 
     return properties_file(entries, "edgesdk model")
 
 
+def normalizer_flags(spec: WordPieceSpec) -> int:
+    """The BertNormalizer flags as bits (clean_text 1, CJK 2, strip_accents 4, lowercase 8): the
+    app refuses tables made for other flags than its tokenizer.properties."""
+    bits = (spec.clean_text, spec.handle_chinese_chars, spec.strip_accents, spec.lowercase)
+    return sum(1 << i for i, on in enumerate(bits) if on)
+
+
+def tables_binary(spec: WordPieceSpec) -> bytes:
+    """tokenizer_tables.bin: the C tokenizer's normalizer and pre-tokenizer tables
+    (apps/mcu_tables.py, read off HF `tokenizers`) for dev.edgesdk.BertTables, so the app
+    never asks java.text.Normalizer or Java's Character tables (another Unicode version).
+    Big-endian int32s, as java.io.DataInputStream reads them, ~40 KB, read once at startup:
+    magic "EDGT", version, flags; then ranges, marks and classes as a count and
+    {kind << 24 | first, last} pairs; then the map as a count, sorted keys, count + 1 UTF-8
+    byte offsets and the UTF-8 blob."""
+    tables = normalizer_tables(spec.clean_text, spec.handle_chinese_chars, spec.strip_accents, spec.lowercase)
+    keys = sorted(tables.explicit)
+    blob = [tables.explicit[cp].encode() for cp in keys]
+    offsets = [0]
+    for b in blob:
+        offsets.append(offsets[-1] + len(b))
+    ints = [TABLES_VERSION, normalizer_flags(spec)]
+    for table in (tables.ranges, tables.marks, tables.classes):
+        ints.append(len(table))
+        for first, last, kind in table:
+            ints += [kind << 24 | first, last]
+    ints += [len(keys), *keys, *offsets]
+    return TABLES_MAGIC + struct.pack(f">{len(ints)}i", *ints) + b"".join(blob)
+
+
 def write_tokenizer_assets(tokenizer, assets: Path, max_length: int) -> WordPieceSpec:
-    """vocab.tsv and tokenizer.properties (PackageError for a tokenizer the apps cannot run)."""
+    """vocab.tsv, tokenizer.properties and tokenizer_tables.bin (PackageError for a tokenizer
+    the apps cannot run)."""
     spec = WordPieceSpec.from_tokenizer(tokenizer)
     _write(assets / VOCAB_FILE, spec.vocab_tsv())
     _write(assets / TOKENIZER_PROPERTIES, spec.properties(max_length))
+    (assets / TABLES_FILE).write_bytes(tables_binary(spec))
     return spec
 
 

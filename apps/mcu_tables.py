@@ -1,16 +1,21 @@
-"""The C tokenizer's data: normalizer and pre-tokenizer tables, and the vocabulary in flash.
+"""The device tokenizers' Unicode data (C firmware and Kotlin app), and the C vocabulary in flash.
 
 The tables are read off Hugging Face `tokenizers` itself, one code point at a time, not off
 Python's `unicodedata` (a different Unicode version: 106 punctuation code points differ) or
-Java's tables (~463 differ). BertNormalizer works per code point (clean text, CJK spacing,
-NFD + drop Mn, lowercase are all per-character maps; NFD's canonical reordering only matters
-for two adjacent non-Mn combining marks, which the accent strip leaves almost never), so
-normalize(text) == concat(normalize(c) for c in text), and one probe per code point is exact.
+Java's tables (~463 differ). BertNormalizer is a per-code-point map (clean text, CJK spacing,
+NFD + drop Mn, lowercase) except for one thing: NFD's canonical reordering sorts each run of
+combining marks (ccc != 0) by combining class. Most marks are Mn and dropped, so order only
+shows for the 83 marks the accent strip keeps (Mc like U+1D16D, and marks newer than HF's
+category table, like U+08D4): "x U+1D16D U+1D165" normalizes to "x U+1D165 U+1D16D". So
+normalize(text) == concat(normalize(c) for c in text) up to that sort, and the tables carry
+what the sort needs: each kept mark's rank (its class order, `mark_ranks`) and which dropped
+code points end a run (BLOCK: ccc-0 marks; dropped Mn and cleaned controls do not).
 
 Compactly: runs of code points that are dropped (controls, Mn), become a space, get spaces
 around them (CJK) or decompose algorithmically (Hangul) are ranges; the ~3k others (case and
 accent folds) are a sorted table of code point -> UTF-8 replacement. The vocabulary is one
-blob of token strings sorted bytewise with offsets and ids, for binary search.
+blob of token strings sorted bytewise with offsets and ids, for binary search. The Android
+package ships the same tables as one binary asset (apps/assets.py, `tables_binary`).
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ MAX_CODE_POINT = 0x110000
 SURROGATES = range(0xD800, 0xE000)
 HANGUL_FIRST, HANGUL_LAST = 0xAC00, 0xD7A3
 # Range kinds, as in wordpiece.c (stored in the top byte of a range's start word).
-DROP, SPACE, PAD, HANGUL = 1, 2, 3, 4
+DROP, SPACE, PAD, HANGUL, BLOCK = 1, 2, 3, 4, 5
 WHITESPACE, PUNCTUATION = 1, 2
 PROBE_CHUNK = 4096
+# NFD probes: U+0345 has the highest combining class (240), U+0334 the lowest (1); a line feed
+# (a starter no decomposition contains) separates the probes of one chunk.
+HIGH_MARK, LOW_MARK, PROBE_SEPARATOR = "\u0345", "\u0334", "\n"
 
 
 def _code_points() -> list[int]:
@@ -92,13 +100,83 @@ def runs(kinds: dict[int, int]) -> list[tuple[int, int, int]]:
     return [tuple(r) for r in out]
 
 
-def split_normalizer(changed: dict[int, str]) -> tuple[list[tuple[int, int, int]], dict[int, str]]:
+@lru_cache(maxsize=1)
+def combining_code_points() -> frozenset[int]:
+    """Code points whose NFD (HF's) holds no starter, i.e. only combining marks: they extend
+    a run of marks instead of ending it. Probed as "<U+0345><c><U+0334>" per code point: only
+    if c holds no starter does NFD sort the class-1 mark before the class-240 one. The line
+    feed separates probes, so it is left out (it is a starter, as every ASCII character)."""
+    from tokenizers.normalizers import NFD
+
+    nfd = NFD()
+    points = [c for c in _code_points() if chr(c) != PROBE_SEPARATOR]
+    combining = set()
+    for start in range(0, len(points), PROBE_CHUNK):
+        chunk = points[start : start + PROBE_CHUNK]
+        probes = "".join(PROBE_SEPARATOR + HIGH_MARK + chr(c) + LOW_MARK for c in chunk)
+        for cp, out in zip(chunk, nfd.normalize_str(probes).split(PROBE_SEPARATOR)[1:], strict=True):
+            if out.rfind(LOW_MARK) < out.find(HIGH_MARK):
+                combining.add(cp)
+    return frozenset(combining)
+
+
+def mark_ranks(marks: list[int]) -> dict[int, int]:
+    """Each mark's rank among `marks` = how many of them have a lower combining class, from
+    HF's NFD on every ordered pair ("x<m1><m2>" comes back swapped iff ccc(m1) > ccc(m2)).
+    A stable sort by rank orders a run of these marks exactly as NFD's sort by class does."""
+    from tokenizers.normalizers import NFD
+
+    pairs = [(a, b) for a in marks for b in marks if a != b]
+    probes = "".join(f"{PROBE_SEPARATOR}x{chr(a)}{chr(b)}" for a, b in pairs)
+    swapped = NFD().normalize_str(probes).split(PROBE_SEPARATOR)[1:]
+    below = {m: 0 for m in marks}
+    for (a, b), out in zip(pairs, swapped, strict=True):
+        if out == f"x{chr(b)}{chr(a)}":
+            below[a] += 1
+    return below
+
+
+@dataclass(frozen=True)
+class NormalizerTables:
+    """BertNormalizer for one flag set, as the device tokenizers read it (see the module doc)."""
+
+    ranges: list[tuple[int, int, int]]  # (first, last, DROP | SPACE | PAD | HANGUL | BLOCK)
+    explicit: dict[int, str]  # code point -> replacement (case and accent folds)
+    marks: list[tuple[int, int, int]]  # (first, last, rank + 1) of the marks the accent strip keeps
+    classes: list[tuple[int, int, int]]  # BertPreTokenizer: (first, last, WHITESPACE | PUNCTUATION)
+
+
+@lru_cache(maxsize=8)
+def normalizer_tables(clean_text: bool, chinese: bool, strip_accents: bool, lowercase: bool) -> NormalizerTables:
+    """The tables for one flag set. Without strip_accents there is no NFD, hence no reordering:
+    no marks, and every dropped code point (cleaned text) is transparent."""
+    changed = normalizer_map(clean_text, chinese, strip_accents, lowercase)
+    ranks: dict[int, int] = {}
+    blocks: set[int] = set()
+    if strip_accents:
+        combining = combining_code_points()
+        cleaned = {cp for cp, out in normalizer_map(clean_text, False, False, False).items() if out == ""}
+        kept = {ord(ch) for cp in _code_points() for ch in changed.get(cp, chr(cp))}
+        ranks = mark_ranks(sorted(kept & combining))
+        blocks = {cp for cp, out in changed.items() if out == "" and cp not in combining and cp not in cleaned}
+    classes = pretokenizer_classes()
+    split = [hex(m) for m in ranks if m in classes]
+    if split:
+        raise ValueError(f"kept combining marks {split} split words; the device tokenizers sort marks inside a word")
+    ranges, explicit = split_normalizer(changed, blocks)
+    return NormalizerTables(ranges, explicit, runs({m: r + 1 for m, r in ranks.items()}), runs(classes))
+
+
+def split_normalizer(
+    changed: dict[int, str], blocks: frozenset[int] | set[int] = frozenset()
+) -> tuple[list[tuple[int, int, int]], dict[int, str]]:
     """(range table, explicit map): each changed code point goes to a range kind when its
-    output is one the C code computes, else to the explicit map."""
+    output is one the C code computes, else to the explicit map. Dropped code points in
+    `blocks` end a run of combining marks (BLOCK), the other dropped ones do not (DROP)."""
     kinds, explicit = {}, {}
     for cp, out in changed.items():
         if out == "":
-            kinds[cp] = DROP
+            kinds[cp] = BLOCK if cp in blocks else DROP
         elif out == " ":
             kinds[cp] = SPACE
         elif out == f" {chr(cp)} ":
@@ -128,7 +206,8 @@ def _words(values, per_line: int = 12) -> str:
 
 
 def _range_table(name: str, table: list[tuple[int, int, int]]) -> str:
-    body = _words((f"{{0x{(kind << 24) | first:08x}u, 0x{last:06x}u}}" for first, last, kind in table), 4)
+    """{kind << 24 | first, last} rows; an empty table gets one unused row (C has no empty arrays)."""
+    body = _words((f"{{0x{(kind << 24) | first:08x}u, 0x{last:06x}u}}" for first, last, kind in table), 4) or "  {0u, 0u}"
     return f"const uint32_t {name}[][2] = {{\n{body}\n}};\nconst uint32_t {name}_count = {len(table)};\n"
 
 
@@ -145,10 +224,8 @@ def _blob(name: str, strings: list[bytes]) -> tuple[str, list[int]]:
 
 def tables_source(spec: WordPieceSpec, max_length: int) -> tuple[str, TableSizes]:
     """tokenizer_tables.c: the configuration and every table wordpiece.c reads."""
-    ranges, explicit = split_normalizer(
-        normalizer_map(spec.clean_text, spec.handle_chinese_chars, spec.strip_accents, spec.lowercase)
-    )
-    classes = runs(pretokenizer_classes())
+    tables = normalizer_tables(spec.clean_text, spec.handle_chinese_chars, spec.strip_accents, spec.lowercase)
+    ranges, explicit, classes = tables.ranges, tables.explicit, tables.classes
     map_keys = sorted(explicit)
     map_blob, map_offsets = _blob("k_norm_map_utf8", [explicit[cp].encode() for cp in map_keys])
     vocab = sorted((token.encode(), i) for token, i in spec.vocab)
@@ -169,8 +246,11 @@ def tables_source(spec: WordPieceSpec, max_length: int) -> tuple[str, TableSizes
         f"const char* const k_special_tokens[] = {{{', '.join(c_string(t) for t, _ in specials) or '0'}}};\n",
         f"const int32_t k_special_ids[] = {{{', '.join(str(i) for _, i in specials) or '0'}}};\n",
         f"const uint32_t k_special_count = {len(specials)};\n\n",
-        "/* Normalizer ranges: {kind << 24 | first, last}; kinds 1 drop, 2 space, 3 pad, 4 hangul. */\n",
+        "/* Normalizer ranges: {kind << 24 | first, last}; kinds 1 drop, 2 space, 3 pad, 4 hangul,\n"
+        " * 5 drop and end a run of combining marks. */\n",
         _range_table("k_norm_ranges", ranges),
+        "\n/* Kept combining marks: {(rank + 1) << 24 | first, last}; NFD sorts a run of them by rank. */\n",
+        _range_table("k_mark_ranks", tables.marks),
         "\n/* Normalizer map: code point -> UTF-8 replacement (k_norm_map_utf8[offsets[i]..offsets[i+1]]). */\n",
         f"const uint32_t k_norm_map_keys[] = {{\n{_words(map_keys) or '  0'}\n}};\n",
         f"const uint32_t k_norm_map_count = {len(map_keys)};\n",
@@ -187,7 +267,7 @@ def tables_source(spec: WordPieceSpec, max_length: int) -> tuple[str, TableSizes
     if map_offsets[-1] >= 1 << 16:
         raise ValueError("normalizer map blob exceeds 64 KiB; widen k_norm_map_offsets")
     sizes = TableSizes(
-        normalizer_bytes=8 * len(ranges) + 4 * len(map_keys) + 2 * len(map_offsets) + map_offsets[-1] + 1,
+        normalizer_bytes=8 * (len(ranges) + len(tables.marks)) + 4 * len(map_keys) + 2 * len(map_offsets) + map_offsets[-1] + 1,
         classes_bytes=8 * len(classes),
         vocab_bytes=4 * len(vocab_offsets) + (2 if id_type == "uint16_t" else 4) * len(vocab) + vocab_offsets[-1] + 1,
     )
@@ -207,6 +287,7 @@ def tables_header(spec: WordPieceSpec) -> str:
         "extern const char* const k_special_tokens[];\nextern const int32_t k_special_ids[];\n"
         "extern const uint32_t k_special_count;\n"
         "extern const uint32_t k_norm_ranges[][2];\nextern const uint32_t k_norm_ranges_count;\n"
+        "extern const uint32_t k_mark_ranks[][2];\nextern const uint32_t k_mark_ranks_count;\n"
         "extern const uint32_t k_norm_map_keys[];\nextern const uint32_t k_norm_map_count;\n"
         "extern const uint16_t k_norm_map_offsets[];\nextern const char k_norm_map_utf8[];\n"
         "extern const uint32_t k_char_classes[][2];\nextern const uint32_t k_char_classes_count;\n"

@@ -59,6 +59,18 @@ def data_sets() -> dict:
     return {"sst2-dev": sst2_dev_texts(), "hard-cases": HARD_CASES, "banking77-test": banking77_test_texts()}
 
 
+def c_token_ids(tokenizer, texts, max_length, tmp_path, labels=LABELS):
+    """Ids from the MCU package's C tokenizer (its sources and tables as the packager writes
+    them) compiled for this machine; also returns the executable."""
+    from edgesdk.apps.mcu_check import compile_host_tokenizer, host_token_ids
+    from edgesdk.apps.mcu_project import write_tokenizer_sources
+    from edgesdk.apps.wordpiece import WordPieceSpec
+
+    root = tmp_path / "tok"
+    write_tokenizer_sources(root, WordPieceSpec.from_tokenizer(tokenizer), max_length, labels)
+    exe = compile_host_tokenizer(root, tmp_path / "tokenize_host")
+    return host_token_ids(exe, texts, max_length), exe
+
 
 def _install_kotlin() -> None:
     if shutil.which("kotlinc"):

@@ -75,7 +75,7 @@ def test_project_has_gradle_modules_sources_and_assets(project):
     assert not any("ExecuTorch" in rel or "backends/" in rel for rel in files)  # only this runtime's backend
     assets = {rel.split("/")[-1] for rel in files if rel.startswith("app/src/main/assets/")}
     assert assets == {
-        "model.staged.tflite", "vocab.tsv", "tokenizer.properties", "labels.properties",
+        "model.staged.tflite", "vocab.tsv", "tokenizer.properties", "tokenizer_tables.bin", "labels.properties",
         "model.properties", "exits.properties", "golden_exits.litert.json",
     }
     assert result["checks"]["assets"]["golden"] == ["golden_exits.litert.json"] and result["checks"]["assets"]["labels"] == 2

@@ -7,26 +7,17 @@ from __future__ import annotations
 
 import pytest
 from edgesdk.apps.escape import c_string
-from edgesdk.apps.mcu_check import compile_host_tokenizer, host_labels, host_token_ids
-from edgesdk.apps.mcu_project import write_tokenizer_sources
+from edgesdk.apps.mcu_check import host_labels
 from edgesdk.apps.package import CHECK_TEXTS, PackageRequest, packager_for
-from edgesdk.apps.wordpiece import WordPieceSpec
 from edgesdk.targets.registry import get_target
 
 from edgesdk.errors import PackageError
 from edgesdk.fsutil import sha256_dir
-from tests.apps.conftest import HARD_CASES, sst2_dev_texts
+from tests.apps.conftest import HARD_CASES, c_token_ids, sst2_dev_texts
 from tests.helpers import tiny_tflm_bundle
 
 C_LABEL = 'a"b\\c\n*/é??=😀'  # quote, backslash, newline, comment end, accent, trigraph, emoji
 MORE_HARD_CASES = ["ﬁ ﬀ Ⅻ ① ℌ ㎏ Å K", "한국어 텍스트 각", "\U000e0001tag \ufeffbom \u00ad soft", "é" * 101]
-
-
-def c_token_ids(tokenizer, texts, max_length, tmp_path):
-    root = tmp_path / "tok"
-    write_tokenizer_sources(root, WordPieceSpec.from_tokenizer(tokenizer), max_length, ("neg", C_LABEL))
-    exe = compile_host_tokenizer(root, tmp_path / "tokenize_host")
-    return host_token_ids(exe, texts, max_length), exe
 
 
 @pytest.mark.parametrize("kind", ["teacher", "remapped"])
@@ -34,7 +25,7 @@ def test_c_tokenizer_equals_python_on_sst2_dev_and_hard_cases(kind, tokenizers, 
     texts = sst2_dev_texts() + HARD_CASES + MORE_HARD_CASES
     assert len(texts) >= 872 + len(HARD_CASES)
     for max_length in (512, 8):  # whole sentences, then truncation keeping the final [SEP]
-        got, _ = c_token_ids(tokenizers[kind], texts, max_length, tmp_path)
+        got, _ = c_token_ids(tokenizers[kind], texts, max_length, tmp_path, ("neg", C_LABEL))
         want = tokenizers[kind].encode(texts, max_length)
         mismatches = [(texts[i], g, w) for i, (g, w) in enumerate(zip(got, want)) if g != w]
         assert len(got) == len(texts) and not mismatches, mismatches[:3]
@@ -42,7 +33,7 @@ def test_c_tokenizer_equals_python_on_sst2_dev_and_hard_cases(kind, tokenizers, 
 
 def test_labels_reach_c_byte_for_byte(teacher_tokenizer, tmp_path):
     """Compiling with -Werror and reading the strings back proves the C escaping."""
-    _, exe = c_token_ids(teacher_tokenizer, ["x"], 8, tmp_path)
+    _, exe = c_token_ids(teacher_tokenizer, ["x"], 8, tmp_path, ("neg", C_LABEL))
     assert host_labels(exe) == ["neg", C_LABEL]
 
 

@@ -1,13 +1,15 @@
 /* See wordpiece.h. The pipeline streams: raw text -> special-token split -> per-code-point
  * normalizer (tokenizer_tables.c) -> whitespace/punctuation split into a word buffer ->
- * greedy longest-match WordPiece with binary search over the sorted vocabulary. */
+ * greedy longest-match WordPiece with binary search over the sorted vocabulary. The one
+ * cross-character step of BertNormalizer, NFD's sort of a run of combining marks by class,
+ * happens in the word buffer as marks arrive (add_mark). */
 #include "wordpiece.h"
 
 #include <string.h>
 
 #include "tokenizer_tables.h"
 
-enum { KIND_DROP = 1, KIND_SPACE = 2, KIND_PAD = 3, KIND_HANGUL = 4 };
+enum { KIND_DROP = 1, KIND_SPACE = 2, KIND_PAD = 3, KIND_HANGUL = 4, KIND_BLOCK = 5 };
 enum { CLASS_WHITESPACE = 1, CLASS_PUNCTUATION = 2 };
 #define WORD_BYTES (EDGESDK_MAX_WORD_CHARS * 4 + 4)
 
@@ -16,6 +18,8 @@ typedef struct {
   size_t count, limit; /* limit = max_length - 1: room before the final [SEP] */
   char word[WORD_BYTES];
   size_t word_bytes, word_chars; /* chars keep counting past the buffer: too long -> [UNK] */
+  size_t run_start;              /* byte offset of the open run of kept combining marks */
+  int in_run;
 } Tokenizer;
 
 /* One code point from UTF-8 at *p (advanced); malformed or truncated sequences -> U+FFFD. */
@@ -110,6 +114,7 @@ static void flush_word(Tokenizer* t) {
   if (!ok) push_id(t, k_unk_id);
   for (size_t i = 0; ok && i < n; i++) push_id(t, pieces[i]);
   t->word_bytes = t->word_chars = 0;
+  t->in_run = 0;
 }
 
 /* BertPreTokenizer on one normalized code point. */
@@ -124,9 +129,51 @@ static void pre_tokenize(Tokenizer* t, uint32_t c) {
   if (cls == CLASS_PUNCTUATION) flush_word(t);
 }
 
-static void pre_tokenize_utf8(Tokenizer* t, const char* s, size_t n) {
+/* A combining mark the accent strip keeps (rank > 0). NFD sorts each run of marks by
+ * combining class, stably; dropped marks and cleaned controls do not end a run, starters and
+ * BLOCK code points do. Kept marks are word characters (the table generator checks), so the
+ * open run lies at the end of the word buffer: the mark goes after the run's marks of lower or
+ * equal rank. A word past the buffer is [UNK] whatever its order, so it is only counted. */
+static void add_mark(Tokenizer* t, uint32_t c, uint32_t rank) {
+  char bytes[4];
+  size_t n, at = t->word_bytes;
+  if (!t->in_run) {
+    t->in_run = 1;
+    t->run_start = t->word_bytes;
+  }
+  if (t->word_chars >= EDGESDK_MAX_WORD_CHARS + 1) {
+    t->word_chars++;
+    return;
+  }
+  for (const unsigned char *p = (const unsigned char*)t->word + t->run_start, *end = p + (t->word_bytes - t->run_start);
+       p < end;) {
+    const unsigned char* here = p;
+    if (range_kind(k_mark_ranks, k_mark_ranks_count, next_code_point(&p, end)) > rank) {
+      at = (size_t)(here - (const unsigned char*)t->word);
+      break;
+    }
+  }
+  n = put_utf8(c, bytes);
+  memmove(t->word + at + n, t->word + at, t->word_bytes - at);
+  memcpy(t->word + at, bytes, n);
+  t->word_bytes += n;
+  t->word_chars++;
+}
+
+/* One normalized code point: a kept combining mark joins the open run, anything else ends it. */
+static void emit(Tokenizer* t, uint32_t c) {
+  uint32_t rank = range_kind(k_mark_ranks, k_mark_ranks_count, c);
+  if (rank != 0) {
+    add_mark(t, c, rank);
+    return;
+  }
+  t->in_run = 0;
+  pre_tokenize(t, c);
+}
+
+static void emit_utf8(Tokenizer* t, const char* s, size_t n) {
   const unsigned char *p = (const unsigned char*)s, *end = p + n;
-  while (p < end) pre_tokenize(t, next_code_point(&p, end));
+  while (p < end) emit(t, next_code_point(&p, end));
 }
 
 /* BertNormalizer on one raw code point, feeding what it becomes to the pre-tokenizer. */
@@ -134,13 +181,14 @@ static void normalize(Tokenizer* t, uint32_t c) {
   size_t lo = 0, hi = k_norm_map_count;
   switch (range_kind(k_norm_ranges, k_norm_ranges_count, c)) {
     case KIND_DROP: return;
-    case KIND_SPACE: pre_tokenize(t, ' '); return;
-    case KIND_PAD: pre_tokenize(t, ' '); pre_tokenize(t, c); pre_tokenize(t, ' '); return;
+    case KIND_BLOCK: t->in_run = 0; return;
+    case KIND_SPACE: emit(t, ' '); return;
+    case KIND_PAD: emit(t, ' '); emit(t, c); emit(t, ' '); return;
     case KIND_HANGUL: {
       uint32_t s = c - 0xAC00;
-      pre_tokenize(t, 0x1100 + s / 588);
-      pre_tokenize(t, 0x1161 + (s % 588) / 28);
-      if (s % 28) pre_tokenize(t, 0x11A7 + s % 28);
+      emit(t, 0x1100 + s / 588);
+      emit(t, 0x1161 + (s % 588) / 28);
+      if (s % 28) emit(t, 0x11A7 + s % 28);
       return;
     }
     default: break;
@@ -151,9 +199,9 @@ static void normalize(Tokenizer* t, uint32_t c) {
     else hi = mid;
   }
   if (lo < k_norm_map_count && k_norm_map_keys[lo] == c) {
-    pre_tokenize_utf8(t, k_norm_map_utf8 + k_norm_map_offsets[lo], k_norm_map_offsets[lo + 1] - k_norm_map_offsets[lo]);
+    emit_utf8(t, k_norm_map_utf8 + k_norm_map_offsets[lo], k_norm_map_offsets[lo + 1] - k_norm_map_offsets[lo]);
   } else {
-    pre_tokenize(t, c);
+    emit(t, c);
   }
 }
 
@@ -176,7 +224,8 @@ size_t edgesdk_tokenize(const char* text, size_t len, int32_t* ids, int32_t* mas
   t.ids = ids;
   t.count = 0;
   t.limit = max_length - 1;
-  t.word_bytes = t.word_chars = 0;
+  t.word_bytes = t.word_chars = t.run_start = 0;
+  t.in_run = 0;
   push_id(&t, k_cls_id);
   while (p < end && t.count < t.limit) {
     size_t matched = 0;

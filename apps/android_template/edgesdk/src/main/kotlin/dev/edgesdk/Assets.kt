@@ -35,7 +35,12 @@ class TokenizerConfig(
     val padId: Int,
     val maxLength: Int,
     val specialTokens: List<Pair<String, Int>>
-)
+) {
+    /** The flags as bits, as tokenizer_tables.bin records the ones it was generated for. */
+    val normalizerFlags: Int
+        get() = (if (cleanText) 1 else 0) or (if (handleChineseChars) 2 else 0) or
+            (if (stripAccents) 4 else 0) or (if (lowercase) 8 else 0)
+}
 
 /** model.properties: which file, which runtime, the input length, whether it is staged. */
 class ModelInfo(val runtime: String, val modelFile: String, val seqLen: Int, val staged: Boolean)
@@ -76,7 +81,11 @@ object Assets {
         return vocab
     }
 
-    fun tokenizer(source: AssetSource): WordPieceTokenizer = WordPieceTokenizer(tokenizerConfig(source), vocabulary(source))
+    /** tokenizer_tables.bin: HF's Unicode decisions for this tokenizer (see BertTables). */
+    fun tables(source: AssetSource): BertTables = source.open(BertTables.FILE).use { BertTables.read(it) }
+
+    fun tokenizer(source: AssetSource): WordPieceTokenizer =
+        WordPieceTokenizer(tokenizerConfig(source), vocabulary(source), tables(source))
 
     fun labels(source: AssetSource): List<String> {
         val p = properties(source, LABELS)
@@ -112,7 +121,7 @@ class TextClassifier(source: AssetSource, backend: StageBackend) {
     val model: ModelInfo = Assets.model(source)
     val labels: List<String> = Assets.labels(source)
     private val config = Assets.tokenizerConfig(source)
-    private val tokenizer = WordPieceTokenizer(config, Assets.vocabulary(source))
+    private val tokenizer = WordPieceTokenizer(config, Assets.vocabulary(source), Assets.tables(source))
     private val controller = ExitController(backend, Assets.exitPlan(source), model.seqLen)
 
     fun classify(text: String): Classification {
