@@ -68,12 +68,21 @@ def main() -> None:
     parser.add_argument("--recipe", default="default")
     parser.add_argument("--json", type=Path, default=Path("bench/results/build_time.json"))
     parser.add_argument("--cache", type=Path, default=None, help="cache dir (default: a fresh temp dir = cold)")
+    parser.add_argument(
+        "--teacher-from-cache",
+        action="store_true",
+        help="allow --cache to hold the fine-tuned teacher (e.g. from bench/teacher_recipe.py): the teacher step is "
+        "then a cache copy, and the JSON says so; everything else is cold",
+    )
+    parser.add_argument("--keep", type=Path, default=None, help="build here and keep it (e.g. for bench/peers.py)")
     parser.add_argument("extra", nargs="*", help="further edgesdk build arguments (after --)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        out, cache = Path(tmp) / "build", args.cache or Path(tmp) / "cache"
-        if any(cache.glob("teachers/*")):
-            sys.exit(f"cache {cache} already holds teachers: a cold run needs an empty cache")
+        out, cache = args.keep or Path(tmp) / "build", args.cache or Path(tmp) / "cache"
+        if out.exists():
+            sys.exit(f"{out} exists: a cold run needs a new build dir")
+        if any(cache.glob("teachers/*")) and not args.teacher_from_cache:
+            sys.exit(f"cache {cache} already holds teachers: a cold run needs an empty cache (or --teacher-from-cache)")
         cold_wall, cold_steps, report, _ = run_build(args.target, args.recipe, out, cache, args.extra)
         warm_wall, _, _, warm_cached = run_build(args.target, args.recipe, out, cache, args.extra)
     commit = checkout.commit()
@@ -82,9 +91,12 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "target": args.target,
         "recipe": args.recipe,
-        "cold": {"wall_s": round(cold_wall, 1), "steps_s": cold_steps},
+        "cold": {"wall_s": round(cold_wall, 1), "steps_s": cold_steps, "teacher": report["teacher"].get("cache")},
         "warm": {"wall_s": round(warm_wall, 1), "cached_steps": warm_cached},
         "teacher_accuracy": report["teacher"]["accuracy"],
+        "teacher_validation_accuracy": report["teacher"].get("validation_accuracy"),
+        "teacher_train_s": report["teacher"].get("train_seconds"),
+        "summary": report["summary"],
         "student_accuracy": report["student"]["accuracy"],
         "distillation_s": distillation_seconds(report),
         "artifacts": [

@@ -184,6 +184,7 @@ def main() -> None:
     parser.add_argument("--no-variants", action="store_true", help="only the --build dirs")
     parser.add_argument("--build", type=Path, action="append", default=[], help="an existing build dir (repeatable)")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / ".work" / "pareto")
+    parser.add_argument("--max-children", type=int, default=peers.MAX_CHILDREN, help="rows measured at once")
     parser.add_argument("--cache", type=Path, default=None, help="edgesdk cache dir shared by the variant builds")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--passes", type=int, default=1, help="walks over the dev set per artifact")
@@ -217,7 +218,7 @@ def main() -> None:
     (work / "texts.json").write_text(json.dumps(texts))
     spec = {"texts": str(work / "texts.json"), "teacher": "", "threads": args.threads, "warmup": args.warmup}
     info = peers.machine(args.threads)
-    peers.measure(rows, spec, args.threads, peers.schedule(len(texts), args.passes, args.rounds), len(texts))
+    peers.measure(rows, spec, args.threads, peers.schedule(len(texts), args.passes, args.rounds), len(texts), args.max_children)
     results = []
     for r, out in zip(rows, peers.result_rows(rows, labels, {})):
         if "error" in out:

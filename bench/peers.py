@@ -387,12 +387,33 @@ def schedule(n: int, passes: int, rounds: int) -> list[list[int]]:
     return [s.tolist() for s in np.array_split(order, rounds)]
 
 
-def measure(rows: list[Row], spec: dict, threads: int, rounds: list[list[int]], n: int) -> None:
-    """Start every live row's child, then rotate through rows round by round."""
+# Live children at once: each holds its runtime and model in memory (63 children once used
+# ~14 GB), so rows are measured in groups of this many, each group interleaved round by round.
+MAX_CHILDREN = 8
+
+
+def measure(
+    rows: list[Row], spec: dict, threads: int, rounds: list[list[int]], n: int, max_children: int = MAX_CHILDREN
+) -> None:
+    """Measure rows in groups of at most `max_children` live children; within a group, rotate
+    through its rows round by round (drift hits them alike; across groups it may not: each
+    group's time span is in the output)."""
     live = [r for r in rows if r.error is None]
     names = [r.name for r in live]
     if len(set(names)) != len(names):
         raise ValueError(f"row names must be unique: {sorted({n for n in names if names.count(n) > 1})}")
+    groups = [live[i : i + max_children] for i in range(0, len(live), max_children)]
+    for g, group in enumerate(groups):
+        print(f"group {g + 1}/{len(groups)}: {len(group)} rows", flush=True)
+        started = time.time()
+        measure_group(group, spec, threads, rounds, n)
+        for r in group:
+            r.extra["group"] = {"index": g, "started": round(started), "seconds": round(time.time() - started, 1)}
+
+
+def measure_group(live: list[Row], spec: dict, threads: int, rounds: list[list[int]], n: int) -> None:
+    """Start each row's child, then rotate through the rows round by round; every child is
+    closed (its memory freed) before the next group starts."""
     children = {}
     for r in live:  # started one at a time, so loading does not contend with other loading
         try:
@@ -532,6 +553,7 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=2, help="walks over the dev set per row")
     parser.add_argument("--rounds", type=int, default=8, help="interleaving rounds (slices)")
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--max-children", type=int, default=MAX_CHILDREN, help="rows measured at once (memory bound)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 32 sentences, 1 pass, 2 rounds")
     parser.add_argument("--only", default="", help="comma-separated substrings of row names")
     parser.add_argument("--note", default="", help="e.g. what else was running on the machine")
@@ -556,7 +578,7 @@ def main() -> None:
     (work / "texts.json").write_text(json.dumps(texts))
     spec = {"texts": str(work / "texts.json"), "teacher": str(teacher_dir), "threads": args.threads,
             "warmup": args.warmup}
-    measure(rows, spec, args.threads, schedule(len(texts), args.passes, args.rounds), len(texts))
+    measure(rows, spec, args.threads, schedule(len(texts), args.passes, args.rounds), len(texts), args.max_children)
     results = result_rows(rows, labels, truncation(texts, teacher_dir, {r.seq_len for r in rows}))
     summary = add_ratios(results)
     info.update(loadavg_end=os.getloadavg(), note=args.note)
