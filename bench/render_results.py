@@ -52,6 +52,29 @@ def build_time_section(data: dict) -> list[str]:
     return lines + [""]
 
 
+def teacher_recipe_section(data: dict) -> list[str]:
+    """bench/teacher_recipe.py: teacher settings scored on validation rows carved from train."""
+    rows = sorted(data.values(), key=lambda r: -r["val_accuracy"])
+    lines = [
+        "## Teacher settings (bench/teacher_recipe.py)",
+        "",
+        "Each variant overrides the default recipe's `teacher:` section and runs the build's own data and teacher "
+        "steps. **The choice is made on the validation accuracy** (rows carved from train, held out of every step); "
+        "dev is recorded for the record only. Fine-tune minutes on 2 CPUs, shared with other work where noted.",
+        "",
+        "| variant | overrides | val acc (choice) | dev acc (not used) | train rows | fine-tune min | commit |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        overrides = ", ".join(f"{k}={v}" for k, v in r["overrides"].items()) or "(default recipe)"
+        minutes = f"{r['fine_tune_seconds'] / 60:.1f}" if r.get("fine_tune_seconds") else "-"
+        lines.append(
+            f"| {r['variant']} | {overrides} | {r['val_accuracy']:.4f} ({r['val_rows']} rows) | "
+            f"{r['dev_accuracy_not_used_for_choice']:.4f} | {r['train_rows']:,} | {minutes} | `{r['commit']}` |"
+        )
+    return lines + [""]
+
+
 def train_step_section(data: dict) -> list[str]:
     lines = [
         "## Training step (bench/train_step.py)",
@@ -497,6 +520,7 @@ def main() -> None:
     for path in sorted((ROOT / "bench" / "results").glob("quantization_*.json")):
         lines += quantization_section(json.loads(path.read_text()))
     for pattern, section in (
+        ("teacher_recipe.json", teacher_recipe_section),
         ("train_step.json", train_step_section),
         ("pruning_*.json", pruning_section),
         ("ab_pruning_*.json", ab_section),
