@@ -121,12 +121,16 @@ def profile(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
     device: Optional[str] = typer.Option(None, "--device", help="Android device serial (as EDGESDK_ADB_SERIAL)"),
     host: Optional[str] = typer.Option(None, "--host", help="Linux board user@addr (as EDGESDK_SSH)"),
+    app: Optional[str] = typer.Option(
+        None, "--app", help="application id of an installed edgesdk app: time the artifact with its BenchmarkActivity (as EDGESDK_ANDROID_APP)"
+    ),
     per_op: bool = typer.Option(False, "--per-op", help="ExecuTorch ETDump per-op breakdown (.pte on the host)"),
 ) -> None:
     """Measure batch-1 latency percentiles and peak RSS of an artifact on a target.
 
     Devices: Linux boards over ssh (EDGESDK_SSH=user@host), Android phones over adb
-    (EDGESDK_ADB_SERIAL; runners EDGESDK_ANDROID_TFLITE_BENCHMARK, EDGESDK_ANDROID_EXECUTORCH_RUNNER),
+    (EDGESDK_ADB_SERIAL; runners EDGESDK_ANDROID_TFLITE_BENCHMARK, EDGESDK_ANDROID_EXECUTORCH_RUNNER,
+    or an installed edgesdk app's own code with --app / EDGESDK_ANDROID_APP),
     Cortex-M parts as firmware under qemu (latency estimated from instruction counts)."""
     import os
 
@@ -136,7 +140,7 @@ def profile(
     from edgesdk.targets.profilers import profile_artifact
     from edgesdk.targets.registry import get_target
 
-    for value, variable in ((device, "EDGESDK_ADB_SERIAL"), (host, "EDGESDK_SSH")):
+    for value, variable in ((device, "EDGESDK_ADB_SERIAL"), (host, "EDGESDK_SSH"), (app, "EDGESDK_ANDROID_APP")):
         if value:
             os.environ[variable] = value  # the profilers read their device from the environment
     spec = get_target(target)

@@ -80,6 +80,20 @@ def test_no_device_attached_is_the_fallback_reason_and_one_error_line(adb_binary
     assert "\n" not in str(err.value) and str(err.value) == reason
 
 
+def test_the_app_route_needs_no_runner_but_still_a_device(adb_binary, artifact, clean_env):
+    """EDGESDK_ANDROID_APP (edgesdk profile --app) times the artifact with the installed app's
+    BenchmarkActivity instead of a runner; with nothing attached it stops at the same one line."""
+    clean_env.delenv("EDGESDK_ANDROID_TFLITE_BENCHMARK", raising=False)
+    phone = get_target("pixel-7")
+    assert unavailable(phone).startswith("no Android device attached")
+    clean_env.setenv(adb_mod.APP_ENV, "dev.edgesdk.sst2demo")
+    reason = unavailable(phone)
+    assert reason.startswith("no Android device attached (adb devices lists none)")
+    with pytest.raises(TargetError) as err:
+        profile_artifact(phone, artifact, ["a great film"], CONFIG)
+    assert str(err.value) == reason
+
+
 def test_missing_runner_is_named_with_its_variable(clean_env):
     clean_env.delenv("EDGESDK_ANDROID_TFLITE_BENCHMARK", raising=False)
     with pytest.raises(TargetError, match="set EDGESDK_ANDROID_TFLITE_BENCHMARK=/path/to/benchmark_model"):
