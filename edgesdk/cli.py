@@ -122,7 +122,7 @@ def profile(
     device: Optional[str] = typer.Option(None, "--device", help="Android device serial (as EDGESDK_ADB_SERIAL)"),
     host: Optional[str] = typer.Option(None, "--host", help="Linux board user@addr (as EDGESDK_SSH)"),
     app: Optional[str] = typer.Option(
-        None, "--app", help="application id of an installed edgesdk app: time the artifact with its BenchmarkActivity (as EDGESDK_ANDROID_APP)"
+        None, "--app", help="Android: application id of an installed edgesdk app; time the artifact with its own code (BenchmarkActivity)"
     ),
     per_op: bool = typer.Option(False, "--per-op", help="ExecuTorch ETDump per-op breakdown (.pte on the host)"),
 ) -> None:
@@ -130,7 +130,7 @@ def profile(
 
     Devices: Linux boards over ssh (EDGESDK_SSH=user@host), Android phones over adb
     (EDGESDK_ADB_SERIAL; runners EDGESDK_ANDROID_TFLITE_BENCHMARK, EDGESDK_ANDROID_EXECUTORCH_RUNNER,
-    or an installed edgesdk app's own code with --app / EDGESDK_ANDROID_APP),
+    or an installed edgesdk app's own code with --app),
     Cortex-M parts as firmware under qemu (latency estimated from instruction counts)."""
     import os
 
@@ -140,15 +140,22 @@ def profile(
     from edgesdk.targets.profilers import profile_artifact
     from edgesdk.targets.registry import get_target
 
-    for value, variable in ((device, "EDGESDK_ADB_SERIAL"), (host, "EDGESDK_SSH"), (app, "EDGESDK_ANDROID_APP")):
+    for value, variable in ((device, "EDGESDK_ADB_SERIAL"), (host, "EDGESDK_SSH")):
         if value:
             os.environ[variable] = value  # the profilers read their device from the environment
     spec = get_target(target)
     texts = read_texts(data or demo_data_paths()[1], text_column)
     check_loads(artifact)  # a corrupt file from a user must not crash this process
-    result = profile_artifact(
-        spec, artifact, texts, ProfileConfig(threads=threads, warmup=warmup, repetitions=repetitions, per_op=per_op)
-    )
+    config = ProfileConfig(threads=threads, warmup=warmup, repetitions=repetitions, per_op=per_op)
+    if app:
+        from edgesdk.errors import TargetError
+        from edgesdk.targets.adb import profile_adb_app
+
+        if spec.family != "android":
+            raise TargetError(f"--app times an Android app; {spec.id} is a {spec.family} target")
+        result = profile_adb_app(artifact, texts, config, app)
+    else:
+        result = profile_artifact(spec, artifact, texts, config)
     if as_json:
         print(json.dumps(result))
         return

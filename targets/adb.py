@@ -1,7 +1,7 @@
 """Android profiler over adb: push the artifact and an official benchmark runner to
-/data/local/tmp, run it there, read back latency and memory; or, with EDGESDK_ANDROID_APP
-naming an installed edgesdk app, time the artifact with that app's own code (its
-BenchmarkActivity: tokenizer, exit controller and runtime, over the dev sentences).
+/data/local/tmp, run it there, read back latency and memory; or (`edgesdk profile --app
+APP_ID`) time the artifact with an installed edgesdk app's own code (its BenchmarkActivity:
+tokenizer, exit controller and runtime, over the dev sentences).
 
 Runners are the projects' own, given by path, so the numbers are the ones their maintainers
 would get: TFLite's `benchmark_model` for .tflite (EDGESDK_ANDROID_TFLITE_BENCHMARK) and
@@ -9,7 +9,8 @@ ExecuTorch's `executor_runner` for .pte (EDGESDK_ANDROID_EXECUTORCH_RUNNER), bot
 arm64-v8a. Both feed their own inputs (benchmark_model: random; executor_runner: all ones),
 so latency is per inference on a fixed-length input, not on the dev sentences.
 
-The app route (`profile_adb_app`) pushes the artifact and the texts into the app's external
+The app route (`profile_adb_app`, only on request: a build never uses it, since an installed
+app from another build would time its new artifacts with the wrong tokenizer) pushes the artifact and the texts into the app's external
 files dir and starts the activity with the command `benchmark_command` builds; the
 activity's extras are a contract with apps/android_template (BenchmarkExtras in Benchmark.kt),
 which the tests check by running the Kotlin on that very command line.
@@ -288,8 +289,6 @@ def adb_unavailable(runtimes: Sequence[str]) -> Optional[str]:
     """Why an Android target cannot be profiled on a device now (None: it can)."""
     try:
         connect()
-        if os.environ.get(APP_ENV):  # the app times the artifact itself: no runner needed
-            return None
         for runtime in runtimes:
             runner_binary(runtime)
     except TargetError as exc:
@@ -301,8 +300,6 @@ def profile_adb(artifact: Path, texts: Sequence[str], config: ProfileConfig) -> 
     from edgesdk.converters.registry import backend_for_path
     from edgesdk.converters.staged_plan import is_staged
 
-    if os.environ.get(APP_ENV):
-        return profile_adb_app(artifact, texts, config, os.environ[APP_ENV])
     if is_staged(artifact):
         raise TargetError(f"{artifact.name} is staged (early exit): the Android runners measure single graphs")
     runtime = backend_for_path(artifact).name
@@ -339,7 +336,6 @@ def profile_adb(artifact: Path, texts: Sequence[str], config: ProfileConfig) -> 
 
 # --- the app's own BenchmarkActivity -------------------------------------------------------------
 
-APP_ENV = "EDGESDK_ANDROID_APP"  # application id of an installed edgesdk app (edgesdk profile --app)
 # The contract with apps/android_template (BenchmarkExtras in edgesdk/.../Benchmark.kt).
 BENCHMARK_ACTIVITY = "dev.edgesdk.app.BenchmarkActivity"
 BENCHMARK_RESULT = "bench.jsonl"
@@ -404,8 +400,8 @@ def profile_adb_app(artifact: Path, texts: Sequence[str], config: ProfileConfig,
     adb = connect()
     if not app_installed(adb, app_id):
         raise TargetError(
-            f"{APP_ENV}={app_id} is not installed on {adb.serial}; build the generated Android project and "
-            f"`adb install` its APK, or unset {APP_ENV} to use the runners"
+            f"app {app_id} is not installed on {adb.serial}; build the generated Android project "
+            "(package/android) and `adb install` its APK, or drop --app to use the runners"
         )
     if not texts:
         raise TargetError("profiling needs at least one text")
