@@ -10,10 +10,11 @@ arm64-v8a. Both feed their own inputs (benchmark_model: random; executor_runner:
 so latency is per inference on a fixed-length input, not on the dev sentences.
 
 The app route (`profile_adb_app`, only on request: a build never uses it, since an installed
-app from another build would time its new artifacts with the wrong tokenizer) pushes the artifact and the texts into the app's external
-files dir and starts the activity with the command `benchmark_command` builds; the
-activity's extras are a contract with apps/android_template (BenchmarkExtras in Benchmark.kt),
-which the tests check by running the Kotlin on that very command line.
+app from another build would time its new artifacts with the wrong tokenizer) pushes the
+artifact and the texts into the app's external files dir and starts the activity with the
+command `benchmark_command` builds; the activity's extras are a contract with
+apps/android_template (BenchmarkExtras in Benchmark.kt), which the tests check by running
+the Kotlin on that very command line.
 
 adb comes from EDGESDK_ADB or PATH; the device from EDGESDK_ADB_SERIAL or ANDROID_SERIAL, else
 the single one `adb devices -l` lists. Every failure is one TargetError line saying what to do.
