@@ -1,7 +1,7 @@
 """The Android app's pure-Kotlin core, compiled with kotlinc and run on a plain JVM.
 
-No Android SDK or Gradle can run on the build machine, but the tokenizer, the exit controller
-and the asset loading are plain Kotlin: compiled with the template's jvm-check/JvmCheck.kt
+No Android SDK or Gradle can run on the build machine, but the tokenizer, the exit controller,
+the asset loading and the benchmark activity's intent extras are plain Kotlin: compiled with the template's jvm-check/JvmCheck.kt
 driver they run under `java`, which is how the tests and bench/tokenizer_parity.py compare
 them with the Python reference. Sources stay in the template (shipped to users, who rerun the
 same check with jvm-check/run.sh).
@@ -19,7 +19,8 @@ from edgesdk.errors import PackageError
 
 TEMPLATE = Path(__file__).resolve().parent / "android_template"
 CORE_SOURCES = tuple(
-    f"edgesdk/src/main/kotlin/dev/edgesdk/{name}" for name in ("WordPieceTokenizer.kt", "ExitController.kt", "Assets.kt")
+    f"edgesdk/src/main/kotlin/dev/edgesdk/{name}"
+    for name in ("WordPieceTokenizer.kt", "ExitController.kt", "Assets.kt", "Benchmark.kt")
 )
 DRIVER = "jvm-check/JvmCheck.kt"
 MAIN_CLASS = "dev.edgesdk.check.JvmCheckKt"
@@ -95,3 +96,11 @@ def controller_decisions(jar: Path, assets: Path, records: Sequence[dict], workd
     path = workdir / "records.tsv"
     path.write_text(records_tsv(records), encoding="ascii")
     return [[int(v) for v in line.split(" ")[:3]] for line in run_jvm_check(jar, "controller", assets, path)]
+
+
+def benchmark_extras(jar: Path, am_args: Sequence[str]) -> dict[str, str]:
+    """What BenchmarkActivity would read from an `am start` command line: the driver sets the
+    `--es`/`--ei` extras as `am` does and reads them back through the app's BenchmarkOptions;
+    returns component, model, texts, threads and warmup as strings."""
+    lines = run_jvm_check(jar, "benchmark-extras", "-", *am_args)
+    return dict(line.split("=", 1) for line in lines)

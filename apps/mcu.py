@@ -157,6 +157,6 @@ def write_mcu_package(request: PackageRequest) -> PackageResult:
         checks["host_tokenizer"] = check_host_tokenizer(
             request.dest, tokenizer, texts, info.seq_len, spec.labels, tools.host_cc
         )
-        device = check_device(request.dest, artifact, texts, tools, board, sources, spec.arena_bytes)
+        device = check_device(request.dest, artifact, texts, tools, board, sources, spec.arena_bytes, target)
         checks["device"] = {**device, "vocab_bytes": sizes.vocab_bytes, "tables_bytes": sum(table_bytes.values())}
     return PackageResult(request.dest, "mcu", count_files(request.dest), checks)

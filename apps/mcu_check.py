@@ -5,7 +5,9 @@ Tokenizer on every check text, and the compiled label strings against the bundle
 the C escaping byte for byte). device: the project built by its own Makefile (linking the
 cached TFLM library of targets/cortex_m, the same sources and flags the Makefile would
 compile) and run under qemu-system-arm; the ids it tokenized on the device and its labels
-against Python's tokenizer and the tflite-micro Python interpreter on the same artifact.
+against Python's tokenizer and the tflite-micro Python interpreter on the same artifact. The
+same run counts instructions exactly (qemu plugin) for each sentence's tokenization and its
+Invoke, which is the profiler's Invoke-only figure completed with the on-device tokenizer.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from edgesdk.apps.mcu_project import HOST_DRIVER
 from edgesdk.targets.cortex_m.boards import Board
 from edgesdk.targets.cortex_m.firmware import image_size
 from edgesdk.targets.cortex_m.library import ensure_library
+from edgesdk.targets.cortex_m.profiler import instruction_stats, latency_estimate
 from edgesdk.targets.cortex_m.qemu import run_firmware
 from edgesdk.targets.cortex_m.toolchain import Toolchain
+from edgesdk.targets.registry import TargetSpec
 
 from edgesdk.errors import EdgeSDKError, PackageError
 from edgesdk.tokenizer import Tokenizer
@@ -112,8 +116,19 @@ def python_reference(artifact: Path, texts: Sequence[str]) -> tuple[list[list[in
 
 
 def check_device(
-    root: Path, artifact: Path, texts: Sequence[str], tools: Toolchain, board: Board, sources: list[Path], arena: int
+    root: Path,
+    artifact: Path,
+    texts: Sequence[str],
+    tools: Toolchain,
+    board: Board,
+    sources: list[Path],
+    arena: int,
+    target: TargetSpec,
 ) -> dict:
+    """The project built and run under qemu on `texts`: ids, labels and int8 outputs against
+    Python, image sizes, and instructions per sentence for tokenization and for Invoke, with
+    the tokenizer's latency estimated from its count as the profiler estimates Invoke's
+    (`target`'s CPI and clock), so the two add up to the device's time per sentence."""
     summary = {"ok": False, "texts": len(texts), "machine": f"qemu-system-arm -M {board.machine}", "arena_bytes": arena}
     try:
         library = ensure_library(tools, board, sources)
@@ -126,9 +141,10 @@ def check_device(
     want_ids, want_outputs = python_reference(artifact, texts)
     got_ids = device_ids(run.stdout)
     labels = [int(np.argmax(o)) for o in run.outputs]
+    tokenize_ms, tokenize_method = latency_estimate(run.tokenize_instructions or [0], target)
     return {
         **summary,
-        "ok": len(got_ids) == len(run.outputs) == len(texts)
+        "ok": len(got_ids) == len(run.outputs) == len(texts) == len(run.tokenize_instructions)
         and got_ids == want_ids
         and labels == [int(np.argmax(o)) for o in want_outputs],
         "token_ids_match": sum(int(a == b) for a, b in zip(got_ids, want_ids)),
@@ -140,4 +156,9 @@ def check_device(
         "arena_used_bytes": run.arena_used_bytes,
         "stack_bytes": run.stack_high_water_bytes,
         "invoke_instructions_mean": round(float(np.mean(run.invoke_instructions)), 1) if run.invoke_instructions else 0,
+        "invoke_instructions": instruction_stats(run.invoke_instructions or [0]),
+        "tokenize_instructions": instruction_stats(run.tokenize_instructions or [0]),
+        "tokenize_latency_ms": tokenize_ms,
+        "tokenize_latency_kind": "estimate",
+        "tokenize_latency_method": tokenize_method,
     }

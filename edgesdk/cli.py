@@ -121,12 +121,16 @@ def profile(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
     device: Optional[str] = typer.Option(None, "--device", help="Android device serial (as EDGESDK_ADB_SERIAL)"),
     host: Optional[str] = typer.Option(None, "--host", help="Linux board user@addr (as EDGESDK_SSH)"),
+    app: Optional[str] = typer.Option(
+        None, "--app", help="Android: application id of an installed edgesdk app; time the artifact with its own code (BenchmarkActivity)"
+    ),
     per_op: bool = typer.Option(False, "--per-op", help="ExecuTorch ETDump per-op breakdown (.pte on the host)"),
 ) -> None:
     """Measure batch-1 latency percentiles and peak RSS of an artifact on a target.
 
     Devices: Linux boards over ssh (EDGESDK_SSH=user@host), Android phones over adb
-    (EDGESDK_ADB_SERIAL; runners EDGESDK_ANDROID_TFLITE_BENCHMARK, EDGESDK_ANDROID_EXECUTORCH_RUNNER),
+    (EDGESDK_ADB_SERIAL; runners EDGESDK_ANDROID_TFLITE_BENCHMARK, EDGESDK_ANDROID_EXECUTORCH_RUNNER,
+    or an installed edgesdk app's own code with --app),
     Cortex-M parts as firmware under qemu (latency estimated from instruction counts)."""
     import os
 
@@ -142,9 +146,16 @@ def profile(
     spec = get_target(target)
     texts = read_texts(data or demo_data_paths()[1], text_column)
     check_loads(artifact)  # a corrupt file from a user must not crash this process
-    result = profile_artifact(
-        spec, artifact, texts, ProfileConfig(threads=threads, warmup=warmup, repetitions=repetitions, per_op=per_op)
-    )
+    config = ProfileConfig(threads=threads, warmup=warmup, repetitions=repetitions, per_op=per_op)
+    if app:
+        from edgesdk.errors import TargetError
+        from edgesdk.targets.adb import profile_adb_app
+
+        if spec.family != "android":
+            raise TargetError(f"--app times an Android app; {spec.id} is a {spec.family} target")
+        result = profile_adb_app(artifact, texts, config, app)
+    else:
+        result = profile_artifact(spec, artifact, texts, config)
     if as_json:
         print(json.dumps(result))
         return

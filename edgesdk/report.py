@@ -64,6 +64,8 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
                 **staged_fields(verify.get("exits", {}).get(rel)),
             }
         )
+    package = _read(path) if (path := out / "package" / "package.json").exists() else {}
+    add_device_tokenization(artifacts, package)
     models = verify["models"]
     student_info = manifest.steps.get("student", {}).get("info", {})
     report = {
@@ -88,7 +90,7 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
         "exits": exits_section(out, verify.get("exits", {})),
         "pruning": _read(pruned) if (pruned := out / "pruned" / "prune.json").exists() else {},
         "fit": _read(fit) if (fit := out / "fit.json").exists() else {},
-        "package": _read(package) if (package := out / "package" / "package.json").exists() else {},
+        "package": package,
         "quantization": {"layers": _read(layers) if (layers := out / "quantization" / "layers.json").exists() else []},
         "steps": {name: {"seconds": s["seconds"]} for name, s in manifest.steps.items()},
         "versions": manifest.header.get("versions", {}),
@@ -107,6 +109,37 @@ MCU_PROFILE_KEYS = (
     "stack_bytes",
     "outputs_match",
 )
+
+
+# What the MCU package's device check adds to the row of the artifact it ships: the firmware
+# there tokenizes each sentence on the device (C WordPiece) before Invoke, and counts both.
+DEVICE_TOKENIZE_KEYS = ("tokenize_instructions", "tokenize_latency_ms", "tokenize_latency_kind", "tokenize_latency_method")
+
+
+def add_device_tokenization(artifacts: list[dict], package: dict) -> None:
+    """Copy the package firmware's tokenization counts onto the shipped artifact's row (the
+    profiler's `instructions` there count Invoke only), with where they were measured."""
+    device = package.get("checks", {}).get("device", {})
+    if "tokenize_instructions" not in device:
+        return
+    for row in artifacts:
+        if row["path"] == package["artifact"]:
+            row.update({k: device[k] for k in DEVICE_TOKENIZE_KEYS})
+            row["tokenize_measured_by"] = f"package check: {device['texts']} dev sentences, {device['machine']}"
+
+
+def render_device_tokenization(rows: list[dict]) -> list[str]:
+    lines = []
+    for a in rows:
+        if "tokenize_instructions" in a:
+            tok, inv = a["tokenize_instructions"], a.get("instructions", {})
+            lines.append(
+                f"`{a['path']}` tokenizes on the device (C WordPiece, {a['tokenize_measured_by']}): "
+                f"{tok['mean']:,.0f} instructions per sentence (min {tok['min']:,}, max {tok['max']:,}) "
+                f"beside {inv.get('mean', 0):,.0f} per Invoke (profiler); tokenization latency "
+                f"{fmt_ms(a['tokenize_latency_ms']['mean'], 4)} ms mean (estimate: {a['tokenize_latency_method']})."
+            )
+    return lines
 
 
 def memory_kind(row: dict) -> str:
@@ -223,6 +256,7 @@ def render_markdown(report: dict) -> str:
                 f"Python interpreter's: {a.get('outputs_match')}; image flash {a.get('flash_bytes', 0):,} B, "
                 f"RAM {a.get('ram_bytes', 0):,} B."
             )
+    lines += render_device_tokenization(report["artifacts"])
     from edgesdk.targets.etdump import render_per_op
 
     lines += plot_links(report, "per_op")
@@ -342,7 +376,8 @@ def render_package(package: dict) -> list[str]:
         "",
     ]
     for name, check in package["checks"].items():
-        details = ", ".join(f"{k} {v}" for k, v in check.items() if k != "ok")
+        # nested figures (instruction stats, latency estimates) are rendered with their artifact
+        details = ", ".join(f"{k} {v}" for k, v in check.items() if k != "ok" and not isinstance(v, dict))
         lines.append(f"- {name}: {'passed' if check['ok'] else 'FAILED'} ({details})")
     return lines
 

@@ -2,7 +2,9 @@
 
 Semihosting carries the firmware's stdout and exit code (without it QEMU locks up on the
 first printf). The insncount plugin counts every executed guest instruction exactly; its
-snapshots at `edgesdk_mark` bracket each Invoke. QEMU models no caches or pipeline, so the
+snapshots at `edgesdk_mark` bracket each Invoke, and those at `edgesdk_mark_tokenize` (present
+only in firmware that tokenizes on the device: the MCU package's) each call of the tokenizer.
+QEMU models no caches or pipeline, so the
 counts are instructions, not cycles: timing is estimated elsewhere (profiler.py).
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgesdk.targets.cortex_m.boards import Board
@@ -24,10 +26,11 @@ from edgesdk.fsutil import sha256_file
 
 PLUGIN_SOURCE = FW_SOURCES / "insncount_plugin.c"
 MARK_SYMBOL = "edgesdk_mark"
+TOKENIZE_MARK_SYMBOL = "edgesdk_mark_tokenize"
 QEMU_TIMEOUT_S = 1800
 _OUTPUT = re.compile(r"^EDGESDK output (\d+):((?: -?\d+)*)$")
 _VALUE = re.compile(r"^EDGESDK (\w+)=(\d+)$")
-_PLUGIN = re.compile(r"^EDGESDK-PLUGIN (total|mark) (\d+)$")
+_PLUGIN = re.compile(r"^EDGESDK-PLUGIN (total|mark|tokenize_mark) (\d+)$")
 
 
 class ArenaTooSmall(TargetError):
@@ -47,6 +50,7 @@ class FirmwareRun:
     invoke_instructions: list[int]  # one per Invoke, exact
     total_instructions: int  # the whole run, boot to exit
     stdout: str = ""  # everything the firmware printed (callers parse their own lines)
+    tokenize_instructions: list[int] = field(default_factory=list)  # one per on-device tokenization, exact
 
 
 def plugin_library(tools: Toolchain) -> Path:
@@ -61,23 +65,33 @@ def plugin_library(tools: Toolchain) -> Path:
     return lib
 
 
-def mark_address(tools: Toolchain, elf: Path) -> int:
+def mark_addresses(tools: Toolchain, elf: Path) -> dict[str, int]:
+    """{symbol: address} of the marking functions the ELF defines; edgesdk_mark is required."""
     symbols = subprocess.run([tools.nm, str(elf)], capture_output=True, text=True, check=True).stdout
+    found = {}
     for line in symbols.splitlines():
         parts = line.split()
-        if len(parts) == 3 and parts[2] == MARK_SYMBOL:
-            return int(parts[0], 16)
-    raise TargetError(f"{elf} has no {MARK_SYMBOL} symbol; it was not built by edgesdk")
+        if len(parts) == 3 and parts[2] in (MARK_SYMBOL, TOKENIZE_MARK_SYMBOL):
+            found[parts[2]] = int(parts[0], 16)
+    if MARK_SYMBOL not in found:
+        raise TargetError(f"{elf} has no {MARK_SYMBOL} symbol; it was not built by edgesdk")
+    if found.get(TOKENIZE_MARK_SYMBOL) == found[MARK_SYMBOL]:  # folded by the compiler: counts would mix
+        raise TargetError(f"{elf}: {TOKENIZE_MARK_SYMBOL} and {MARK_SYMBOL} share an address; keep them distinct")
+    return found
 
 
 def qemu_command(tools: Toolchain, board: Board, elf: Path, plugin_log: Path) -> list[str]:
+    marks = mark_addresses(tools, elf)
+    plugin = f"{plugin_library(tools)},mark={marks[MARK_SYMBOL]:#x}"
+    if TOKENIZE_MARK_SYMBOL in marks:
+        plugin += f",tokenize_mark={marks[TOKENIZE_MARK_SYMBOL]:#x}"
     return [
         tools.qemu,
         "-M", board.machine,
         "-nographic", "-monitor", "none", "-serial", "none",
         "-semihosting-config", "enable=on,target=native",
         "-kernel", str(elf),
-        "-plugin", f"{plugin_library(tools)},mark={mark_address(tools, elf):#x}",
+        "-plugin", plugin,
         "-d", "plugin", "-D", str(plugin_log),
     ]  # fmt: skip
 
@@ -95,23 +109,32 @@ def parse_run(stdout: str, plugin_log: str) -> FirmwareRun:
     if "arena_used_bytes" not in values or "EDGESDK done" not in stdout.splitlines():
         last = (stdout.strip().splitlines() or ["(no output)"])[-1]
         raise TargetError(f"firmware did not finish; its last line: {last[:200]}")
-    total, marks = 0, []
+    total, snapshots = 0, {"mark": [], "tokenize_mark": []}
     for line in plugin_log.splitlines():
         if found := _PLUGIN.match(line):
             if found.group(1) == "total":
                 total = int(found.group(2))
             else:
-                marks.append(int(found.group(2)))
+                snapshots[found.group(1)].append(int(found.group(2)))
+    marks, tokenize_marks = snapshots["mark"], snapshots["tokenize_mark"]
     if len(marks) != 2 * len(outputs):
         raise TargetError(f"instruction-count plugin saw {len(marks)} marks for {len(outputs)} inferences")
+    if tokenize_marks and len(tokenize_marks) != 2 * len(outputs):  # none: the ids were compiled in
+        raise TargetError(f"instruction-count plugin saw {len(tokenize_marks)} tokenizer marks for {len(outputs)} inputs")
     return FirmwareRun(
         outputs=[outputs[i] for i in sorted(outputs)],
         arena_used_bytes=values["arena_used_bytes"],
         stack_high_water_bytes=values.get("stack_high_water_bytes", 0),
-        invoke_instructions=[marks[i + 1] - marks[i] for i in range(0, len(marks), 2)],
+        invoke_instructions=_spans(marks),
         total_instructions=total,
         stdout=stdout,
+        tokenize_instructions=_spans(tokenize_marks),
     )
+
+
+def _spans(snapshots: list[int]) -> list[int]:
+    """Instructions between consecutive (start, end) snapshot pairs."""
+    return [snapshots[i + 1] - snapshots[i] for i in range(0, len(snapshots), 2)]
 
 
 def run_firmware(tools: Toolchain, board: Board, elf: Path, timeout_s: float = QEMU_TIMEOUT_S) -> FirmwareRun:

@@ -66,6 +66,7 @@ def test_project_has_gradle_modules_sources_and_assets(project):
         "edgesdk/build.gradle.kts",
         "edgesdk/src/main/kotlin/dev/edgesdk/WordPieceTokenizer.kt",
         "edgesdk/src/main/kotlin/dev/edgesdk/ExitController.kt",
+        "edgesdk/src/main/kotlin/dev/edgesdk/Benchmark.kt",
         "edgesdk/src/main/kotlin/dev/edgesdk/LiteRtBackend.kt",
         "jvm-check/JvmCheck.kt",
         "jvm-check/run.sh",

@@ -63,6 +63,50 @@ def test_firmware_tokenizes_and_classifies_like_python_in_qemu(package):
     assert device["model_bytes"] + device["vocab_bytes"] < device["flash_bytes"]
 
 
+def test_device_check_counts_tokenization_and_invoke_per_sentence(package):
+    """Exact counts for both regions on the 200 sentences, and the tokenizer's latency is the
+    same estimate as the profiler's (instructions x CPI / clock of cortex-m7)."""
+    request, result = package
+    device = result.checks["device"]
+    tok, inv = device["tokenize_instructions"], device["invoke_instructions"]
+    print(f"tokenize instructions {tok}, invoke instructions {inv}")
+    assert 0 < tok["min"] < tok["mean"] < tok["max"]  # sentences differ in length, so do their counts
+    assert 0 < inv["min"] <= inv["mean"] <= inv["max"] and inv["mean"] == device["invoke_instructions_mean"]
+    target = request.target
+    estimate = device["tokenize_latency_ms"]
+    assert device["tokenize_latency_kind"] == "estimate"
+    assert f"cpi={target.cpi}, clock_mhz={target.clock_mhz}" in device["tokenize_latency_method"]
+    assert estimate["mean"] == pytest.approx(tok["mean"] * target.cpi / (target.clock_mhz * 1e3), abs=1e-4)
+
+
+def test_tokenizer_marks_bracket_the_tokenizer_only(package, tmp_path):
+    """The package firmware rebuilt on three texts of growing length: tokenization counts grow
+    with the text while Invoke (fixed sequence length) stays where it was, so neither region's
+    count leaks into the other's."""
+    import shutil
+
+    from edgesdk.apps.mcu import preflight
+    from edgesdk.apps.mcu_check import build_firmware
+    from edgesdk.apps.mcu_project import texts_source
+    from edgesdk.targets.cortex_m.kernels import bindings_for, library_sources, model_ops
+    from edgesdk.targets.cortex_m.library import ensure_library
+    from edgesdk.targets.cortex_m.qemu import run_firmware
+
+    request, result = package
+    board, tools = preflight(request.target)
+    root = tmp_path / "project"
+    shutil.copytree(result.path, root)
+    (root / "src/texts.c").write_text(texts_source(["", "a gorgeous movie", "a gorgeous, witty movie " * 12]))
+    bindings = bindings_for(tools.tflm_dir, model_ops(request.artifact.read_bytes()))
+    library = ensure_library(tools, board, library_sources(tools.tflm_dir, bindings, cmsis_nn=True))
+    run = run_firmware(tools, board, build_firmware(root, tmp_path / "build", library))
+    tok, inv = run.tokenize_instructions, run.invoke_instructions
+    print(f"tokenize {tok}, invoke {inv}")
+    assert len(tok) == len(inv) == 3
+    assert 0 < tok[0] < tok[1] < tok[2]
+    assert max(inv) - min(inv) < tok[2] - tok[0]
+
+
 def test_project_layout_ops_and_arena(package, tiny_mcu_artifact):
     from edgesdk.targets.cortex_m.kernels import model_ops
 

@@ -41,6 +41,18 @@ def test_the_firmware_labels_equal_python_on_200_dev_sentences(mcu_build):
     assert device["texts"] >= 200
     assert device["labels_match"] == device["token_ids_match"] == device["texts"]
     assert package["checks"]["host_tokenizer"]["token_ids_match"] == device["texts"]
+    # on-device tokenization, counted by the package firmware, lands on the shipped artifact's
+    # row beside the profiler's Invoke-only count, and in report.md
+    shipped = next(a for a in report["artifacts"] if a["path"] == package["artifact"])
+    assert shipped["tokenize_instructions"] == device["tokenize_instructions"]
+    assert 0 < shipped["tokenize_instructions"]["min"] <= shipped["tokenize_instructions"]["max"]
+    assert shipped["tokenize_latency_kind"] == "estimate" == shipped["latency_kind"]
+    assert shipped["tokenize_latency_method"] == shipped["latency_method"]  # same CPI and clock
+    assert "200 dev sentences" in shipped["tokenize_measured_by"]
+    others = [a for a in report["artifacts"] if a["path"] != package["artifact"]]
+    assert not any("tokenize_instructions" in a for a in others)
+    md = (mcu_build / "report.md").read_text()
+    assert f"{device['tokenize_instructions']['mean']:,.0f} instructions per sentence" in md
     root = mcu_build / package["path"]
     assert (root / "Makefile").is_file() and (root / "src" / "tokenizer_tables.c").is_file()
     assert "MACHINE = mps2-an500" in (root / "Makefile").read_text()

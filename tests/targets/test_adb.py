@@ -80,6 +80,21 @@ def test_no_device_attached_is_the_fallback_reason_and_one_error_line(adb_binary
     assert "\n" not in str(err.value) and str(err.value) == reason
 
 
+def test_the_app_route_through_the_cli_needs_no_runner_but_still_a_device(adb_binary, clean_env, tmp_path):
+    """`edgesdk profile --app` times the artifact with the installed app's BenchmarkActivity
+    instead of a runner (none is configured here); with nothing attached it stops at the same
+    one line as the runner route, through the real CLI and the real adb server."""
+    from tests.conftest import assert_one_line_error, run_cli
+    from tests.helpers import tiny_tflm_bundle
+
+    clean_env.delenv("EDGESDK_ANDROID_TFLITE_BENCHMARK", raising=False)
+    artifact = tiny_tflm_bundle(tmp_path)  # any artifact that loads; no phone will run it
+    proc = run_cli("profile", artifact, "--target", "pixel-7", "--app", "dev.edgesdk.sst2demo")
+    assert_one_line_error(proc, "no Android device attached (adb devices lists none)")
+    proc = run_cli("profile", artifact, "--target", "cortex-m7", "--app", "dev.edgesdk.sst2demo")
+    assert_one_line_error(proc, "--app times an Android app; cortex-m7 is a mcu target")
+
+
 def test_missing_runner_is_named_with_its_variable(clean_env):
     clean_env.delenv("EDGESDK_ANDROID_TFLITE_BENCHMARK", raising=False)
     with pytest.raises(TargetError, match="set EDGESDK_ANDROID_TFLITE_BENCHMARK=/path/to/benchmark_model"):

@@ -156,3 +156,19 @@ def test_the_registry_routes_cortex_m_targets_to_the_firmware_profiler():
         assert unavailable(get_target(name)) is None, name
     # An MCU without a qemu machine model keeps falling back to the host, with the reason.
     assert "no qemu machine model" in unavailable(get_target("esp32-s3"))
+
+
+def test_tokenizer_marks_are_counted_apart_or_not_at_all():
+    """The plugin's two mark kinds (Invoke, tokenizer) are paired per input; firmware without
+    the tokenizer hook (this profiler's: ids compiled in) has none, and an unpaired count is
+    an error, not a silently shifted figure."""
+    from edgesdk.targets.cortex_m.qemu import parse_run
+
+    stdout = "EDGESDK arena_used_bytes=100\nEDGESDK output 0: 1 -2\nEDGESDK output 1: 3 4\nEDGESDK done\n"
+    invoke = "".join(f"EDGESDK-PLUGIN mark {n}\n" for n in (100, 150, 300, 370))
+    tokenize = "".join(f"EDGESDK-PLUGIN tokenize_mark {n}\n" for n in (80, 95, 200, 290))
+    run = parse_run(stdout, "EDGESDK-PLUGIN total 999\n" + invoke + tokenize)
+    assert (run.invoke_instructions, run.tokenize_instructions) == ([50, 70], [15, 90])
+    assert parse_run(stdout, invoke).tokenize_instructions == []
+    with pytest.raises(TargetError, match="saw 3 tokenizer marks for 2 inputs"):
+        parse_run(stdout, invoke + "".join(f"EDGESDK-PLUGIN tokenize_mark {n}\n" for n in (80, 95, 200)))

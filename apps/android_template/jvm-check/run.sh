@@ -8,7 +8,7 @@ src="$here/../edgesdk/src/main/kotlin/dev/edgesdk"
 jar="$here/build/jvm-check.jar"
 if [ ! -f "$jar" ] || [ -n "$(find "$src" "$here/JvmCheck.kt" -newer "$jar" -name '*.kt')" ]; then
   mkdir -p "$here/build"
-  kotlinc "$src/WordPieceTokenizer.kt" "$src/ExitController.kt" "$src/Assets.kt" "$here/JvmCheck.kt" \
+  kotlinc "$src/WordPieceTokenizer.kt" "$src/ExitController.kt" "$src/Assets.kt" "$src/Benchmark.kt" "$here/JvmCheck.kt" \
     -include-runtime -d "$jar"
 fi
 exec java -cp "$jar" dev.edgesdk.check.JvmCheckKt "$@"

@@ -1,5 +1,8 @@
 /* QEMU 7.2 TCG plugin (plugin API v1): exact guest instruction count, with a snapshot each
- * time the guest executes the instruction at mark=0x... (the firmware's edgesdk_mark).
+ * time the guest executes the instruction at mark=0x... (the firmware's edgesdk_mark) and,
+ * kept apart, at tokenize_mark=0x... (edgesdk_mark_tokenize: the package firmware brackets
+ * its on-device tokenizer with it). API v1 cannot read the guest's registers, so the two
+ * regions are told apart by the marking function's address, not by its argument.
  * From ../shared/examples/cortex-m-qemu/plugin/insncount.c (edgesdk worked example); the
  * declarations mirror QEMU 7.2's include/qemu/qemu-plugin.h, whose header Debian does not ship. */
 #include <inttypes.h>
@@ -31,13 +34,16 @@ __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 
 #define MAX_MARKS 1024
 static uint64_t insn_count;  /* one inline add per executed instruction: exact */
-static uint64_t mark_addr;
-static uint64_t marks[MAX_MARKS];
-static int n_marks;
+enum { MARK, TOKENIZE_MARK, N_KINDS };
+static const char *const kind_names[N_KINDS] = {"mark", "tokenize_mark"};
+static uint64_t mark_addr[N_KINDS];
+static uint64_t marks[N_KINDS][MAX_MARKS];
+static int n_marks[N_KINDS];
 
 static void on_mark(unsigned int vcpu, void *userdata) {
-  (void)vcpu; (void)userdata;
-  if (n_marks < MAX_MARKS) marks[n_marks++] = insn_count;
+  (void)vcpu;
+  int kind = (int)(uintptr_t)userdata;
+  if (n_marks[kind] < MAX_MARKS) marks[kind][n_marks[kind]++] = insn_count;
 }
 
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
@@ -46,8 +52,9 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
   for (size_t i = 0; i < n; i++) {
     struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
     qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &insn_count, 1);
-    if (mark_addr && (qemu_plugin_insn_vaddr(insn) & ~1ull) == (mark_addr & ~1ull))
-      qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_NO_REGS, NULL);
+    for (int kind = 0; kind < N_KINDS; kind++)
+      if (mark_addr[kind] && (qemu_plugin_insn_vaddr(insn) & ~1ull) == (mark_addr[kind] & ~1ull))
+        qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)kind);
   }
 }
 
@@ -56,17 +63,22 @@ static void at_exit(qemu_plugin_id_t id, void *userdata) {
   char line[96];
   snprintf(line, sizeof line, "EDGESDK-PLUGIN total %" PRIu64 "\n", insn_count);
   qemu_plugin_outs(line);
-  for (int i = 0; i < n_marks; i++) {
-    snprintf(line, sizeof line, "EDGESDK-PLUGIN mark %" PRIu64 "\n", marks[i]);
-    qemu_plugin_outs(line);
-  }
+  for (int kind = 0; kind < N_KINDS; kind++)
+    for (int i = 0; i < n_marks[kind]; i++) {
+      snprintf(line, sizeof line, "EDGESDK-PLUGIN %s %" PRIu64 "\n", kind_names[kind], marks[kind][i]);
+      qemu_plugin_outs(line);
+    }
 }
 
 __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
                                                                int argc, char **argv) {
   (void)info;
   for (int i = 0; i < argc; i++)
-    if (strncmp(argv[i], "mark=", 5) == 0) mark_addr = strtoull(argv[i] + 5, NULL, 0);
+    for (int kind = 0; kind < N_KINDS; kind++) {
+      size_t n = strlen(kind_names[kind]);
+      if (strncmp(argv[i], kind_names[kind], n) == 0 && argv[i][n] == '=')
+        mark_addr[kind] = strtoull(argv[i] + n + 1, NULL, 0);
+    }
   qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
   qemu_plugin_register_atexit_cb(id, at_exit, NULL);
   return 0;

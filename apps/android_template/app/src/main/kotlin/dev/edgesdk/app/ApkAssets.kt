@@ -5,6 +5,7 @@ import dev.edgesdk.AssetSource
 import dev.edgesdk.Assets
 import dev.edgesdk.TextClassifier
 import dev.edgesdk.openBackend
+import dev.edgesdk.runtimeOf
 import java.io.File
 import java.io.InputStream
 
@@ -14,11 +15,19 @@ class ApkAssets(private val context: Context) : AssetSource {
     override fun exists(name: String): Boolean = context.assets.list("")?.contains(name) == true
 }
 
-/** The classifier over this APK's model. Runtimes load models from files, so the model asset
- *  is copied to internal storage once (again when its size changes, i.e. a new model). */
-fun openClassifier(context: Context, threads: Int = 2): TextClassifier {
+/** The classifier over this APK's model, or over `modelFile` (BenchmarkActivity's `model`
+ *  extra) with this APK's tokenizer, labels and exit plan. Runtimes load models from files, so
+ *  the model asset is copied to internal storage once (again when its size changes, i.e. a
+ *  new model). */
+fun openClassifier(context: Context, threads: Int = 2, modelFile: File? = null): TextClassifier {
     val assets = ApkAssets(context)
-    val name = Assets.model(assets).modelFile
+    val info = Assets.model(assets)
+    if (modelFile != null) {
+        require(modelFile.isFile) { "model file $modelFile does not exist or is not readable by the app" }
+        require(runtimeOf(modelFile) == info.runtime) { "$modelFile is not a ${info.runtime} model; this app runs ${info.runtime}" }
+        return TextClassifier(assets, openBackend(modelFile, threads))
+    }
+    val name = info.modelFile
     val file = File(context.filesDir, name)
     val size = context.assets.openFd(name).use { it.length }
     if (!file.isFile || file.length() != size) {
