@@ -62,16 +62,21 @@ def teacher_recipe_section(data: dict) -> list[str]:
         "steps. **The choice is made on the validation accuracy** (rows carved from train, held out of every step); "
         "dev is recorded for the record only. Fine-tune minutes on 2 CPUs, shared with other work where noted.",
         "",
-        "| variant | overrides | val acc (choice) | dev acc (not used) | train rows | fine-tune min | commit |",
+        "| variant | teacher settings | val acc (choice) | dev acc (not used) | train rows | fine-tune min | commit |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        overrides = ", ".join(f"{k}={v}" for k, v in r["overrides"].items()) or "(default recipe)"
+        c = r["teacher"]
+        overrides = (
+            f"epochs {c['epochs']:g}, lr {c['learning_rate']:g}, word embeddings "
+            f"{'frozen' if c['freeze_word_embeddings'] else 'trained'}, layer-wise decay {c['layerwise_lr_decay']:g}"
+        )
         minutes = f"{r['fine_tune_seconds'] / 60:.1f}" if r.get("fine_tune_seconds") else "-"
         lines.append(
             f"| {r['variant']} | {overrides} | {r['val_accuracy']:.4f} ({r['val_rows']} rows) | "
             f"{r['dev_accuracy_not_used_for_choice']:.4f} | {r['train_rows']:,} | {minutes} | `{r['commit']}` |"
         )
+    lines += [f"- {r['variant']}: {r['note']}" for r in rows if r.get("note")]
     return lines + [""]
 
 
