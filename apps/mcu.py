@@ -6,15 +6,16 @@ the model's ops and an arena sized from the firmware's measured need plus a marg
 targets the qemu machine of the target spec (board glue shared with the Cortex-M profiler).
 Its checks (apps/mcu_check.py) compile and run what was written, here, against Python.
 
-Single-graph only: TFLM artifacts are not staged today, so there is no early-exit controller
-in C; a staged artifact is refused with one line rather than shipped without its controller.
+A staged artifact (model.int8.staged.micro.tflite: a flatbuffer per length bucket and stage,
+converters/tflm_staged.py) ships with the C early-exit controller (staged_classifier.cc) and
+its exit plan, and its check compares the controller's exit decisions with Python's.
 """
 
 from __future__ import annotations
 
 from edgesdk.apps.escape import markdown_text
 from edgesdk.apps.mcu_check import check_device, check_host_tokenizer
-from edgesdk.apps.mcu_project import ProjectSpec, write_project
+from edgesdk.apps.mcu_project import ProjectSpec, StagedLayout, write_project
 from edgesdk.apps.package import PackageRequest, PackageResult, count_files, register, register_preflight, require_file
 from edgesdk.apps.wordpiece import WordPieceSpec
 from edgesdk.converters.bundle import BundleInfo
@@ -53,7 +54,16 @@ def preflight(target) -> tuple:
 
 def needed_arena(request: PackageRequest, target) -> int:
     """The arena the firmware needed under qemu: the build's profile record, else measured
-    now with the profiler (one text)."""
+    now with the profiler (one text). A staged model re-plans one arena per stage, so it needs
+    the largest stage's; the profiler measures single graphs only, so that is the profiler's
+    probe size over the largest stage's Python-interpreter arena (not bisected: a margin for
+    CMSIS-NN's scratch buffers; the check reports what the firmware kept allocated)."""
+    if is_staged(request.artifact):
+        from edgesdk.converters.tflm_staged import TFLMMethods
+        from edgesdk.targets.cortex_m.boards import board_for
+        from edgesdk.targets.cortex_m.profiler import probe_arena_bytes
+
+        return probe_arena_bytes(TFLMMethods(request.artifact, 1).arena_bytes(), board_for(target))
     known = request.profile.get("arena_capacity_bytes")
     if known:
         return int(known)
@@ -65,10 +75,11 @@ def needed_arena(request: PackageRequest, target) -> int:
     return int(profile_mcu(request.artifact, texts, ProfileConfig(repetitions=1), target)["arena_capacity_bytes"])
 
 
-def shipped_arena(needed: int) -> int:
+def shipped_arena(needed: int, staged: bool = False) -> int:
+    """The measured need plus the margin; a staged model's need is already a probe size."""
     from edgesdk.targets.cortex_m.firmware import arena_size
 
-    return arena_size(needed + max(ARENA_MARGIN_MIN, int(needed * ARENA_MARGIN_FRACTION)))
+    return arena_size(needed if staged else needed + max(ARENA_MARGIN_MIN, int(needed * ARENA_MARGIN_FRACTION)))
 
 
 def readme(request: PackageRequest, target, spec: ProjectSpec, needed: int, table_bytes: dict) -> str:
@@ -93,13 +104,13 @@ def readme(request: PackageRequest, target, spec: ProjectSpec, needed: int, tabl
         "## Files\n\n"
         "- `src/classifier.{h,cc}`: `edgesdk_classifier_init()`, `edgesdk_classify(text, len, &result)`\n"
         "  (label, softmax probabilities, raw int8 logits, the ids)\n"
-        "- `src/wordpiece.{h,c}` + `src/tokenizer_tables.{h,c}`: BertNormalizer + BertPreTokenizer +\n"
+        + (staged_files(spec) if spec.exits is not None else "")
+        + "- `src/wordpiece.{h,c}` + `src/tokenizer_tables.{h,c}`: BertNormalizer + BertPreTokenizer +\n"
         "  WordPiece, C99, no malloc; the tables are generated from HF `tokenizers`\n"
         "- `src/model_ops.h`: an op resolver registering exactly the model's "
         f"{len(spec.bindings)} ops ({', '.join(b.op for b in spec.bindings)})\n"
-        f"- `src/classifier_config.h`: arena {spec.arena_bytes} B = {needed} B (least that allocated\n"
-        f"  under qemu, to 256 B) + a margin of max({ARENA_MARGIN_MIN} B, {ARENA_MARGIN_FRACTION:.0%})\n"
-        "- `src/main.cc`, `src/texts.c`: the demo; replace with your input and output\n"
+        + arena_line(spec, needed)
+        + "- `src/main.cc`, `src/texts.c`: the demo; replace with your input and output\n"
         "- `board/`: startup, linker script and memory map for the qemu machine\n\n"
         f"Flash taken by the tokenizer tables:\n\n{tables}\n"
         "## On a real board\n\n"
@@ -117,18 +128,64 @@ def readme(request: PackageRequest, target, spec: ProjectSpec, needed: int, tabl
     )
 
 
+def staged_layout(artifact) -> StagedLayout:
+    from edgesdk.converters.staged_plan import StagedPlan
+    from edgesdk.converters.tflm_staged import TFLMMethods, unpack_offsets
+
+    runner = TFLMMethods(artifact, 1)
+    return StagedLayout(StagedPlan.read(artifact.parent), unpack_offsets(artifact.read_bytes()), runner.hidden_width())
+
+
+def model_ops_of(artifact) -> list[str]:
+    """The ops the firmware must register: a staged model's, over all its stages."""
+    from edgesdk.converters.tflm_staged import unpack_methods
+    from edgesdk.targets.cortex_m.kernels import model_ops
+
+    data = artifact.read_bytes()
+    if not is_staged(artifact):
+        return model_ops(data)
+    return sorted({op for stage in unpack_methods(data, artifact).values() for op in model_ops(stage)})
+
+
+def staged_files(spec: ProjectSpec) -> str:
+    plan = spec.exits.plan
+    return (
+        "  In this project `src/staged_classifier.cc` takes classifier.cc's place: the early-exit\n"
+        f"  controller. The model holds a flatbuffer per length bucket ({', '.join(map(str, plan.buckets))} tokens)\n"
+        f"  and stage (exits after layers {', '.join(map(str, plan.exit_layers))} of {plan.num_layers});"
+        " a sentence runs the\n"
+        "  smallest bucket that holds it and stops at the first exit whose softmax confidence reaches\n"
+        "  its threshold (`src/exit_plan.h`, from the bundle's exits.json). `result.exit_index`,\n"
+        "  `result.layers` and `result.bucket` say what ran. `make EXTRA_DEFINES=-DEDGESDK_NEVER_EXIT`\n"
+        "  builds it without exits (every stage runs), the baseline the package check compares with.\n"
+    )
+
+
+def arena_line(spec: ProjectSpec, needed: int) -> str:
+    if spec.exits is not None:
+        return (
+            f"- `src/classifier_config.h`: arena {spec.arena_bytes} B: every stage re-plans this one arena; the\n"
+            f"  largest stage's Python-interpreter arena x2 + 64 KB ({needed} B; not bisected under qemu)\n"
+        )
+    return (
+        f"- `src/classifier_config.h`: arena {spec.arena_bytes} B = {needed} B (least that allocated\n"
+        f"  under qemu, to 256 B) + a margin of max({ARENA_MARGIN_MIN} B, {ARENA_MARGIN_FRACTION:.0%})\n"
+    )
+
+
 @register("mcu")
 def write_mcu_package(request: PackageRequest) -> PackageResult:
-    from edgesdk.targets.cortex_m.kernels import bindings_for, library_sources, model_ops
+    from edgesdk.targets.cortex_m.kernels import bindings_for, library_sources
 
     artifact = require_file(request.artifact, "artifact")
-    if backend_for_path(artifact).name != "tflm" or is_staged(artifact):
-        raise PackageError(f"{artifact.name}: the MCU package ships a single-graph .micro.tflite (tflm) artifact only")
+    if backend_for_path(artifact).name != "tflm":
+        raise PackageError(f"{artifact.name}: the MCU package ships a .micro.tflite (tflm) artifact only")
     target = _target(request)
     board, tools = preflight(target)
     info = BundleInfo.read(artifact.parent)
     tokenizer = load_artifact_tokenizer(artifact.parent)
-    bindings = bindings_for(tools.tflm_dir, model_ops(artifact.read_bytes()))
+    layout = staged_layout(artifact) if is_staged(artifact) else None
+    bindings = bindings_for(tools.tflm_dir, model_ops_of(artifact))
     sources = library_sources(tools.tflm_dir, bindings, cmsis_nn=True)
     needed = needed_arena(request, target)
     spec = ProjectSpec(
@@ -140,8 +197,9 @@ def write_mcu_package(request: PackageRequest) -> PackageResult:
         bindings=tuple(bindings),
         tflm_dir=tools.tflm_dir,
         tflm_sources=tuple(str(p.relative_to(tools.tflm_dir)) for p in sources),
-        arena_bytes=shipped_arena(needed),
+        arena_bytes=shipped_arena(needed, staged=layout is not None),
         texts=tuple(request.check_texts) or DEMO_TEXTS,
+        exits=layout,
     )
     with atomic_dir(request.dest) as tmp:
         sizes = write_project(tmp, spec)

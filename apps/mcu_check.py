@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 from edgesdk.apps.mcu_project import HOST_DRIVER
+from edgesdk.converters.staged_plan import is_staged
 from edgesdk.targets.cortex_m.boards import Board
 from edgesdk.targets.cortex_m.firmware import image_size
 from edgesdk.targets.cortex_m.library import ensure_library
@@ -33,7 +34,9 @@ from edgesdk.tokenizer import Tokenizer
 
 HOST_SOURCES = (HOST_DRIVER, "src/wordpiece.c", "src/tokenizer_tables.c", "src/labels.c")
 MAKE_TIMEOUT_S = 1800
+NEVER_EXIT = "-DEDGESDK_NEVER_EXIT"  # staged_classifier.cc: run every stage (the no-exit baseline)
 _IDS = re.compile(r"^EDGESDK ids (\d+):((?: -?\d+)*)$")
+_EXIT = re.compile(r"^EDGESDK exit (\d+): (-?\d+) (-?\d+) (-?\d+)$")
 
 
 def _tail(text: str) -> str:
@@ -84,9 +87,9 @@ def check_host_tokenizer(
     }
 
 
-def build_firmware(root: Path, build: Path, library: Path) -> Path:
+def build_firmware(root: Path, build: Path, library: Path, defines: str = "") -> Path:
     """`make` in the project with the prebuilt TFLM library; one line on failure."""
-    cmd = ["make", "-C", str(root), "-j2", f"BUILD={build}", f"TFLM_LIB={library}", "all"]
+    cmd = ["make", "-C", str(root), "-j2", f"BUILD={build}", f"TFLM_LIB={library}", f"EXTRA_DEFINES={defines}", "all"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=MAKE_TIMEOUT_S)
     if proc.returncode != 0:
         error = next((ln for ln in proc.stderr.splitlines() if "error" in ln.lower()), _tail(proc.stderr))
@@ -102,17 +105,33 @@ def device_ids(stdout: str) -> list[list[int]]:
     return [rows[i] for i in sorted(rows)]
 
 
-def python_reference(artifact: Path, texts: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
-    """(token ids, raw int8 outputs) from edgesdk's tokenizer and the tflite-micro interpreter."""
+def device_exits(stdout: str) -> list[tuple[int, int]]:
+    """(exit index, bucket) per sentence from a staged firmware's `EDGESDK exit` lines."""
+    rows = {}
+    for line in stdout.splitlines():
+        if found := _EXIT.match(line):
+            rows[int(found.group(1))] = (int(found.group(2)), int(found.group(3)))
+    return [rows[i] for i in sorted(rows)]
+
+
+def python_reference(artifact: Path, texts: Sequence[str]) -> tuple[list[list[int]], list[list[int]], list]:
+    """(token ids, raw int8 outputs, (exit index, bucket) per text or [] for a single graph)
+    from edgesdk's tokenizer and the tflite-micro interpreter; a staged artifact runs through
+    the Python exit controller, the reference the C controller must match."""
     from edgesdk.converters.bundle import open_artifact
 
     loaded = open_artifact(artifact, 1)
     ids = loaded.tokenizer.encode(list(texts), loaded.info.seq_len)
     padded, mask = loaded.tokenizer.pad(ids, loaded.info.seq_len)
-    outputs = [
-        loaded.session.run_quantized(padded[i : i + 1], mask[i : i + 1]).reshape(-1).tolist() for i in range(len(ids))
-    ]
-    return ids, outputs
+    rows = [(padded[i : i + 1], mask[i : i + 1]) for i in range(len(ids))]
+    if not hasattr(loaded.session, "controller"):
+        return ids, [loaded.session.run_quantized(*row).reshape(-1).tolist() for row in rows], []
+    outputs, exits = [], []
+    for row in rows:
+        decision = loaded.session.controller.run_ids(*row)
+        outputs.append(loaded.session.controller.runner.last_raw[-1].reshape(-1).tolist())
+        exits.append((decision.exit_index, decision.bucket))
+    return ids, outputs, exits
 
 
 def check_device(
@@ -130,22 +149,35 @@ def check_device(
     the tokenizer's latency estimated from its count as the profiler estimates Invoke's
     (`target`'s CPI and clock), so the two add up to the device's time per sentence."""
     summary = {"ok": False, "texts": len(texts), "machine": f"qemu-system-arm -M {board.machine}", "arena_bytes": arena}
+    staged = is_staged(artifact)
     try:
         library = ensure_library(tools, board, sources)
         with tempfile.TemporaryDirectory() as tmp:
             elf = build_firmware(root, Path(tmp) / "build", library)
             run = run_firmware(tools, board, elf)
             size = image_size(tools, elf)
+            if staged:  # the same controller with its exits compiled out: the baseline they save against
+                never = run_firmware(tools, board, build_firmware(root, Path(tmp) / "never", library, NEVER_EXIT))
     except EdgeSDKError as exc:
         return {**summary, "error": str(exc)[:300]}
-    want_ids, want_outputs = python_reference(artifact, texts)
+    want_ids, want_outputs, want_exits = python_reference(artifact, texts)
     got_ids = device_ids(run.stdout)
     labels = [int(np.argmax(o)) for o in run.outputs]
+    exits_ok = True
+    if staged:
+        got_exits = device_exits(run.stdout)
+        exits_ok = got_exits == want_exits
+        summary |= {
+            "exit_decisions_match": sum(int(a == b) for a, b in zip(got_exits, want_exits)),
+            "exit_histogram": [sum(e == k for e, _ in got_exits) for k in range(max(e for e, _ in want_exits) + 1)],
+            "invoke_instructions_no_exit": instruction_stats(never.invoke_instructions or [0]),
+        }
     tokenize_ms, tokenize_method = latency_estimate(run.tokenize_instructions or [0], target)
     return {
         **summary,
         "ok": len(got_ids) == len(run.outputs) == len(texts) == len(run.tokenize_instructions)
         and got_ids == want_ids
+        and exits_ok
         and labels == [int(np.argmax(o)) for o in want_outputs],
         "token_ids_match": sum(int(a == b) for a, b in zip(got_ids, want_ids)),
         "labels_match": sum(int(a == int(np.argmax(b))) for a, b in zip(labels, want_outputs)),

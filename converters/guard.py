@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from edgesdk.converters.tflm_staged import STAGED_MAGIC, unpack_methods
 from edgesdk.errors import ArtifactError
 
 PROBE_TIMEOUT_S = 120.0  # per file; loading a real model takes well under a second
@@ -30,6 +31,13 @@ def structure_error(path: Path, data: bytes) -> Optional[str]:
     follow must point inside the file."""
     if len(data) < 16:
         return f"{path} is truncated ({len(data)} bytes)"
+    if data[4:8] == STAGED_MAGIC:  # a staged TFLM pack: its index, then each stage's own header
+        try:
+            stages = unpack_methods(data, path)
+        except ArtifactError as exc:
+            return str(exc)
+        errors = (structure_error(Path(f"{path} stage {name}"), stage) for name, stage in stages.items())
+        return next((error for error in errors if error), None)
     root = struct.unpack_from("<I", data, 0)[0]
     if root + 4 > len(data):
         return f"{path} is corrupt (root table offset {root} beyond its {len(data)} bytes)"

@@ -177,10 +177,15 @@ class LiteRTMethods:
                 )
             runner = self._interpreter.get_signature_runner(name)
             # litert-torch names positional inputs args_0.. and outputs output_0.. in order.
-            self._runners[name] = (runner, sorted(runner.get_input_details()))
-        runner, names = self._runners[name]
+            outputs = runner.get_output_details()
+            logits = output_dequantizer(outputs[sorted(outputs)[-1]])
+            self._runners[name] = (runner, sorted(runner.get_input_details()), logits)
+        runner, names, logits = self._runners[name]
         out = runner(**dict(zip(names, inputs)))
-        return [out[k] for k in sorted(out)]
+        # Hidden states pass on as produced (int8 in a full-int8 graph, as the app controllers
+        # pass them); the exit logits are dequantized for the exit rule.
+        values = [out[k] for k in sorted(out)]
+        return [*values[:-1], logits(values[-1])]
 
 
 def output_dequantizer(details: dict):

@@ -49,6 +49,12 @@ class Backend:
     # Staged (multi-method) artifacts, for early exit and length buckets; None = not supported.
     lower_methods: Optional[Callable[[dict], bytes]] = None  # {name: (module, example)} -> bytes
     open_methods: Optional[Callable[[Path, int], "MethodRunner"]] = None
+    staged_magic: Optional[bytes] = None  # a staged file's identifier when it differs (TFLM's pack)
+
+    def magic_for(self, path: Path) -> bytes:
+        from edgesdk.converters.staged_plan import is_staged
+
+        return self.staged_magic if self.staged_magic is not None and is_staged(path) else self.magic
 
     @property
     def precisions(self) -> tuple[str, ...]:
@@ -89,9 +95,9 @@ def check_artifact_file(path: Path, backend: Backend) -> None:
     """Cheap structural check before handing a file to a native runtime."""
     if not path.is_file():
         raise ArtifactError(f"artifact {path} does not exist; check the path")
-    head = path.read_bytes()[:8]
-    if len(head) < 8 or head[4:8] != backend.magic:
+    head, magic = path.read_bytes()[:8], backend.magic_for(path)
+    if len(head) < 8 or head[4:8] != magic:
         raise ArtifactError(
             f"{path} is not a valid {backend.name} artifact (file identifier {head[4:8]!r}, "
-            f"expected {backend.magic!r}); rebuild it with edgesdk build"
+            f"expected {magic!r}); rebuild it with edgesdk build"
         )

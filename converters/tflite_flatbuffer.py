@@ -109,6 +109,12 @@ def summarize(data: bytes) -> ModelSummary:
     )
 
 
+def io_counts(data: bytes) -> tuple[int, int]:
+    """(inputs, outputs) of the first subgraph, read off the flatbuffer without unpacking it."""
+    graph = _schema().Model.GetRootAsModel(data, 0).Subgraphs(0)
+    return graph.InputsLength(), graph.OutputsLength()
+
+
 def inline_buffers(data: bytes) -> bytes:
     return _Model(data).serialize()
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from edgesdk.converters import litert
 from edgesdk.converters.registry import Backend, register
+from edgesdk.converters.tflite_flatbuffer import io_counts
+from edgesdk.converters.tflm_staged import STAGED_MAGIC, TFLMMethods
 
 from edgesdk.errors import ArtifactError
 from edgesdk.progress import fds_to
@@ -74,30 +76,54 @@ def _dequantizer(details: dict):
 
 class TFLMSession:
     def __init__(self, path: Path, threads: int):
+        self.__dict__.update(TFLMSession.from_bytes(path.read_bytes(), path).__dict__)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: object) -> "TFLMSession":
         from tflite_micro.python.tflite_micro import runtime
 
         with captured_stderr() as log:
             try:
-                self._interpreter = runtime.Interpreter.from_bytes(path.read_bytes(), arena_size=ARENA_LIMIT_BYTES)
+                interpreter = runtime.Interpreter.from_bytes(data, arena_size=ARENA_LIMIT_BYTES)
                 error = None
             except Exception as exc:  # noqa: BLE001 - the binding raises RuntimeError with the C++ log on stderr
                 error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if error is not None:
             detail = next((ln for ln in log if "Didn't find op" in ln or "failed" in ln.lower()), "")
-            raise ArtifactError(f"TFLM cannot load {path}: {error} {detail}".strip()[:240])
-        self._dequantize = _dequantizer(self._interpreter.get_output_details(0))
-        self.arena_bytes: int | None = None
+            raise ArtifactError(f"TFLM cannot load {source}: {error} {detail}".strip()[:240])
+        try:
+            inputs, outputs = io_counts(data)
+        except Exception:  # noqa: BLE001 - a damaged table the interpreter did not read
+            raise ArtifactError(f"TFLM cannot load {source}: unreadable subgraph table") from None
+        session = cls.__new__(cls)
+        session._interpreter, session._inputs, session._outputs = interpreter, inputs, outputs
+        session._dequantize = [_dequantizer(interpreter.get_output_details(i)) for i in range(session._outputs)]
+        session.arena_bytes = None
+        return session
 
     def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return self._dequantize(self.run_quantized(ids, mask)).reshape(1, -1)
+        return self._dequantize[0](self.run_quantized(ids, mask)).reshape(1, -1)
 
     def run_quantized(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The raw (int8) output: what a firmware running the same model must reproduce exactly."""
-        # The planner may reuse input buffers: set both inputs before every invoke.
-        self._interpreter.set_input(ids, 0)
-        self._interpreter.set_input(mask, 1)
+        return self.invoke(ids, mask)[0]
+
+    def invoke(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        """Raw outputs, in order, for raw inputs in order."""
+        # The planner may reuse input buffers: set every input before every invoke.
+        for i, x in enumerate(inputs):
+            self._interpreter.set_input(x, i)
         self._interpreter.invoke()
-        return np.array(self._interpreter.get_output(0), copy=True)
+        return [np.array(self._interpreter.get_output(i), copy=True) for i in range(self._outputs)]
+
+    def dequantize(self, index: int, raw: np.ndarray) -> np.ndarray:
+        return self._dequantize[index](raw)
+
+    def input_details(self) -> list[dict]:
+        return [self._interpreter.get_input_details(i) for i in range(self._inputs)]
+
+    def output_details(self) -> list[dict]:
+        return [self._interpreter.get_output_details(i) for i in range(self._outputs)]
 
     def memory(self) -> dict:
         """Arena bytes from TFLM's own allocation record (after at least one invoke)."""
@@ -110,6 +136,35 @@ class TFLMSession:
         raise ArtifactError("TFLM printed no arena allocation record; is this tflite-micro build supported?")
 
 
+def lower_methods(methods: dict, precision: str = "int8", calibrations=None, config=None) -> bytes:
+    """Every (bucket, stage) lowered as its own full-int8 .micro.tflite, packed in one file
+    (converters/tflm_staged.py), each calibrated on its own inputs."""
+    from edgesdk.converters.tflm_staged import pack_methods
+
+    calibrations = calibrations or {}
+    return pack_methods(
+        {
+            name: lower(module, example, precision, calibrations.get(name), config)
+            for name, (module, example) in methods.items()
+        }
+    )
+
+
+def open_methods(path: Path, threads: int):
+    return TFLMMethods(path, threads)
+
+
 BACKEND = register(
-    Backend("tflm", ".micro.tflite", b"TFL3", lower, TFLMSession, quantizers={"int8": tflm_module}, fp32=False)
+    Backend(
+        "tflm",
+        ".micro.tflite",
+        b"TFL3",
+        lower,
+        TFLMSession,
+        quantizers={"int8": tflm_module},
+        fp32=False,
+        lower_methods=lower_methods,
+        open_methods=open_methods,
+        staged_magic=STAGED_MAGIC,
+    )
 )

@@ -155,8 +155,19 @@ def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, o
     if cfg.vocab == "train":
         plan = plan_vocabulary(tokenizer, task.train.texts, cfg.vocab_min_count, cfg.vocab_max_size)
         reference = dev_logits(model, tokenizer).argmax(1)
+        # The train-carved validation rows (when the recipe keeps them) are what a choice of
+        # vocab settings is made on; dev is reported beside them, never chosen on.
+        held_out = task.validation
+
+        def held_out_accuracy(m, tok) -> float:
+            return round(accuracy(predict_logits(m, tok, held_out.texts, seq_len).argmax(1), held_out.labels), 6)
+
+        validation_before = held_out_accuracy(model, tokenizer) if len(held_out) else None
         model, tokenizer = prune_vocabulary(model, tokenizer, plan, cfg.vocab_unseen)
         predicted = dev_logits(model, tokenizer).argmax(1)
+        if validation_before is not None:
+            info["vocab_validation_accuracy_before"] = validation_before
+            info["vocab_validation_accuracy_after"] = held_out_accuracy(model, tokenizer)
         width = model.word_embeddings.weight.shape[1]
         info.update(
             {

@@ -412,6 +412,12 @@ def render_pruning(p: dict) -> list[str]:
             f"({fmt_bytes(p['embedding_bytes_saved_fp32'])} of fp32 embeddings removed); "
             f"{p['vocab_dev_prediction_changes']} dev predictions changed, accuracy "
             f"{p['vocab_dev_accuracy_before']:.4f} -> {p['vocab_dev_accuracy_after']:.4f}"
+            + (
+                f" (train-carved validation rows: {p['vocab_validation_accuracy_before']:.4f} -> "
+                f"{p['vocab_validation_accuracy_after']:.4f})"
+                if "vocab_validation_accuracy_before" in p
+                else ""
+            )
         )
     b, a = p["before"], p["after"]
     lines.append(

@@ -131,9 +131,57 @@ def tiny_tflm_bundle(out: Path, labels: tuple = ("0", "1"), seq_len: int = 16) -
     return path
 
 
+def tiny_staged_tflm_bundle(out: Path, texts: list[str], seq_len: int = 32, buckets: tuple = (16,)) -> Path:
+    """A 2-layer x 16 int8 encoder with an exit after layer 1, staged for TFLM at buckets +
+    seq_len (converters/tflm_staged.py) in a bundle with its exits.json. The exit threshold is
+    the median exit confidence over `texts`, so about half of them stop early."""
+    import numpy as np
+
+    from edgesdk.compress.exits import ExitHeads
+    from edgesdk.compress.quantize import calibration_set, deployable
+    from edgesdk.controller import ExitController
+    from edgesdk.converters import get_backend
+    from edgesdk.converters.bundle import BundleInfo
+    from edgesdk.converters.staged_plan import StagedPlan
+    from edgesdk.converters.staging import stage_calibrations, stage_methods
+    from edgesdk.data import LabelMap
+    from edgesdk.exit_rule import confidence, softmax
+    from edgesdk.recipe import QuantizeConfig
+    from edgesdk.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer.from_dir(default_teacher_dir())
+    backend, config = get_backend("tflm"), QuantizeConfig(calibration_samples=32)
+    model = deployable(tiny_encoder(hidden=16, heads=2, ffn=32, layers=2, dropout=0.0).eval(), seq_len)
+    plan = StagedPlan([*buckets, seq_len], [1], 2, [0.5], "maxprob")
+    torch.manual_seed(1)
+    methods = stage_methods(model, ExitHeads(16, 2, 1).eval(), plan)
+    calibrations = stage_calibrations(methods, plan, tokenizer, texts[:32])
+    quantized = {
+        name: (backend.quantizers["int8"](stage, calibrations[name], config, example[0].shape[1]), example)
+        for name, (stage, example) in methods.items()
+    }
+    path = out / "model.int8.staged.micro.tflite"
+    path.write_bytes(backend.lower_methods(quantized, "int8", calibrations, config))
+    ids, mask = tokenizer.pad(tokenizer.encode(texts, seq_len), seq_len)
+    first = ExitController(backend.open_methods(path, 1), plan)
+    exit_logits = [next(first.stage_logits(ids[i : i + 1], mask[i : i + 1]))[2] for i in range(len(texts))]
+    sure = confidence(softmax(np.asarray(exit_logits, dtype=np.float64)), "maxprob")
+    StagedPlan(plan.buckets, plan.exit_layers, plan.num_layers, [float(np.median(sure))], plan.confidence).write(out)
+    BundleInfo(seq_len, LabelMap(("neg", "pos"))).write(out)
+    shutil.copy(default_teacher_dir() / "tokenizer.json", out)
+    return path
+
+
 # Artifact kinds `edgesdk eval`/`profile` open: single-graph, staged (a method or signature per
 # length bucket and stage, see converters/staging.py) and TFLite Micro.
-ARTIFACT_KINDS = ("model.pte", "model.tflite", "model.staged.pte", "model.staged.tflite", "model.int8.micro.tflite")
+ARTIFACT_KINDS = (
+    "model.pte",
+    "model.tflite",
+    "model.staged.pte",
+    "model.staged.tflite",
+    "model.int8.micro.tflite",
+    "model.int8.staged.micro.tflite",
+)
 BUNDLE_FILES = ("bundle.json", "tokenizer.json", "exits.json")
 
 
@@ -149,6 +197,7 @@ def fuzz_seeds(directory: Path, seq_len: int = 16) -> dict[str, Path]:
     from edgesdk.compress.exits import ExitHeads
     from edgesdk.data import LabelMap
     from edgesdk.tokenizer import Tokenizer
+    from tests.conftest import sst2_rows
 
     small = directory / "small"
     small.mkdir(parents=True)
@@ -169,6 +218,10 @@ def fuzz_seeds(directory: Path, seq_len: int = 16) -> dict[str, Path]:
     micro = directory / "micro"
     micro.mkdir()
     seeds["model.int8.micro.tflite"] = tiny_tflm_bundle(micro, labels=("neg", "pos"), seq_len=seq_len)
+    staged_micro = directory / "staged_micro"
+    staged_micro.mkdir()
+    texts = [line.split("\t")[0] for line in sst2_rows("train", 64)[1:]]
+    seeds["model.int8.staged.micro.tflite"] = tiny_staged_tflm_bundle(staged_micro, texts, seq_len=seq_len, buckets=())
     return seeds
 
 

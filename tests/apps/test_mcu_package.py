@@ -145,5 +145,32 @@ def test_generation_is_byte_identical(package, tmp_path):
 def test_a_non_tflm_artifact_is_one_clear_line(tmp_path):
     artifact = tmp_path / "model.tflite"
     artifact.write_bytes(b"\0" * 64)
-    with pytest.raises(PackageError, match="single-graph .micro.tflite"):
+    with pytest.raises(PackageError, match="ships a .micro.tflite"):
         packager_for("mcu")(PackageRequest(artifact, tmp_path / "out", "x"))
+
+
+@pytest.fixture(scope="module")
+def staged_package(tmp_path_factory):
+    from tests.helpers import tiny_staged_tflm_bundle
+
+    texts = sst2_dev_texts()[:CHECK_TEXTS]
+    artifact = tiny_staged_tflm_bundle(tmp_path_factory.mktemp("mcu_staged_artifact"), texts)
+    dest = tmp_path_factory.mktemp("mcu_staged_pkg") / "mcu"
+    request = PackageRequest(artifact, dest, "edgesdk staged", texts, target=get_target("cortex-m7"))
+    return request, packager_for("mcu")(request)
+
+
+def test_staged_firmware_exits_where_the_python_controller_does(staged_package):
+    """Early exit on the MCU: the C controller (staged_classifier.cc) under qemu takes the same
+    exit and bucket and gives the same label and int8 logits as edgesdk/controller.py over the
+    tflite-micro interpreter, on 200 SST-2 dev sentences; with exits it runs fewer
+    instructions than the same controller built without them."""
+    request, result = staged_package
+    device = result.checks["device"]
+    print(f"staged mcu package checks: {device}")
+    assert device["ok"], device
+    assert device["texts"] == device["exit_decisions_match"] == device["labels_match"] == device["outputs_match"] == 200
+    early, final = device["exit_histogram"]
+    assert early > 20 and final > 20  # the median threshold splits the sentences
+    assert device["invoke_instructions"]["mean"] < device["invoke_instructions_no_exit"]["mean"]
+    assert (request.dest / "src/exit_plan.h").is_file() and not (request.dest / "src/classifier.cc").exists()

@@ -97,7 +97,7 @@ PLAN_MISMATCHES = {
 
 def test_the_guard_runs_every_method_of_a_staged_artifact(seeds, tmp_path):
     staged = []
-    for kind in ("model.staged.pte", "model.staged.tflite"):
+    for kind in ("model.staged.pte", "model.staged.tflite", "model.int8.staged.micro.tflite"):
         for mismatch, change in PLAN_MISMATCHES.items():
             bundle = tmp_path / f"{kind} with {mismatch}"
             bundle.mkdir()

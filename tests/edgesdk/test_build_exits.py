@@ -1,5 +1,6 @@
 """An early-exit build through the real CLI: heads trained and calibrated, staged artifacts
-(a method/signature per bucket and stage) in ExecuTorch and LiteRT, run by the controller."""
+(a method/signature per bucket and stage in ExecuTorch and LiteRT, a packed flatbuffer per
+stage for TFLite Micro), run by the controller."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def built(tmp_path_factory, tiny_teacher, sst2_slice):
         "student: {layers: 1, hidden: 16, heads: 2, ffn: 32}",
         "student: {layers: 2, hidden: 32, heads: 2, ffn: 64, layer_init: none}",
     )
-    text = text.replace("export: {seq_len: 32}", "export: {seq_len: 32, teacher: false}")
+    text = text.replace(
+        "export: {seq_len: 32}", "export: {seq_len: 32, teacher: false, runtimes: [executorch, litert, tflm]}"
+    )
     text = text.replace(
         "losses: {kd: 1.0, hidden: 1.0, attention: 1.0, minilm: 1.0, embedding: 1.0}", "losses: {kd: 1.0, ce: 1.0}"
     )
@@ -41,7 +44,8 @@ def test_staged_artifacts_are_built_verified_and_reported(built):
     out, report = built
     staged = [a for a in report["artifacts"] if a.get("staged")]
     assert {(a["runtime"], a["precision"]) for a in staged} == {
-        (r, p) for r in ("executorch", "litert") for p in ("fp32", "int8")
+        *((r, p) for r in ("executorch", "litert") for p in ("fp32", "int8")),
+        ("tflm", "int8"),  # a flatbuffer per stage, packed (converters/tflm_staged.py)
     }
     assert all(a["stages"] == 2 and a["buckets"] == [16, 32] for a in staged)
     e = report["exits"]
@@ -72,6 +76,7 @@ def test_golden_decisions_are_stable_and_follow_the_exit_rule(built):
         ("executorch", ".pte", ""),
         ("litert", ".tflite", ""),
         ("litert", ".tflite", ".int8"),
+        ("tflm", ".micro.tflite", ".int8"),
     ):
         golden = json.loads((out / "artifacts" / f"golden_exits.{runtime}{precision}.json").read_text())
         assert len(golden["inputs"]) == 32 and golden["plan"]["thresholds"] == plan.thresholds

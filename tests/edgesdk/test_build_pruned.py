@@ -4,6 +4,7 @@ distilled student, lowered to ExecuTorch, LiteRT and TFLM, verified against its 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,10 @@ def built(tmp_path_factory, tiny_teacher, sst2_slice):
         PRUNE,
         "precisions: [fp32, int8], max_accuracy_drop: 1.0, min_agreement: 0.0",
     )
+    text = Path(recipe).read_text()  # train-carved validation rows: the vocabulary cut reports on them
+    held_out = "teacher: {epochs: 2, batch_size: 16, learning_rate: 1.0e-3, max_length: 32, validation_rows: 20}"
+    Path(recipe).write_text(text.replace(TINY_RECIPE.splitlines()[1], held_out))
+    assert held_out in Path(recipe).read_text()
     proc = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp / "b"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp / "b", json.loads((tmp / "b" / "report.json").read_text())
@@ -47,6 +52,8 @@ def test_report_lists_what_was_removed(built):
     assert (p["heads_total"], p["heads_removed"]) == (8, 4)
     assert (p["ffn_total"], p["ffn_removed"]) == (128, 64) and p["ffn_per_layer"] == [32, 32]
     assert p["vocab_before"] == 30522 and 0 < p["vocab_after"] < 30522 // 5
+    assert report["data"]["validation"]["rows"] == 20
+    assert 0 <= p["vocab_validation_accuracy_before"] <= 1 and 0 <= p["vocab_validation_accuracy_after"] <= 1
     assert [h["stage"] for h in p["history"]] == ["before", "iteration 1", "iteration 2", "cluster 16"]
     assert all(h["recovery"]["stages"] for h in p["history"][1:])  # distillation ran each round
     assert [h["recovery"]["augmented_rows"] for h in p["history"][1:]] == [64, 64, 64]  # 1 copy of 64 rows

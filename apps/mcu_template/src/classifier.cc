@@ -1,5 +1,5 @@
-// See classifier.h. The model is single-graph (TFLM artifacts are not staged), so there is
-// no early-exit controller here: one Invoke per text.
+// See classifier.h. A single-graph model: one Invoke per text (a staged model ships
+// staged_classifier.cc, the early-exit controller, in this file's place).
 #include "classifier.h"
 
 #include <math.h>
@@ -73,5 +73,8 @@ extern "C" int edgesdk_classify(const char* text, size_t len, edgesdk_result* ou
   for (int i = 1; i < EDGESDK_NUM_LABELS; i++)
     if (out->logits_int8[i] > out->logits_int8[out->label]) out->label = i;
   softmax(out->logits_int8, logits->params.scale, logits->params.zero_point, out->probabilities);
+  out->exit_index = 0;
+  out->layers = 0;
+  out->bucket = EDGESDK_SEQ_LEN;
   return 0;
 }

@@ -1,5 +1,6 @@
 /* edgesdk classifier: text -> on-device WordPiece ids -> TFLM Invoke -> label and
- * probabilities. One static interpreter over the model in flash and the arena in RAM. */
+ * probabilities. One static interpreter over the model in flash and the arena in RAM
+ * (classifier.cc), or for a staged model the early-exit controller (staged_classifier.cc). */
 #ifndef EDGESDK_CLASSIFIER_H
 #define EDGESDK_CLASSIFIER_H
 #include <stddef.h>
@@ -17,6 +18,9 @@ typedef struct {
   int8_t logits_int8[EDGESDK_NUM_LABELS];      /* the model's raw int8 output */
   int32_t ids[EDGESDK_SEQ_LEN], mask[EDGESDK_SEQ_LEN];
   size_t num_ids;                              /* real tokens in ids (the rest is [PAD]) */
+  int exit_index;  /* staged models: which exit answered (the number of exits = the final classifier) */
+  int layers;      /* staged models: encoder layers run; 0 for a single-graph model */
+  int bucket;      /* input length the model ran at (the smallest bucket holding the sentence) */
 } edgesdk_result;
 
 /* 0 on success; 1 bad model schema, 2 op registration, 3 AllocateTensors (arena too small),

@@ -37,6 +37,9 @@ int main() {
     for (int j = 0; j < EDGESDK_NUM_LABELS; j++) printf(" %d", (int)g_result.logits_int8[j]);
     printf("\nEDGESDK label %u: %d ppm=%ld %s\n", (unsigned)i, g_result.label,
            (long)(g_result.probabilities[g_result.label] * 1e6f), edgesdk_labels[g_result.label]);
+#if EDGESDK_STAGED
+    printf("EDGESDK exit %u: %d %d %d\n", (unsigned)i, g_result.exit_index, g_result.bucket, g_result.layers);
+#endif
   }
   printf("EDGESDK stack_high_water_bytes=%lu\n", (unsigned long)stack_high_water_bytes());
   printf("EDGESDK done\n");
