@@ -112,3 +112,29 @@ def test_a_staged_artifact_without_a_sound_exit_plan_is_one_line(built, tmp_path
     else:
         plan.write_text('{"buckets": [16], "thresholds": "high"}')
     assert_one_line_error(run_cli("eval", tmp_path / "model.staged.pte", "--data", sst2_slice[1]), needle)
+
+
+def test_quantized_stages_hand_the_exit_rule_dequantized_logits(built, sst2_slice):
+    """Full-int8 stages output int8 logits; the exit rule must see them dequantized (as the
+    single-graph sessions and the Kotlin backend do), near the fp32 stages' logits, not raw
+    int8 values (tens to -128) whose softmax is ~1 for any sentence."""
+    from edgesdk.controller import ExitController
+    from edgesdk.converters import get_backend
+    from edgesdk.converters.staged_plan import StagedPlan
+    from edgesdk.tokenizer import load_artifact_tokenizer
+
+    out, _ = built
+    plan = StagedPlan.read(out / "artifacts")
+    tokenizer = load_artifact_tokenizer(out / "artifacts")
+    lines = sst2_slice[1].read_text().splitlines()[1:5]
+    ids, mask = tokenizer.pad(tokenizer.encode([line.split("\t")[0] for line in lines], 32), 32)
+
+    def every_stage(runtime: str, name: str) -> list[np.ndarray]:
+        controller = ExitController(get_backend(runtime).open_methods(out / "artifacts" / name, 1), plan)
+        rows = [controller.stage_logits(ids[i : i + 1], mask[i : i + 1]) for i in range(len(ids))]
+        return [logits for stages in rows for _, _, logits in stages]
+
+    reference = every_stage("litert", "model.staged.tflite")
+    for runtime, name in (("litert", "model.int8.staged.tflite"), ("tflm", "model.int8.staged.micro.tflite")):
+        for got, want in zip(every_stage(runtime, name), reference, strict=True):
+            assert got.dtype == np.float32 and np.abs(got - want).max() < 0.5 + 0.5 * np.abs(want).max(), (got, want)
