@@ -80,6 +80,23 @@ def teacher_recipe_section(data: dict) -> list[str]:
     return lines + [""]
 
 
+def frontier_section(data: dict) -> list[str]:
+    """bench/frontier.py: the default build's levers, each against the teacher's fp32 .pte of its own build."""
+    from frontier import markdown
+
+    lines = [
+        "## Default build, lever by lever (bench/frontier.py)",
+        "",
+        "One build family on SST-2: the default recipe's build, then variants that add one lever (each a real "
+        "build from the cached teacher). Accuracy from the artifact in its runtime on dev (eager rows say so), "
+        "and on the train-carved validation rows where the build recorded them; size and speed against the "
+        "teacher's fp32 .pte of the same build (never across builds). Mean latency is per dev sentence, batch 1.",
+        "",
+        markdown(data["rows"]).rstrip("\n"),
+    ]
+    return lines + ([f"- {data['note']}"] if data.get("note") else []) + [""]
+
+
 def train_step_section(data: dict) -> list[str]:
     lines = [
         "## Training step (bench/train_step.py)",
@@ -526,6 +543,7 @@ def main() -> None:
         lines += quantization_section(json.loads(path.read_text()))
     for pattern, section in (
         ("teacher_recipe.json", teacher_recipe_section),
+        ("frontier_*.json", frontier_section),
         ("train_step.json", train_step_section),
         ("pruning_*.json", pruning_section),
         ("ab_pruning_*.json", ab_section),

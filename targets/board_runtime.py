@@ -41,14 +41,13 @@ class LiteRTMethods:
         if name not in self._runners:
             runner = self._interpreter.get_signature_runner(name)
             outputs = runner.get_output_details()
-            self._runners[name] = (
-                runner,
-                sorted(runner.get_input_details()),
-                [(k, _dequantizer(outputs[k])) for k in sorted(outputs)],
-            )
-        runner, names, outputs = self._runners[name]
+            keys = sorted(outputs)
+            self._runners[name] = (runner, sorted(runner.get_input_details()), keys, _dequantizer(outputs[keys[-1]]))
+        runner, names, keys, logits = self._runners[name]
         out = runner(**dict(zip(names, inputs)))
-        return [dequantize(out[k]) for k, dequantize in outputs]
+        # Hidden states pass on as produced (int8 into the next full-int8 stage), as every
+        # controller passes them; only the logits (last output) are dequantized.
+        return [*(out[k] for k in keys[:-1]), logits(out[keys[-1]])]
 
     def default_method(self):
         return next(iter(self._interpreter.get_signature_list()))

@@ -131,21 +131,34 @@ def tiny_tflm_bundle(out: Path, labels: tuple = ("0", "1"), seq_len: int = 16) -
     return path
 
 
+def median_exit_plan(runner, plan, tokenizer, texts: list[str], seq_len: int):
+    """`plan` (one exit) with its threshold at the median exit confidence over `texts`, so
+    about half of them stop early: both controller branches run."""
+    import dataclasses
+
+    import numpy as np
+
+    from edgesdk.controller import ExitController
+    from edgesdk.exit_rule import confidence, softmax
+
+    ids, mask = tokenizer.pad(tokenizer.encode(texts, seq_len), seq_len)
+    first = ExitController(runner, plan)
+    exit_logits = [next(first.stage_logits(ids[i : i + 1], mask[i : i + 1]))[2] for i in range(len(texts))]
+    sure = confidence(softmax(np.asarray(exit_logits, dtype=np.float64)), plan.confidence)
+    return dataclasses.replace(plan, thresholds=[float(np.median(sure))])
+
+
 def tiny_staged_tflm_bundle(out: Path, texts: list[str], seq_len: int = 32, buckets: tuple = (16,)) -> Path:
     """A 2-layer x 16 int8 encoder with an exit after layer 1, staged for TFLM at buckets +
     seq_len (converters/tflm_staged.py) in a bundle with its exits.json. The exit threshold is
     the median exit confidence over `texts`, so about half of them stop early."""
-    import numpy as np
-
     from edgesdk.compress.exits import ExitHeads
-    from edgesdk.compress.quantize import calibration_set, deployable
-    from edgesdk.controller import ExitController
+    from edgesdk.compress.quantize import deployable
     from edgesdk.converters import get_backend
     from edgesdk.converters.bundle import BundleInfo
     from edgesdk.converters.staged_plan import StagedPlan
     from edgesdk.converters.staging import stage_calibrations, stage_methods
     from edgesdk.data import LabelMap
-    from edgesdk.exit_rule import confidence, softmax
     from edgesdk.recipe import QuantizeConfig
     from edgesdk.tokenizer import Tokenizer
 
@@ -162,11 +175,7 @@ def tiny_staged_tflm_bundle(out: Path, texts: list[str], seq_len: int = 32, buck
     }
     path = out / "model.int8.staged.micro.tflite"
     path.write_bytes(backend.lower_methods(quantized, "int8", calibrations, config))
-    ids, mask = tokenizer.pad(tokenizer.encode(texts, seq_len), seq_len)
-    first = ExitController(backend.open_methods(path, 1), plan)
-    exit_logits = [next(first.stage_logits(ids[i : i + 1], mask[i : i + 1]))[2] for i in range(len(texts))]
-    sure = confidence(softmax(np.asarray(exit_logits, dtype=np.float64)), "maxprob")
-    StagedPlan(plan.buckets, plan.exit_layers, plan.num_layers, [float(np.median(sure))], plan.confidence).write(out)
+    median_exit_plan(backend.open_methods(path, 1), plan, tokenizer, texts, seq_len).write(out)
     BundleInfo(seq_len, LabelMap(("neg", "pos"))).write(out)
     shutil.copy(default_teacher_dir() / "tokenizer.json", out)
     return path

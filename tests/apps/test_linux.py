@@ -15,14 +15,15 @@ from edgesdk.apps.package import PackageRequest, packager_for
 from edgesdk.compress.exits import ExitHeads
 from edgesdk.converters import get_backend
 from edgesdk.converters.bundle import BundleInfo
-from edgesdk.converters.staging import StagedPlan, stage_methods
+from edgesdk.converters.staging import StagedPlan, stage_calibrations, stage_methods
 from edgesdk.data import LabelMap
 from edgesdk.errors import PackageError
 from edgesdk.fsutil import sha256_dir
+from edgesdk.recipe import QuantizeConfig
 from edgesdk.teacher import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
 from tests.conftest import sst2_rows
-from tests.helpers import tiny_encoder
+from tests.helpers import median_exit_plan, tiny_encoder
 
 SEQ_LEN = 16
 TEXTS = [row.split("\t")[0] for row in sst2_rows("dev", 40)[1:]]
@@ -43,18 +44,28 @@ def single(request, tmp_path_factory):
     return d / f"model{backend.suffix}"
 
 
-@pytest.fixture(scope="module")
-def staged(tmp_path_factory):
+@pytest.fixture(scope="module", params=["fp32", "int8"])
+def staged(request, tmp_path_factory):
     """A 2-layer encoder with one exit after layer 1, buckets 8 and 16, a threshold that
-    lets some sentences exit: both controller branches run."""
-    d = tmp_path_factory.mktemp("staged")
+    lets some sentences exit: both controller branches run. int8: full-int8 stages, whose
+    hidden state crosses stages as int8 and whose exit logits the controller dequantizes."""
+    d = tmp_path_factory.mktemp(f"staged-{request.param}")
     model = tiny_encoder(seed=5, layers=2).eval()
     torch.manual_seed(0)
     heads = ExitHeads(32, 2, 1)
     plan = StagedPlan(buckets=[8, 16], exit_layers=[1], num_layers=2, thresholds=[0.5005], confidence="maxprob")
-    backend = get_backend("litert")
-    path = d / "model.staged.tflite"
-    path.write_bytes(backend.lower_methods(stage_methods(model, heads, plan), "fp32", None, None))
+    backend, tokenizer = get_backend("litert"), Tokenizer.from_dir(default_teacher_dir())
+    methods, calibrations, config = stage_methods(model, heads, plan), None, QuantizeConfig(calibration_samples=32)
+    if request.param == "int8":
+        calibrations = stage_calibrations(methods, plan, tokenizer, TEXTS[:32])
+        methods = {
+            name: (backend.quantizers["int8"](stage, calibrations[name], config, example[0].shape[1]), example)
+            for name, (stage, example) in methods.items()
+        }
+    path = d / ("model.staged.tflite" if request.param == "fp32" else "model.int8.staged.tflite")
+    path.write_bytes(backend.lower_methods(methods, request.param, calibrations, config))
+    if request.param == "int8":  # a random model's int8 exit is sure or unsure of every sentence at 0.5005
+        plan = median_exit_plan(backend.open_methods(path, 1), plan, tokenizer, TEXTS, SEQ_LEN)
     plan.write(d)
     _bundle(d)
     return path
