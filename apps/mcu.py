@@ -13,6 +13,8 @@ its exit plan, and its check compares the controller's exit decisions with Pytho
 
 from __future__ import annotations
 
+from typing import Optional
+
 from edgesdk.apps.escape import markdown_text
 from edgesdk.apps.mcu_check import check_device, check_host_tokenizer
 from edgesdk.apps.mcu_project import ProjectSpec, StagedLayout, write_project
@@ -20,7 +22,8 @@ from edgesdk.apps.package import PackageRequest, PackageResult, count_files, reg
 from edgesdk.apps.wordpiece import WordPieceSpec
 from edgesdk.converters.bundle import BundleInfo
 from edgesdk.converters.registry import backend_for_path
-from edgesdk.converters.staged_plan import is_staged
+from edgesdk.converters.staged_plan import StagedPlan, is_staged
+from edgesdk.converters.tflm_staged import TFLMMethods
 
 from edgesdk.errors import PackageError, TargetError
 from edgesdk.fsutil import atomic_dir
@@ -52,18 +55,17 @@ def preflight(target) -> tuple:
         raise PackageError(f"cannot build the {target.id} firmware package: {exc}") from None
 
 
-def needed_arena(request: PackageRequest, target) -> int:
+def needed_arena(request: PackageRequest, target, stages: Optional[TFLMMethods]) -> int:
     """The arena the firmware needed under qemu: the build's profile record, else measured
     now with the profiler (one text). A staged model re-plans one arena per stage, so it needs
     the largest stage's; the profiler measures single graphs only, so that is the profiler's
     probe size over the largest stage's Python-interpreter arena (not bisected: a margin for
     CMSIS-NN's scratch buffers; the check reports what the firmware kept allocated)."""
-    if is_staged(request.artifact):
-        from edgesdk.converters.tflm_staged import TFLMMethods
+    if stages is not None:
         from edgesdk.targets.cortex_m.boards import board_for
         from edgesdk.targets.cortex_m.profiler import probe_arena_bytes
 
-        return probe_arena_bytes(TFLMMethods(request.artifact, 1).arena_bytes(), board_for(target))
+        return probe_arena_bytes(stages.arena_bytes(), board_for(target))
     known = request.profile.get("arena_capacity_bytes")
     if known:
         return int(known)
@@ -128,23 +130,13 @@ def readme(request: PackageRequest, target, spec: ProjectSpec, needed: int, tabl
     )
 
 
-def staged_layout(artifact) -> StagedLayout:
-    from edgesdk.converters.staged_plan import StagedPlan
-    from edgesdk.converters.tflm_staged import TFLMMethods, unpack_offsets
-
-    runner = TFLMMethods(artifact, 1)
-    return StagedLayout(StagedPlan.read(artifact.parent), unpack_offsets(artifact.read_bytes()), runner.hidden_width())
-
-
-def model_ops_of(artifact) -> list[str]:
+def model_ops_of(artifact, stages: Optional[TFLMMethods]) -> list[str]:
     """The ops the firmware must register: a staged model's, over all its stages."""
-    from edgesdk.converters.tflm_staged import unpack_methods
     from edgesdk.targets.cortex_m.kernels import model_ops
 
-    data = artifact.read_bytes()
-    if not is_staged(artifact):
-        return model_ops(data)
-    return sorted({op for stage in unpack_methods(data, artifact).values() for op in model_ops(stage)})
+    if stages is None:
+        return model_ops(artifact.read_bytes())
+    return sorted({op for stage in stages.stages.values() for op in model_ops(stage)})
 
 
 def staged_files(spec: ProjectSpec) -> str:
@@ -184,10 +176,14 @@ def write_mcu_package(request: PackageRequest) -> PackageResult:
     board, tools = preflight(target)
     info = BundleInfo.read(artifact.parent)
     tokenizer = load_artifact_tokenizer(artifact.parent)
-    layout = staged_layout(artifact) if is_staged(artifact) else None
-    bindings = bindings_for(tools.tflm_dir, model_ops_of(artifact))
+    # A staged artifact is opened once: its stages give the ops, offsets, hidden width and arena.
+    stages = TFLMMethods(artifact, 1) if is_staged(artifact) else None
+    layout = None
+    if stages is not None:
+        layout = StagedLayout(StagedPlan.read(artifact.parent), stages.offsets, stages.hidden_width())
+    bindings = bindings_for(tools.tflm_dir, model_ops_of(artifact, stages))
     sources = library_sources(tools.tflm_dir, bindings, cmsis_nn=True)
-    needed = needed_arena(request, target)
+    needed = needed_arena(request, target, stages)
     spec = ProjectSpec(
         artifact=artifact,
         tokenizer_spec=WordPieceSpec.from_tokenizer(tokenizer),

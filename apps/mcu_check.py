@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 from edgesdk.apps.mcu_project import HOST_DRIVER
-from edgesdk.converters.staged_plan import is_staged
+from edgesdk.converters.staged_plan import StagedPlan, is_staged
 from edgesdk.targets.cortex_m.boards import Board
 from edgesdk.targets.cortex_m.firmware import image_size
 from edgesdk.targets.cortex_m.library import ensure_library
@@ -124,7 +124,7 @@ def python_reference(artifact: Path, texts: Sequence[str]) -> tuple[list[list[in
     ids = loaded.tokenizer.encode(list(texts), loaded.info.seq_len)
     padded, mask = loaded.tokenizer.pad(ids, loaded.info.seq_len)
     rows = [(padded[i : i + 1], mask[i : i + 1]) for i in range(len(ids))]
-    if not hasattr(loaded.session, "controller"):
+    if not is_staged(artifact):
         return ids, [loaded.session.run_quantized(*row).reshape(-1).tolist() for row in rows], []
     outputs, exits = [], []
     for row in rows:
@@ -165,11 +165,11 @@ def check_device(
     labels = [int(np.argmax(o)) for o in run.outputs]
     exits_ok = True
     if staged:
-        got_exits = device_exits(run.stdout)
+        got_exits, plan = device_exits(run.stdout), StagedPlan.read(artifact.parent)
         exits_ok = got_exits == want_exits
         summary |= {
             "exit_decisions_match": sum(int(a == b) for a, b in zip(got_exits, want_exits)),
-            "exit_histogram": [sum(e == k for e, _ in got_exits) for k in range(max(e for e, _ in want_exits) + 1)],
+            "exit_histogram": [sum(e == k for e, _ in got_exits) for k in range(len(plan.stage_ends))],
             "invoke_instructions_no_exit": instruction_stats(never.invoke_instructions or [0]),
         }
     tokenize_ms, tokenize_method = latency_estimate(run.tokenize_instructions or [0], target)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
 import numpy as np
 
+from edgesdk.converters.staged_plan import is_staged
 from edgesdk.errors import ArtifactError
 
 if TYPE_CHECKING:
@@ -52,8 +53,6 @@ class Backend:
     staged_magic: Optional[bytes] = None  # a staged file's identifier when it differs (TFLM's pack)
 
     def magic_for(self, path: Path) -> bytes:
-        from edgesdk.converters.staged_plan import is_staged
-
         return self.staged_magic if self.staged_magic is not None and is_staged(path) else self.magic
 
     @property

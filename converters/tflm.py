@@ -18,7 +18,7 @@ import numpy as np
 from edgesdk.converters import litert
 from edgesdk.converters.registry import Backend, register
 from edgesdk.converters.tflite_flatbuffer import io_counts
-from edgesdk.converters.tflm_staged import STAGED_MAGIC, TFLMMethods
+from edgesdk.converters.tflm_staged import STAGED_MAGIC, TFLMMethods, pack_methods
 
 from edgesdk.errors import ArtifactError
 from edgesdk.progress import fds_to
@@ -76,10 +76,16 @@ def _dequantizer(details: dict):
 
 class TFLMSession:
     def __init__(self, path: Path, threads: int):
-        self.__dict__.update(TFLMSession.from_bytes(path.read_bytes(), path).__dict__)
+        self._load(path.read_bytes(), path)
 
     @classmethod
     def from_bytes(cls, data: bytes, source: object) -> "TFLMSession":
+        """A session over flatbuffer bytes (a stage of a staged artifact); `source` names it in errors."""
+        session = cls.__new__(cls)
+        session._load(data, source)
+        return session
+
+    def _load(self, data: bytes, source: object) -> None:
         from tflite_micro.python.tflite_micro import runtime
 
         with captured_stderr() as log:
@@ -95,11 +101,9 @@ class TFLMSession:
             inputs, outputs = io_counts(data)
         except Exception:  # noqa: BLE001 - a damaged table the interpreter did not read
             raise ArtifactError(f"TFLM cannot load {source}: unreadable subgraph table") from None
-        session = cls.__new__(cls)
-        session._interpreter, session._inputs, session._outputs = interpreter, inputs, outputs
-        session._dequantize = [_dequantizer(interpreter.get_output_details(i)) for i in range(session._outputs)]
-        session.arena_bytes = None
-        return session
+        self._interpreter, self._inputs, self._outputs = interpreter, inputs, outputs
+        self._dequantize = [_dequantizer(interpreter.get_output_details(i)) for i in range(outputs)]
+        self.arena_bytes: int | None = None
 
     def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self._dequantize[0](self.run_quantized(ids, mask)).reshape(1, -1)
@@ -139,8 +143,6 @@ class TFLMSession:
 def lower_methods(methods: dict, precision: str = "int8", calibrations=None, config=None) -> bytes:
     """Every (bucket, stage) lowered as its own full-int8 .micro.tflite, packed in one file
     (converters/tflm_staged.py), each calibrated on its own inputs."""
-    from edgesdk.converters.tflm_staged import pack_methods
-
     calibrations = calibrations or {}
     return pack_methods(
         {

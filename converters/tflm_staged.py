@@ -60,11 +60,6 @@ def unpack_methods(data: bytes, source: object = "staged artifact") -> dict[str,
     return {name: data[offset : offset + length] for name, (offset, length) in _index(data, source).items()}
 
 
-def unpack_offsets(data: bytes, source: object = "staged artifact") -> dict[str, int]:
-    """{method name: byte offset of its flatbuffer} (what a firmware holding the whole file needs)."""
-    return {name: offset for name, (offset, _) in _index(data, source).items()}
-
-
 def _index(data: bytes, source: object) -> dict[str, tuple[int, int]]:
     corrupt = f"{source} is corrupt"
     if len(data) < 8 or data[4:8] != STAGED_MAGIC:
@@ -90,28 +85,28 @@ class TFLMMethods:
     per stage, created when the stage first runs (a sentence reaches few of them)."""
 
     def __init__(self, path: Path, threads: int):
+        # registry -> tflm -> this module at import: the registry is only reachable from here lazily
         from edgesdk.converters.registry import check_artifact_file, get_backend
 
         check_artifact_file(path, get_backend("tflm"))
+        data = path.read_bytes()
+        index = _index(data, path)
         self._path = path
-        self._flatbuffers = unpack_methods(path.read_bytes(), path)
+        self.offsets = {name: offset for name, (offset, _) in index.items()}  # for a firmware holding the file
+        self.stages = {name: data[offset : offset + length] for name, (offset, length) in index.items()}
         self._sessions: dict = {}
         self.last_raw: list[np.ndarray] = []  # the last run's outputs as the stage produced them
 
-    @property
-    def names(self) -> list[str]:
-        return list(self._flatbuffers)
-
     def session(self, name: str):
-        from edgesdk.converters.tflm import TFLMSession
+        from edgesdk.converters.tflm import TFLMSession  # tflm imports this module
 
         if name not in self._sessions:
-            if name not in self._flatbuffers:
+            if name not in self.stages:
                 raise ArtifactError(
-                    f"{self._path} has no stage '{name}' (has {sorted(self._flatbuffers)}); its exits.json "
+                    f"{self._path} has no stage '{name}' (has {sorted(self.stages)}); its exits.json "
                     "belongs to another build, rebuild the artifact"
                 )
-            self._sessions[name] = TFLMSession.from_bytes(self._flatbuffers[name], f"{self._path} stage {name}")
+            self._sessions[name] = TFLMSession.from_bytes(self.stages[name], f"{self._path} stage {name}")
         return self._sessions[name]
 
     def run(self, name: str, *inputs: np.ndarray) -> list[np.ndarray]:
@@ -121,14 +116,14 @@ class TFLMMethods:
 
     def hidden_width(self) -> int:
         """Bytes per token of the hidden state stage 0 hands on (its first output's last dim)."""
-        first = next(name for name in self._flatbuffers if name.endswith("_s0"))
+        first = next(name for name in self.stages if name.endswith("_s0"))
         return int(self.session(first).output_details()[0]["shape"][-1])
 
     def arena_bytes(self) -> int:
         """The largest arena any stage needed in the Python interpreter (every stage is run
         once on zeros first): a firmware that re-plans its one arena per stage needs this."""
         sizes = []
-        for name in self._flatbuffers:
+        for name in self.stages:
             session = self.session(name)
             session.invoke(*(np.zeros(d["shape"], d["dtype"]) for d in session.input_details()))
             sizes.append(session.memory()["arena_bytes"])

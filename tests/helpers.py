@@ -131,6 +131,19 @@ def tiny_tflm_bundle(out: Path, labels: tuple = ("0", "1"), seq_len: int = 16) -
     return path
 
 
+def int8_stages(backend, methods: dict, plan, tokenizer, texts: list[str], config) -> tuple[dict, dict]:
+    """(stage methods through the backend's int8 quantizer, their calibrations): each stage
+    calibrated on the inputs it gets in deployment, as the build's lower step does."""
+    from edgesdk.converters.staging import stage_calibrations
+
+    calibrations = stage_calibrations(methods, plan, tokenizer, texts)
+    quantized = {
+        name: (backend.quantizers["int8"](stage, calibrations[name], config, example[0].shape[1]), example)
+        for name, (stage, example) in methods.items()
+    }
+    return quantized, calibrations
+
+
 def median_exit_plan(runner, plan, tokenizer, texts: list[str], seq_len: int):
     """`plan` (one exit) with its threshold at the median exit confidence over `texts`, so
     about half of them stop early: both controller branches run."""
@@ -157,7 +170,7 @@ def tiny_staged_tflm_bundle(out: Path, texts: list[str], seq_len: int = 32, buck
     from edgesdk.converters import get_backend
     from edgesdk.converters.bundle import BundleInfo
     from edgesdk.converters.staged_plan import StagedPlan
-    from edgesdk.converters.staging import stage_calibrations, stage_methods
+    from edgesdk.converters.staging import stage_methods
     from edgesdk.data import LabelMap
     from edgesdk.recipe import QuantizeConfig
     from edgesdk.tokenizer import Tokenizer
@@ -168,11 +181,7 @@ def tiny_staged_tflm_bundle(out: Path, texts: list[str], seq_len: int = 32, buck
     plan = StagedPlan([*buckets, seq_len], [1], 2, [0.5], "maxprob")
     torch.manual_seed(1)
     methods = stage_methods(model, ExitHeads(16, 2, 1).eval(), plan)
-    calibrations = stage_calibrations(methods, plan, tokenizer, texts[:32])
-    quantized = {
-        name: (backend.quantizers["int8"](stage, calibrations[name], config, example[0].shape[1]), example)
-        for name, (stage, example) in methods.items()
-    }
+    quantized, calibrations = int8_stages(backend, methods, plan, tokenizer, texts[:32], config)
     path = out / "model.int8.staged.micro.tflite"
     path.write_bytes(backend.lower_methods(quantized, "int8", calibrations, config))
     median_exit_plan(backend.open_methods(path, 1), plan, tokenizer, texts, seq_len).write(out)

@@ -15,7 +15,7 @@ from edgesdk.apps.package import PackageRequest, packager_for
 from edgesdk.compress.exits import ExitHeads
 from edgesdk.converters import get_backend
 from edgesdk.converters.bundle import BundleInfo
-from edgesdk.converters.staging import StagedPlan, stage_calibrations, stage_methods
+from edgesdk.converters.staging import StagedPlan, stage_methods
 from edgesdk.data import LabelMap
 from edgesdk.errors import PackageError
 from edgesdk.fsutil import sha256_dir
@@ -23,7 +23,7 @@ from edgesdk.recipe import QuantizeConfig
 from edgesdk.teacher import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
 from tests.conftest import sst2_rows
-from tests.helpers import median_exit_plan, tiny_encoder
+from tests.helpers import int8_stages, median_exit_plan, tiny_encoder
 
 SEQ_LEN = 16
 TEXTS = [row.split("\t")[0] for row in sst2_rows("dev", 40)[1:]]
@@ -57,11 +57,7 @@ def staged(request, tmp_path_factory):
     backend, tokenizer = get_backend("litert"), Tokenizer.from_dir(default_teacher_dir())
     methods, calibrations, config = stage_methods(model, heads, plan), None, QuantizeConfig(calibration_samples=32)
     if request.param == "int8":
-        calibrations = stage_calibrations(methods, plan, tokenizer, TEXTS[:32])
-        methods = {
-            name: (backend.quantizers["int8"](stage, calibrations[name], config, example[0].shape[1]), example)
-            for name, (stage, example) in methods.items()
-        }
+        methods, calibrations = int8_stages(backend, methods, plan, tokenizer, TEXTS[:32], config)
     path = d / ("model.staged.tflite" if request.param == "fp32" else "model.int8.staged.tflite")
     path.write_bytes(backend.lower_methods(methods, request.param, calibrations, config))
     if request.param == "int8":  # a random model's int8 exit is sure or unsure of every sentence at 0.5005
