@@ -3,7 +3,7 @@
 The project is the template in android_template/ (an `edgesdk` library module with the
 pure-Kotlin tokenizer and controller, an `app` module with a demo and a benchmark activity)
 plus this model's assets and the one runtime backend it needs. User-controlled text (the app
-name) reaches Kotlin, XML and Markdown only through apps/escape.py. Output is deterministic
+name) reaches Kotlin, XML and Markdown only through edgesdk/ondevice/escape.py. Output is deterministic
 (sorted walk, no timestamps, fixed modes) and atomic (built beside `dest`, renamed at the end).
 """
 
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Optional
 
 from edgesdk.apps.assets import runtime_for, write_assets
-from edgesdk.apps.escape import android_string, kotlin_string, markdown_text, properties_escape
 from edgesdk.apps.jvm_check import (
     TEMPLATE,
     compile_jvm_check,
@@ -24,8 +23,12 @@ from edgesdk.apps.jvm_check import (
     tokenizer_parity,
 )
 from edgesdk.apps.package import PackageRequest, PackageResult, count_files, register, require_file
+from edgesdk.converters.bundle import BundleInfo
+
 from edgesdk.errors import PackageError
 from edgesdk.fsutil import atomic_dir
+from edgesdk.ondevice.escape import android_string, kotlin_string, markdown_text, properties_escape
+from edgesdk.tokenizer import load_artifact_tokenizer
 
 # Runtime AARs (group:artifact). Their version is the Gradle property edgesdk.runtimeVersion,
 # written into gradle.properties from the Python package that exported and verified the model
@@ -45,7 +48,7 @@ RUNTIME_RULES = {
         "minor (or major) release newer to stay inside the guarantee."
     ),
     "litert": (
-        "LiteRT's op versioning (the LiteRT/TFLite \"ops version\" guide): a runtime loads every model whose "
+        'LiteRT\'s op versioning (the LiteRT/TFLite "ops version" guide): a runtime loads every model whose '
         "operator versions it knows, so any LiteRT runtime at least as new as this one loads this .tflite; an "
         "older runtime loads it only if it knows every op version the converter wrote, and otherwise fails at "
         "load time naming the op."
@@ -138,16 +141,15 @@ def check_kotlin_core(project: Path, bundle_dir: Path, texts: list[str]) -> dict
     import shutil
     import tempfile
 
-    from edgesdk.converters.bundle import BundleInfo
-    from edgesdk.tokenizer import load_artifact_tokenizer
-
     if not (shutil.which("kotlinc") and shutil.which("java")):
         return {"ok": True, "ran": False, "reason": "kotlinc/java not installed (Debian: apt-get install kotlin)"}
     assets = project / ASSETS_DIR
     info = BundleInfo.read(bundle_dir)
     with tempfile.TemporaryDirectory() as tmp:
         jar = compile_jvm_check(Path(tmp) / "check.jar", root=project)
-        tokens = tokenizer_parity(jar, load_artifact_tokenizer(bundle_dir), texts, info.seq_len, Path(tmp), assets=assets)
+        tokens = tokenizer_parity(
+            jar, load_artifact_tokenizer(bundle_dir), texts, info.seq_len, Path(tmp), assets=assets
+        )
         labels = [json.loads(line) for line in run_jvm_check(jar, "labels", assets)] == list(info.labels.names)
         golden = {}
         for path in sorted(assets.glob("golden_exits.*.json")):

@@ -12,13 +12,14 @@ import shutil
 import struct
 from pathlib import Path
 
-from edgesdk.apps.escape import properties_file
-from edgesdk.apps.mcu_tables import normalizer_tables
-from edgesdk.apps.wordpiece import TOKENIZER_PROPERTIES, VOCAB_FILE, WordPieceSpec
 from edgesdk.converters.bundle import BundleInfo
 from edgesdk.converters.registry import backend_for_path, check_artifact_file
 from edgesdk.converters.staged_plan import STAGED_TAG, StagedPlan, is_staged
+
 from edgesdk.errors import PackageError
+from edgesdk.ondevice.escape import properties_file
+from edgesdk.ondevice.mcu_tables import normalizer_tables
+from edgesdk.ondevice.wordpiece import TOKENIZER_PROPERTIES, VOCAB_FILE, WordPieceSpec
 from edgesdk.tokenizer import load_artifact_tokenizer
 
 LABELS_PROPERTIES = "labels.properties"
@@ -33,7 +34,9 @@ def runtime_for(artifact: Path) -> str:
     """executorch for .pte, litert for .tflite; anything else has no Android backend."""
     name = backend_for_path(artifact).name
     if name not in APP_RUNTIMES:
-        raise PackageError(f"{artifact.name} is a {name} artifact; an Android app runs {' or '.join(APP_RUNTIMES)} only")
+        raise PackageError(
+            f"{artifact.name} is a {name} artifact; an Android app runs {' or '.join(APP_RUNTIMES)} only"
+        )
     return name
 
 
@@ -69,7 +72,7 @@ def normalizer_flags(spec: WordPieceSpec) -> int:
 
 def tables_binary(spec: WordPieceSpec) -> bytes:
     """tokenizer_tables.bin: the C tokenizer's normalizer and pre-tokenizer tables
-    (apps/mcu_tables.py, read off HF `tokenizers`) for dev.edgesdk.BertTables, so the app
+    (edgesdk/ondevice/mcu_tables.py, read off HF `tokenizers`) for dev.edgesdk.BertTables, so the app
     never asks java.text.Normalizer or Java's Character tables (another Unicode version).
     Big-endian int32s, as java.io.DataInputStream reads them, ~40 KB, read once at startup:
     magic "EDGT", version, flags; then ranges, marks and classes as a count and
@@ -102,9 +105,9 @@ def write_tokenizer_assets(tokenizer, assets: Path, max_length: int) -> WordPiec
 
 def golden_name(artifact: Path, runtime: str) -> str:
     """golden_exits.<runtime>[.<precision>].json of a staged artifact model[.<precision>].staged.<ext>
-    (the name edgesdk.pipeline.golden_file gives it)."""
+    (the name edgesdk.steps.lower.golden_file gives it)."""
     stem = artifact.name.split(STAGED_TAG + ".")[0]
-    return f"golden_exits.{runtime}{stem[stem.find('.'):] if '.' in stem else ''}.json"
+    return f"golden_exits.{runtime}{stem[stem.find('.') :] if '.' in stem else ''}.json"
 
 
 def _write(path: Path, text: str) -> None:

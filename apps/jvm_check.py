@@ -14,8 +14,10 @@ import subprocess
 from pathlib import Path
 from typing import Sequence
 
-from edgesdk.apps.escape import properties_file
+from edgesdk.apps.assets import write_tokenizer_assets
+
 from edgesdk.errors import PackageError
+from edgesdk.ondevice.escape import properties_file
 
 TEMPLATE = Path(__file__).resolve().parent / "android_template"
 CORE_SOURCES = tuple(
@@ -30,7 +32,9 @@ def compile_jvm_check(jar: Path, root: Path = TEMPLATE) -> Path:
     """kotlinc the core sources and the driver into one runnable jar (~15 s)."""
     kotlinc = shutil.which("kotlinc")
     if kotlinc is None:
-        raise PackageError("kotlinc is not installed; install it (Debian: apt-get install kotlin) to check the app's Kotlin")
+        raise PackageError(
+            "kotlinc is not installed; install it (Debian: apt-get install kotlin) to check the app's Kotlin"
+        )
     sources = [str(root / s) for s in (*CORE_SOURCES, DRIVER)]
     proc = subprocess.run(
         [kotlinc, *sources, "-include-runtime", "-d", str(jar)], capture_output=True, text=True, timeout=600
@@ -43,9 +47,7 @@ def compile_jvm_check(jar: Path, root: Path = TEMPLATE) -> Path:
 
 def run_jvm_check(jar: Path, *args: str | Path) -> list[str]:
     """The driver's stdout lines (UTF-8; split on \\n only, as words may hold other separators)."""
-    proc = subprocess.run(
-        ["java", "-cp", str(jar), MAIN_CLASS, *map(str, args)], capture_output=True, timeout=600
-    )
+    proc = subprocess.run(["java", "-cp", str(jar), MAIN_CLASS, *map(str, args)], capture_output=True, timeout=600)
     if proc.returncode != 0:
         raise PackageError(f"jvm-check {args[0]} failed: {proc.stderr.decode(errors='replace')[-600:]}")
     return proc.stdout.decode("utf-8").split("\n")[:-1]
@@ -62,7 +64,6 @@ def tokenizer_parity(
     """Kotlin token ids vs edgesdk's Python Tokenizer on `texts`: counts and the first
     mismatches. Kotlin reads `assets` (a package's), else the tokenizer written to `workdir`
     by the packager's own asset writer."""
-    from edgesdk.apps.assets import write_tokenizer_assets
 
     workdir.mkdir(parents=True, exist_ok=True)
     if assets is None:
@@ -70,9 +71,7 @@ def tokenizer_parity(
     (workdir / "texts.properties").write_text(texts_properties(texts), encoding="ascii")
     kotlin = run_jvm_check(jar, "tokenize", assets or workdir, workdir / "texts.properties", max_length)
     python = [" ".join(map(str, ids)) for ids in tokenizer.encode(texts, max_length)]
-    mismatches = [
-        {"text": t, "kotlin": k, "python": p} for t, k, p in zip(texts, kotlin, python) if k != p
-    ]
+    mismatches = [{"text": t, "kotlin": k, "python": p} for t, k, p in zip(texts, kotlin, python) if k != p]
     return {
         "matched": len(texts) - len(mismatches) if len(kotlin) == len(texts) else 0,
         "total": len(texts),

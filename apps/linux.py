@@ -16,11 +16,13 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from edgesdk.apps.escape import markdown_text
 from edgesdk.apps.package import PackageRequest, PackageResult, count_files, register, require_file
-from edgesdk.converters.bundle import BundleInfo
+from edgesdk.converters.bundle import BundleInfo, open_artifact
 from edgesdk.converters.staged_plan import EXITS_FILE, StagedPlan, is_staged
+from edgesdk.targets import board_runtime
+
 from edgesdk.fsutil import atomic_dir, atomic_write_json, atomic_write_text
+from edgesdk.ondevice.escape import markdown_text
 from edgesdk.tokenizer import TOKENIZER_FILE
 
 TEMPLATE = Path(__file__).with_name("linux_template")
@@ -30,8 +32,6 @@ RUNTIME_PACKAGES = {".tflite": ("ai-edge-litert",), ".pte": ("executorch", "torc
 
 
 def _runtime_file() -> Path:
-    from edgesdk.targets import board_runtime
-
     return Path(board_runtime.__file__)
 
 
@@ -80,7 +80,6 @@ def write_linux_package(request: PackageRequest) -> PackageResult:
 
 def check_classify(package: Path, artifact: Path, texts) -> dict:
     """The shipped classify.py, run as its own process here, against the build's session."""
-    from edgesdk.converters.bundle import open_artifact
 
     texts = [t.replace("\n", " ") for t in texts]
     loaded = open_artifact(artifact, 1)

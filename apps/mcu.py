@@ -1,7 +1,7 @@
 """The MCU packager: a .micro.tflite bundle -> a self-contained firmware project (Makefile).
 
 The project (apps/mcu_project.py) tokenizes on the device with a C WordPiece tokenizer whose
-tables are read off HF `tokenizers` (apps/mcu_tables.py), runs TFLM + CMSIS-NN with exactly
+tables are read off HF `tokenizers` (edgesdk/ondevice/mcu_tables.py), runs TFLM + CMSIS-NN with exactly
 the model's ops and an arena sized from the firmware's measured need plus a margin, and
 targets the qemu machine of the target spec (board glue shared with the Cortex-M profiler).
 Its checks (apps/mcu_check.py) compile and run what was written, here, against Python.
@@ -15,18 +15,25 @@ from __future__ import annotations
 
 from typing import Optional
 
-from edgesdk.apps.escape import markdown_text
 from edgesdk.apps.mcu_check import check_device, check_host_tokenizer
 from edgesdk.apps.mcu_project import ProjectSpec, StagedLayout, write_project
 from edgesdk.apps.package import PackageRequest, PackageResult, count_files, register, register_preflight, require_file
-from edgesdk.apps.wordpiece import WordPieceSpec
 from edgesdk.converters.bundle import BundleInfo
 from edgesdk.converters.registry import backend_for_path
 from edgesdk.converters.staged_plan import StagedPlan, is_staged
 from edgesdk.converters.tflm_staged import TFLMMethods
+from edgesdk.targets.cortex_m.boards import board_for
+from edgesdk.targets.cortex_m.firmware import arena_size
+from edgesdk.targets.cortex_m.kernels import bindings_for, library_sources, model_ops
+from edgesdk.targets.cortex_m.profiler import probe_arena_bytes, profile_mcu
+from edgesdk.targets.cortex_m.toolchain import find_toolchain
+from edgesdk.targets.registry import get_target
 
 from edgesdk.errors import PackageError, TargetError
 from edgesdk.fsutil import atomic_dir
+from edgesdk.ondevice.escape import markdown_text
+from edgesdk.ondevice.wordpiece import WordPieceSpec
+from edgesdk.recipe import ProfileConfig
 from edgesdk.tokenizer import load_artifact_tokenizer
 
 DEFAULT_TARGET = "cortex-m7"
@@ -37,8 +44,6 @@ DEMO_TEXTS = ("a gorgeous, witty, seductive movie.", "the plot is nothing but bo
 
 
 def _target(request: PackageRequest):
-    from edgesdk.targets.registry import get_target
-
     return request.target if request.target is not None else get_target(DEFAULT_TARGET)
 
 
@@ -46,8 +51,6 @@ def _target(request: PackageRequest):
 def preflight(target) -> tuple:
     """(board, toolchain) for `target`, or one PackageError naming what to install or set;
     cheap, so a build can call it before training."""
-    from edgesdk.targets.cortex_m.boards import board_for
-    from edgesdk.targets.cortex_m.toolchain import find_toolchain
 
     try:
         return board_for(target), find_toolchain()
@@ -62,16 +65,10 @@ def needed_arena(request: PackageRequest, target, stages: Optional[TFLMMethods])
     probe size over the largest stage's Python-interpreter arena (not bisected: a margin for
     CMSIS-NN's scratch buffers; the check reports what the firmware kept allocated)."""
     if stages is not None:
-        from edgesdk.targets.cortex_m.boards import board_for
-        from edgesdk.targets.cortex_m.profiler import probe_arena_bytes
-
         return probe_arena_bytes(stages.arena_bytes(), board_for(target))
     known = request.profile.get("arena_capacity_bytes")
     if known:
         return int(known)
-    from edgesdk.targets.cortex_m.profiler import profile_mcu
-
-    from edgesdk.recipe import ProfileConfig
 
     texts = list(request.check_texts[:1]) or list(DEMO_TEXTS[:1])
     return int(profile_mcu(request.artifact, texts, ProfileConfig(repetitions=1), target)["arena_capacity_bytes"])
@@ -79,7 +76,6 @@ def needed_arena(request: PackageRequest, target, stages: Optional[TFLMMethods])
 
 def shipped_arena(needed: int, staged: bool = False) -> int:
     """The measured need plus the margin; a staged model's need is already a probe size."""
-    from edgesdk.targets.cortex_m.firmware import arena_size
 
     return arena_size(needed if staged else needed + max(ARENA_MARGIN_MIN, int(needed * ARENA_MARGIN_FRACTION)))
 
@@ -132,7 +128,6 @@ def readme(request: PackageRequest, target, spec: ProjectSpec, needed: int, tabl
 
 def model_ops_of(artifact, stages: Optional[TFLMMethods]) -> list[str]:
     """The ops the firmware must register: a staged model's, over all its stages."""
-    from edgesdk.targets.cortex_m.kernels import model_ops
 
     if stages is None:
         return model_ops(artifact.read_bytes())
@@ -167,8 +162,6 @@ def arena_line(spec: ProjectSpec, needed: int) -> str:
 
 @register("mcu")
 def write_mcu_package(request: PackageRequest) -> PackageResult:
-    from edgesdk.targets.cortex_m.kernels import bindings_for, library_sources
-
     artifact = require_file(request.artifact, "artifact")
     if backend_for_path(artifact).name != "tflm":
         raise PackageError(f"{artifact.name}: the MCU package ships a .micro.tflite (tflm) artifact only")

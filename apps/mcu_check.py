@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 from edgesdk.apps.mcu_project import HOST_DRIVER
+from edgesdk.converters.bundle import open_artifact
 from edgesdk.converters.staged_plan import StagedPlan, is_staged
 from edgesdk.targets.cortex_m.boards import Board
 from edgesdk.targets.cortex_m.firmware import image_size
@@ -118,7 +119,6 @@ def python_reference(artifact: Path, texts: Sequence[str]) -> tuple[list[list[in
     """(token ids, raw int8 outputs, (exit index, bucket) per text or [] for a single graph)
     from edgesdk's tokenizer and the tflite-micro interpreter; a staged artifact runs through
     the Python exit controller, the reference the C controller must match."""
-    from edgesdk.converters.bundle import open_artifact
 
     loaded = open_artifact(artifact, 1)
     ids = loaded.tokenizer.encode(list(texts), loaded.info.seq_len)

@@ -22,9 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from edgesdk.apps.escape import c_string
-from edgesdk.apps.mcu_tables import TableSizes, tables_header, tables_source
-from edgesdk.apps.wordpiece import WordPieceSpec
 from edgesdk.converters.staged_plan import StagedPlan, method_name
 from edgesdk.targets.cortex_m import library
 from edgesdk.targets.cortex_m.boards import Board
@@ -33,6 +30,9 @@ from edgesdk.targets.cortex_m.kernels import OpBinding
 from edgesdk.targets.cortex_m.toolchain import CROSS_PREFIX
 
 from edgesdk.errors import PackageError
+from edgesdk.ondevice.escape import c_string
+from edgesdk.ondevice.mcu_tables import TableSizes, tables_header, tables_source
+from edgesdk.ondevice.wordpiece import WordPieceSpec
 
 TEMPLATE = Path(__file__).with_name("mcu_template")
 TEMPLATE_SOURCES = ("src/wordpiece.h", "src/wordpiece.c", "src/classifier.h", "src/main.cc")

@@ -8,12 +8,16 @@ what it wrote in the real toolchain available here (`checks` in the report says 
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
-from edgesdk.errors import PackageError
+from edgesdk.targets.cortex_m import firmware
 from edgesdk.targets.fit import shipping_choice
+
+from edgesdk.errors import PackageError
+from edgesdk.fsutil import atomic_write_json, sha256_file, sha256_json
 
 if TYPE_CHECKING:
     from edgesdk.targets.registry import TargetSpec
@@ -74,12 +78,14 @@ def preflight(target) -> None:
         _PREFLIGHTS[target.family](target)
 
 
+# The packagers register themselves and import this module: loaded by name, never imported here.
+PACKAGER_MODULES = ("edgesdk.apps.android", "edgesdk.apps.linux", "edgesdk.apps.mcu")
+
+
 def packager_for(family: str) -> Optional[Packager]:
     """The family's packager, or None for families that ship no package (host)."""
-    import edgesdk.apps.android  # noqa: F401 - each registers on import
-    import edgesdk.apps.linux  # noqa: F401
-    import edgesdk.apps.mcu  # noqa: F401
-
+    for module in PACKAGER_MODULES:  # each registers on import
+        importlib.import_module(module)
     return _PACKAGERS.get(family)
 
 
@@ -105,8 +111,6 @@ def shipped_artifact(fit: dict) -> str:
 def package_build(out: Path, target, dev_texts: Sequence[str]) -> dict:
     """package/<kind>/ for the target's family, with package/package.json describing it."""
     import json
-
-    from edgesdk.fsutil import atomic_write_json
 
     packager = packager_for(target.family)
     fit = json.loads((out / "fit.json").read_text(encoding="utf-8"))
@@ -143,9 +147,6 @@ def package_build(out: Path, target, dev_texts: Sequence[str]) -> dict:
 def templates_hash() -> str:
     """The packagers' code and templates (and the firmware sources the MCU project copies): a
     changed template re-runs the package step."""
-    from edgesdk.fsutil import sha256_file, sha256_json
-
-    from edgesdk.targets.cortex_m import firmware
 
     roots = (Path(__file__).parent, Path(firmware.__file__).parent / "fw")  # the MCU project copies fw/ files
     files = sorted(p for root in roots for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)

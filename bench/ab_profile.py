@@ -27,21 +27,21 @@ def main() -> None:
     parser.add_argument("--note", default="")
     args = parser.parse_args()
 
+    import edgesdk
     from edgesdk.data import load_task
-    from edgesdk.recipe import ProfileConfig, load_recipe
-    from edgesdk.targets.host import profile_host
+    from edgesdk.recipe import ProfileConfig
 
     config = ProfileConfig(threads=args.threads, warmup=20, repetitions=args.repetitions)
     rows = []
     for pair in args.pairs:
         a, b = (Path(p) for p in pair.split("=", 1))
         build_dir = next(p for p in a.parents if (p / "recipe.yaml").exists())  # artifacts/[teacher/]file
-        recipe = load_recipe(str(build_dir / "recipe.yaml"))
+        recipe = edgesdk.load_recipe(str(build_dir / "recipe.yaml"))
         texts = load_task(recipe.data, recipe.seed, {}).dev.texts
         p50 = {"a": [], "b": []}
         for _ in range(args.rounds):
             for key, path in (("a", a), ("b", b)):
-                p50[key].append(profile_host(path, texts, config)["latency_ms"]["p50"])
+                p50[key].append(edgesdk.profile(path, "host", texts, config=config)["latency_ms"]["p50"])
         row = {
             "a": str(a),
             "b": str(b),

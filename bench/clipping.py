@@ -26,12 +26,12 @@ def main() -> None:
 
     import numpy as np
     import torch
+    from edgesdk.converters import get_backend
 
     from edgesdk.compress.quantize import calibration_set, deployable, reference_logits
-    from edgesdk.converters import get_backend
     from edgesdk.data import load_task
-    from edgesdk.pipeline import ArtifactSpec, quantized_module
     from edgesdk.recipe import load_recipe
+    from edgesdk.steps.lower import quantized_module
     from edgesdk.teacher import load_model_dir
 
     torch.set_num_threads(2)
@@ -46,11 +46,14 @@ def main() -> None:
     fp32_logits = reference_logits(fp32, ids, mask)
     rows = [{"setting": "fp32", "accuracy": float((fp32_logits.argmax(1) == labels).mean())}]
     backend = get_backend("executorch")
-    spec = ArtifactSpec("student", "executorch", "int8", "unused")
     for setting in args.settings.split(","):
         method, _, value = setting.partition(":")
-        quantize = recipe.quantize.model_copy(update={"clip": method, **({"clip_value": float(value)} if value else {})})
-        module = quantized_module(backend, spec, fp32, calibration, recipe.model_copy(update={"quantize": quantize}))
+        quantize = recipe.quantize.model_copy(
+            update={"clip": method, **({"clip_value": float(value)} if value else {})}
+        )
+        module = quantized_module(
+            backend, "int8", fp32, calibration, recipe.model_copy(update={"quantize": quantize}), seq
+        )
         logits = reference_logits(module, ids, mask)
         rows.append(
             {

@@ -18,9 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from edgesdk.targets.cortex_m.profiler import profile_mcu
-from edgesdk.targets.registry import get_target
-
+import edgesdk
 from edgesdk.data import demo_data_paths
 from edgesdk.recipe import ProfileConfig
 
@@ -59,7 +57,7 @@ def main() -> None:
     results, rows = [], []
     for name in args.targets.split(","):
         start = time.perf_counter()
-        result = profile_mcu(args.artifact, texts, ProfileConfig(repetitions=args.inputs), get_target(name))
+        result = edgesdk.profile(args.artifact, name, texts, config=ProfileConfig(repetitions=args.inputs))
         wall = time.perf_counter() - start
         results.append({**result, "artifact": str(args.artifact), "wall_s": round(wall, 1)})
         rows.append(row(result, wall))

@@ -16,11 +16,17 @@ import shutil
 import time
 from pathlib import Path
 
+from edgesdk.targets.registry import get_target
+
 from edgesdk.data import load_task
 from edgesdk.errors import EdgeSDKError
-from edgesdk.pipeline import ArtifactSpec, fit_all, lower_all, profile_all, read_json, verify_all
+from edgesdk.pruning import PRUNED_DIR, build_pruned_dir
 from edgesdk.recipe import load_recipe
-from edgesdk.targets.registry import get_target
+from edgesdk.steps.artifacts import ArtifactSpec
+from edgesdk.steps.fit import fit_all, read_json
+from edgesdk.steps.lower import LoweredModels, lower_all
+from edgesdk.steps.profile import profile_all
+from edgesdk.steps.verify import verify_all
 
 
 def main() -> None:
@@ -44,16 +50,18 @@ def main() -> None:
     specs = [ArtifactSpec("student", "tflm", "int8", "artifacts/model.int8.micro.tflite")]
     seconds = {}
     if args.reprune:  # the recipe's prune section on the build's distilled student (vocabulary-only: seconds)
-        from edgesdk.pruning import PRUNED_DIR, build_pruned_dir
-
         t = time.time()
         teacher_hash = json.dumps(read_json(args.work / "manifest.json")["steps"]["teacher"]["outputs"], sort_keys=True)
         shutil.rmtree(args.work / PRUNED_DIR)
-        build_pruned_dir(args.work, task, recipe, teacher_hash, args.work / PRUNED_DIR)
+        build_pruned_dir(
+            args.work / "student", args.work / "teacher", task, recipe, teacher_hash, args.work / PRUNED_DIR
+        )
         seconds["prune"] = round(time.time() - t, 1)
+    deployed = args.work / (PRUNED_DIR if recipe.prune.active else "student")
+    models = {"student": deployed, "teacher": args.work / "teacher"}
     for name, step in (
-        ("lower", lambda: lower_all(args.work, recipe, task, specs)),
-        ("verify", lambda: verify_all(args.work, task, recipe, specs)),
+        ("lower", lambda: lower_all(args.work, recipe, task, specs, LoweredModels(models))),
+        ("verify", lambda: verify_all(args.work, task, recipe, specs, models)),
         ("profile", lambda: profile_all(args.work, task, recipe, target, specs)),
     ):
         t = time.time()
@@ -78,10 +86,21 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"mcu_sst2_{target.id}{args.tag}.json").write_text(json.dumps(result, indent=2) + "\n")
     v = result["verify"]
-    print(f"TFLM int8 accuracy {v['accuracy']:.4f} (eager fp32 {v['fp32_accuracy']:.4f}), agreement {v['agreement']:.4f}")
-    print("profile:", json.dumps({k: result["profile"].get(k) for k in ("target", "flash_bytes", "ram_bytes", "arena_bytes", "instructions", "outputs_match")}))
+    print(
+        f"TFLM int8 accuracy {v['accuracy']:.4f} (eager fp32 {v['fp32_accuracy']:.4f}), agreement {v['agreement']:.4f}"
+    )
+    print(
+        "profile:",
+        json.dumps(
+            {
+                k: result["profile"].get(k)
+                for k in ("target", "flash_bytes", "ram_bytes", "arena_bytes", "instructions", "outputs_match")
+            }
+        ),
+    )
     print("fit:", json.dumps(result["fit"].get("needs")), "ok" if result["fit"].get("ok") else "NOT OK")
     print("package:", json.dumps(result["package"]["checks"]) if "package" in result else result["stopped"])
+
 
 if __name__ == "__main__":
     main()

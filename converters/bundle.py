@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from edgesdk.converters.controller import StagedSession
 from edgesdk.converters.registry import (
     Backend,
     Session,
     backend_for_path,
     check_artifact_file,
 )
+from edgesdk.converters.staged_plan import StagedPlan, is_staged
 
 from edgesdk.data import LabelMap
 from edgesdk.errors import ArtifactError
@@ -70,12 +72,10 @@ def open_artifact(path: Path, threads: int) -> LoadedArtifact:
 def open_session(path: Path, backend: Backend, threads: int) -> Session:
     """A single-graph artifact's own session, or for a staged one (model.staged.pte) the
     exit controller over its methods, with the exit plan from the bundle."""
-    from edgesdk.converters.staged_plan import StagedPlan, is_staged
 
     if not is_staged(path):
         return backend.open(path, threads)
     if backend.open_methods is None:
         raise ArtifactError(f"{path}: {backend.name} has no staged artifacts")
-    from edgesdk.controller import StagedSession
 
     return StagedSession(backend.open_methods(path, threads), StagedPlan.read(path.parent))

@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     import torch
 
 from edgesdk.converters.registry import Backend, register
+from edgesdk.converters.xnnpack_rewrite import xnnpack_layer_norms
 
+from edgesdk.compress.quantize import int4_weights, int8_embeddings, pt2e_quantize
 from edgesdk.errors import ArtifactError
 
 
@@ -33,8 +35,6 @@ def _export(model, example):
     import torch
 
     if not isinstance(model, torch.fx.GraphModule):  # a converted PT2E graph refuses eval()
-        from edgesdk.converters.xnnpack_rewrite import xnnpack_layer_norms
-
         model = xnnpack_layer_norms(model).eval()
     return torch.export.export(model, example, strict=True)
 
@@ -58,9 +58,6 @@ def _xnnpack_pt2e(dynamic: bool):
             get_symmetric_quantization_config,
         )
 
-        from edgesdk.compress.quantize import int8_embeddings, pt2e_quantize
-        from edgesdk.converters.xnnpack_rewrite import xnnpack_layer_norms
-
         quantizer = XNNPACKQuantizer().set_global(
             get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
         )
@@ -72,8 +69,6 @@ def _xnnpack_pt2e(dynamic: bool):
 
 
 def _int4_weights(model, calibration, config, seq_len):
-    from edgesdk.compress.quantize import int4_weights, int8_embeddings
-
     return int4_weights(int8_embeddings(model, config), config.group_size)
 
 

@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from edgesdk.converters.registry import backend_for_path, check_artifact_file
 from edgesdk.converters.tflm_staged import STAGED_MAGIC, unpack_methods
+
 from edgesdk.errors import ArtifactError
 
 PROBE_TIMEOUT_S = 120.0  # per file; loading a real model takes well under a second
@@ -119,7 +121,6 @@ def probe(paths: Sequence[Path], timeout_s: float = PROBE_TIMEOUT_S) -> list[Opt
 
 def check_loads(path: Path) -> None:
     """Raise ArtifactError unless `path` loads and runs once without harming this process."""
-    from edgesdk.converters.registry import backend_for_path, check_artifact_file
 
     check_artifact_file(path, backend_for_path(path))  # wrong path or type: no child needed
     error = probe([path])[0]

@@ -9,6 +9,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from edgesdk.converters.bundle import BundleInfo, open_session
+from edgesdk.converters.registry import backend_for_path, check_artifact_file
+from edgesdk.converters.staged_plan import is_staged
+
+from edgesdk.errors import EdgeSDKError
+from edgesdk.tokenizer import load_artifact_tokenizer
 
 
 def dummy_batch(tokenizer, length: int, tokens: int) -> tuple[np.ndarray, np.ndarray]:
@@ -33,11 +39,6 @@ def every_stage_logits(controller, tokenizer) -> list[np.ndarray]:
 
 
 def try_artifact(path: Path) -> None:
-    from edgesdk.converters.bundle import BundleInfo, open_session
-    from edgesdk.converters.registry import backend_for_path, check_artifact_file
-    from edgesdk.converters.staged_plan import is_staged
-    from edgesdk.tokenizer import load_artifact_tokenizer
-
     backend = backend_for_path(path)
     check_artifact_file(path, backend)
     info = BundleInfo.read(path.parent)
@@ -54,8 +55,6 @@ def try_artifact(path: Path) -> None:
 
 def main() -> int:
     import os
-
-    from edgesdk.errors import EdgeSDKError
 
     # Runtimes log to stdout; the answers get their own copy of it and fd 1 goes to stderr.
     answers = os.fdopen(os.dup(1), "w")

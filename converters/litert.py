@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 from edgesdk.converters.registry import Backend, register
 from edgesdk.converters.tflite_flatbuffer import inline_buffers, int8_embedding_tables
 
+from edgesdk.compress.quantize import int8_embeddings
 from edgesdk.errors import ArtifactError
 
 
@@ -99,7 +100,8 @@ def stock_static_int8(fp32_data: bytes, calibrations: dict[str, Calibration]) ->
     for signature, calibration in calibrations.items():
         names = input_names(fp32_data, signature)
         samples[signature] = [
-            {names[0]: x.numpy()[None], names[1]: mask.numpy()[None]} for x, mask in zip(calibration.x, calibration.mask)
+            {names[0]: x.numpy()[None], names[1]: mask.numpy()[None]}
+            for x, mask in zip(calibration.x, calibration.mask)
         ]
     result = q.calibrate(samples, num_threads=1)
     return bytes(q.quantize(result).quantized_model)
@@ -126,8 +128,6 @@ INT8_MASK_BIAS = -30.0
 
 
 def dynamic_module(model, calibration, config, seq_len):
-    from edgesdk.compress.quantize import int8_embeddings
-
     return int8_embeddings(model, config, per_row=False)
 
 

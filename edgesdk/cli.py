@@ -58,16 +58,10 @@ def build(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="build dir (default: build/<recipe name>)"),
 ) -> None:
     """Build verified, profiled artifacts for a target from labelled text."""
-    from edgesdk.pipeline import BuildRequest
-    from edgesdk.pipeline import build as run_build
-    from edgesdk.recipe import load_recipe
-    from edgesdk.targets.registry import get_target
+    import edgesdk.api as api  # lazy: `edgesdk --help` and `edgesdk targets` start without torch
 
-    spec = get_target(target)
-    parsed = load_recipe(recipe or spec.default_recipe)
-    overrides = {"train": _str(train), "dev": _str(dev), "text_column": text_column, "label_column": label_column}
-    request = BuildRequest(parsed, spec, out or Path("build") / parsed.name, overrides, _str(teacher))
-    result = run_build(request)
+    data = api.DataOptions(train, dev, text_column, label_column)
+    result = api.build(target, recipe, data, teacher, out)
     _print_summary(result.report, result.out_dir, result.cached_steps)
 
 
@@ -81,31 +75,19 @@ def eval_artifact(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
 ) -> None:
     """Run an artifact in its runtime over labelled data and report accuracy and latency."""
-    from edgesdk.converters.bundle import open_artifact
-    from edgesdk.converters.guard import check_loads
-    from edgesdk.converters.verify import evaluate, percentiles
-    from edgesdk.data import read_eval_split
+    import edgesdk.api as api  # lazy: see build
 
-    check_loads(artifact)  # a corrupt file from a user must not crash this process
-    loaded = open_artifact(artifact, threads)
-    split = read_eval_split(data, loaded.info.labels, text_column, label_column)
-    ev = evaluate(loaded, split)
-    result = {
-        "artifact": str(artifact),
-        "runtime": loaded.backend.name,
-        "accuracy": ev.accuracy,
-        "n": ev.n,
-        "latency_ms": percentiles(ev.latencies_ms),
-        "threads": threads,
-    }
+    result = api.evaluate(artifact, data, text_column, label_column, threads)
     if as_json:
         print(json.dumps(result))
         return
-    table = Table(title=f"eval {artifact.name} ({loaded.backend.name})")
+    table = Table(title=f"eval {artifact.name} ({result['runtime']})")
     for col in ("n", "accuracy", "p50 ms", "p90 ms", "p99 ms"):
         table.add_column(col)
     lat = result["latency_ms"]
-    table.add_row(str(ev.n), f"{ev.accuracy:.4f}", fmt_ms(lat["p50"]), fmt_ms(lat["p90"]), fmt_ms(lat["p99"]))
+    table.add_row(
+        str(result["n"]), f"{result['accuracy']:.4f}", fmt_ms(lat["p50"]), fmt_ms(lat["p90"]), fmt_ms(lat["p99"])
+    )
     out_console.print(table)
 
 
@@ -122,7 +104,9 @@ def profile(
     device: Optional[str] = typer.Option(None, "--device", help="Android device serial (as EDGESDK_ADB_SERIAL)"),
     host: Optional[str] = typer.Option(None, "--host", help="Linux board user@addr (as EDGESDK_SSH)"),
     app: Optional[str] = typer.Option(
-        None, "--app", help="Android: application id of an installed edgesdk app; time the artifact with its own code (BenchmarkActivity)"
+        None,
+        "--app",
+        help="Android: application id of an installed edgesdk app; time the artifact with its own code (BenchmarkActivity)",
     ),
     per_op: bool = typer.Option(False, "--per-op", help="ExecuTorch ETDump per-op breakdown (.pte on the host)"),
 ) -> None:
@@ -134,35 +118,22 @@ def profile(
     Cortex-M parts as firmware under qemu (latency estimated from instruction counts)."""
     import os
 
-    from edgesdk.converters.guard import check_loads
-    from edgesdk.data import demo_data_paths, read_texts
-    from edgesdk.recipe import ProfileConfig
-    from edgesdk.targets.profilers import profile_artifact
-    from edgesdk.targets.registry import get_target
+    import edgesdk.api as api  # lazy: see build
+    from edgesdk.recipe import ProfileConfig  # lazy: see build
 
     for value, variable in ((device, "EDGESDK_ADB_SERIAL"), (host, "EDGESDK_SSH")):
         if value:
             os.environ[variable] = value  # the profilers read their device from the environment
-    spec = get_target(target)
-    texts = read_texts(data or demo_data_paths()[1], text_column)
-    check_loads(artifact)  # a corrupt file from a user must not crash this process
+    spec = api.load_target(target)
     config = ProfileConfig(threads=threads, warmup=warmup, repetitions=repetitions, per_op=per_op)
-    if app:
-        from edgesdk.errors import TargetError
-        from edgesdk.targets.adb import profile_adb_app
-
-        if spec.family != "android":
-            raise TargetError(f"--app times an Android app; {spec.id} is a {spec.family} target")
-        result = profile_adb_app(artifact, texts, config, app)
-    else:
-        result = profile_artifact(spec, artifact, texts, config)
+    result = api.profile(artifact, spec, data, text_column, config, app)
     if as_json:
         print(json.dumps(result))
         return
     title = f"profile {artifact.name} ({result['runtime']}) on {spec.id}, {result.get('threads', threads)} threads"
     if result.get("latency_kind") == "estimate":
         title += f"; latency is an estimate: {result['latency_method']}"
-    from edgesdk.report import memory_kind
+    from edgesdk.report import memory_kind  # lazy: see build
 
     table = Table(title=title)
     for col in ("runs", "mean ms", "p50 ms", "p90 ms", "p99 ms", "size MB", f"{memory_kind(result)} MB"):
@@ -179,7 +150,7 @@ def profile(
     )
     out_console.print(table)
     if "per_op" in result:
-        from edgesdk.targets.etdump import render_per_op
+        from edgesdk.targets.etdump import render_per_op  # lazy: see build
 
         out_console.print("\n".join(render_per_op(artifact.name, result["per_op"])))
 
@@ -191,11 +162,11 @@ def targets(
     ),
 ) -> None:
     """List the known deployment targets."""
-    from edgesdk.targets.registry import ALIASES, list_targets
+    import edgesdk.api as api  # lazy: see build
 
-    specs = list_targets()
+    specs, aliases = api.list_targets(), api.target_aliases()
     if as_json:
-        print(json.dumps([_target_json(t, ALIASES) for t in specs], indent=1))
+        print(json.dumps([_target_json(t, aliases) for t in specs], indent=1))
         return
     table = Table(title="edgesdk targets")
     for col in ("id", "family", "cores", "MHz", "RAM", "flash", "runtimes"):
@@ -213,17 +184,35 @@ def targets(
     out_console.print(table)
     for t in specs:
         out_console.print(f"{t.id}: {t.cpu}; {t.description}")
-    out_console.print("aliases: " + ", ".join(f"{k} -> {v}" for k, v in ALIASES.items()))
+    out_console.print("aliases: " + ", ".join(f"{k} -> {v}" for k, v in aliases.items()))
     out_console.print("a custom target: --target path/to/board.yaml (same fields as targets/specs/*.yaml)")
 
 
 @app.command()
 def report(build_dir: Path = typer.Argument(..., help="an edgesdk build dir")) -> None:
     """Re-render report.json and report.md from a finished build dir."""
-    from edgesdk.report import rerender
+    import edgesdk.api as api  # lazy: see build
 
-    rendered = rerender(build_dir)
+    rendered = api.render_report(build_dir)
     _print_summary(rendered, build_dir, ())
+
+
+@app.command()
+def package(
+    build_dir: Path = typer.Argument(..., help="a finished edgesdk build dir for an android, linux or mcu target"),
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="sentences the package's own check classifies (default: bundled SST-2 dev)"
+    ),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="text column (default: detected)"),
+) -> None:
+    """Re-write and re-check the app or firmware package of a finished build (after editing a template, say)."""
+    import edgesdk.api as api  # lazy: see build
+
+    info = api.package(build_dir, data, text_column)
+    checks = ", ".join(f"{name} {'ok' if c.get('ok') else 'FAILED'}" for name, c in info.get("checks", {}).items())
+    out_console.print(
+        f"{info['kind']} package: {build_dir / info['path']} (ships {info['artifact']}; checks: {checks})"
+    )
 
 
 def _target_json(t, aliases: dict[str, str]) -> dict:
@@ -262,7 +251,7 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
     from rich import box
     from rich.text import Text
 
-    from edgesdk.report import memory_kind
+    from edgesdk.report import memory_kind  # lazy: see build
     from edgesdk.report_summary import headline, summarize
 
     summary = report.get("summary") or summarize(report)
@@ -292,7 +281,9 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
     out_console.print(table)
     out_console.print("* ships (see the summary above)")
     if memory == "RSS/RAM":
-        out_console.print("RSS/RAM: peak RSS of the runtime process; static RAM of the firmware image for Cortex-M rows")
+        out_console.print(
+            "RSS/RAM: peak RSS of the runtime process; static RAM of the firmware image for Cortex-M rows"
+        )
     p, e = report.get("pruning") or {}, report.get("exits") or {}
     if "heads_total" in p:
         out_console.print(
@@ -343,7 +334,9 @@ def main() -> None:
         if exc.errno not in OUTPUT_ERRNOS:
             raise
         where = f" {exc.filename}" if exc.filename else ""
-        error(f"cannot write{where}: {exc.strerror}; free disk space or choose a writable --out (finished steps are kept)")
+        error(
+            f"cannot write{where}: {exc.strerror}; free disk space or choose a writable --out (finished steps are kept)"
+        )
         sys.exit(2)
     except Exception as exc:
         # Usage errors (missing option, bad value) come from the click copy vendored inside

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgesdk.compress.exits import ExitHeads, calibrate, exit_probabilities, train_exit_heads
 from edgesdk.data import Task
 from edgesdk.errors import RecipeError
 from edgesdk.fsutil import atomic_dir, atomic_write_json
+from edgesdk.models.encoder import Encoder
+from edgesdk.models.registry import write_safetensors
 from edgesdk.progress import status
 from edgesdk.recipe import Recipe
+from edgesdk.teacher import load_model_dir
+from edgesdk.train import use_available_cores
 
 EXITS_DIR = "exits"
 HEADS_FILE = "heads.safetensors"
@@ -29,12 +34,6 @@ def buckets_for(recipe: Recipe) -> list[int]:
 
 def build_exits_dir(model_dir: Path, task: Task, recipe: Recipe, out_dir: Path) -> dict:
     import numpy as np
-
-    from edgesdk.compress.exits import calibrate, exit_probabilities, train_exit_heads
-    from edgesdk.models.encoder import Encoder
-    from edgesdk.models.registry import write_safetensors
-    from edgesdk.teacher import load_model_dir
-    from edgesdk.train import use_available_cores
 
     use_available_cores()
     cfg = recipe.exits
@@ -94,8 +93,6 @@ def load_exit_heads(exits_dir: Path, hidden: int, num_labels: int):
     import json
 
     from safetensors.torch import load_file
-
-    from edgesdk.compress.exits import ExitHeads
 
     info = json.loads((exits_dir / INFO_FILE).read_text())
     heads = ExitHeads(hidden, num_labels, len(info["layers"]), info.get("head", "linear"))  # pre-"head" builds: linear

@@ -13,12 +13,20 @@ import random
 import shutil
 from pathlib import Path
 
+from edgesdk.compress.distill import distill
+from edgesdk.compress.prune import bake_masks, cubic_sparsity, importance_batches, mask_smallest, prune_structure
+from edgesdk.compress.share import bake_clusters, cluster_weights, factorize_embeddings, share_layers
+from edgesdk.compress.vocab import plan_vocabulary, prune_vocabulary
 from edgesdk.data import Task
+from edgesdk.errors import RecipeError
 from edgesdk.fsutil import atomic_dir, atomic_write_json, cache_root
+from edgesdk.models.flops import model_flops
+from edgesdk.models.mapping import layer_map
 from edgesdk.models.registry import param_count, save_model
 from edgesdk.progress import status
 from edgesdk.recipe import DistillConfig, LossWeights, Recipe
 from edgesdk.teacher import LABELS_FILE, load_model_dir
+from edgesdk.train import accuracy, predict_logits, use_available_cores
 
 PRUNED_DIR = "pruned"
 PRUNE_INFO_FILE = "prune.json"
@@ -50,32 +58,27 @@ def recovery_config(recipe: Recipe) -> DistillConfig:
     )
 
 
-def recovery_layer_map(recovery: DistillConfig, student_layers: int, teacher_layers: int, removed: list[int]) -> list[int]:
+def recovery_layer_map(
+    recovery: DistillConfig, student_layers: int, teacher_layers: int, removed: list[int]
+) -> list[int]:
     """The distillation's layer map without the removed layers' entries: each kept layer goes on
     learning from the teacher layer it matched before pruning (the teacher pruned into the
     student: its own unpruned self), where a map over the fewer remaining layers would shift
     them all."""
-    from edgesdk.compress.losses import layer_map
 
     full = layer_map(student_layers, teacher_layers, recovery.layer_map)
     return [t for i, t in enumerate(full) if i not in removed]
 
 
-def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, out_dir: Path) -> dict:
+def build_pruned_dir(
+    student_dir: Path, teacher_dir: Path, task: Task, recipe: Recipe, teacher_hash: str, out_dir: Path
+) -> dict:
     import numpy as np
     import torch
 
-    from edgesdk.compress.distill import distill
-    from edgesdk.compress.prune import bake_masks, cubic_sparsity, importance_batches, mask_smallest, prune_structure
-    from edgesdk.compress.share import bake_clusters, cluster_weights, factorize_embeddings, share_layers
-    from edgesdk.compress.vocab import plan_vocabulary, prune_vocabulary
-    from edgesdk.errors import RecipeError
-    from edgesdk.models.flops import model_flops
-    from edgesdk.train import accuracy, predict_logits, use_available_cores
-
     use_available_cores()
     cfg, seq_len = recipe.prune, recipe.export.seq_len
-    model, tokenizer, _ = load_model_dir(out / "student")
+    model, tokenizer, _ = load_model_dir(student_dir)
     before = {"params": param_count(model), "flops": model_flops(model, seq_len)}
 
     def dev_logits(m, tok) -> np.ndarray:
@@ -87,7 +90,7 @@ def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, o
     info: dict = {"before": before}
     history: list[dict] = []
     if cfg.reshapes:
-        teacher, _, _ = load_model_dir(out / "teacher")
+        teacher, _, _ = load_model_dir(teacher_dir)
         recovery = recovery_config(recipe)
         if recovery.losses.internal:
             mapped = recovery_layer_map(recovery, model.config.num_layers, teacher.config.num_layers, cfg.layers)
@@ -97,7 +100,9 @@ def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, o
             """Distil `m` from the teacher in place; each round gets its own seed."""
             seed = recipe.seed + round_
             torch.manual_seed(seed)
-            result = distill(m, teacher, tokenizer, task.train, recovery, seed, cache_root() / "soft_labels", teacher_hash)
+            result = distill(
+                m, teacher, tokenizer, task.train, recovery, seed, cache_root() / "soft_labels", teacher_hash
+            )
             return result.to_json()
 
         def stage(label: str, m) -> None:
@@ -189,6 +194,6 @@ def build_pruned_dir(out: Path, task: Task, recipe: Recipe, teacher_hash: str, o
     with atomic_dir(out_dir) as tmp:
         save_model(model, tmp)
         tokenizer.save(tmp)
-        shutil.copy2(out / "student" / LABELS_FILE, tmp / LABELS_FILE)
+        shutil.copy2(student_dir / LABELS_FILE, tmp / LABELS_FILE)
         atomic_write_json(tmp / PRUNE_INFO_FILE, info)
     return info

@@ -13,11 +13,16 @@ import json
 from pathlib import Path
 from typing import Callable
 
+from edgesdk.errors import ArtifactError
 from edgesdk.fmt import fmt_bytes, fmt_ms
 from edgesdk.fsutil import atomic_write_json, atomic_write_text, check_output_dir
+from edgesdk.manifest import MANIFEST_FILE, Manifest
+from edgesdk.ondevice.escape import markdown_text
+from edgesdk.progress import warning
+from edgesdk.report_plots import PlotResult, one_line, render_plots
 from edgesdk.report_summary import render_summary, summarize
-from edgesdk.steps import Manifest
-from edgesdk.targets.registry import TargetSpec
+from edgesdk.targets.etdump import render_per_op
+from edgesdk.targets.registry import TargetSpec, get_target
 
 REPORT_VERSION = 1
 
@@ -113,7 +118,12 @@ MCU_PROFILE_KEYS = (
 
 # What the MCU package's device check adds to the row of the artifact it ships: the firmware
 # there tokenizes each sentence on the device (C WordPiece) before Invoke, and counts both.
-DEVICE_TOKENIZE_KEYS = ("tokenize_instructions", "tokenize_latency_ms", "tokenize_latency_kind", "tokenize_latency_method")
+DEVICE_TOKENIZE_KEYS = (
+    "tokenize_instructions",
+    "tokenize_latency_ms",
+    "tokenize_latency_kind",
+    "tokenize_latency_method",
+)
 
 
 def add_device_tokenization(artifacts: list[dict], package: dict) -> None:
@@ -194,8 +204,6 @@ def exits_section(out: Path, per_artifact: dict) -> dict:
 
 
 def render_markdown(report: dict) -> str:
-    from edgesdk.apps.escape import markdown_text
-
     d, t, s = report["data"], report["teacher"], report["student"]
     memory_header, memory_cell = memory_column(report["artifacts"])
     lines = [f"# edgesdk build report: target `{report['target']}`", ""]
@@ -257,7 +265,6 @@ def render_markdown(report: dict) -> str:
                 f"RAM {a.get('ram_bytes', 0):,} B."
             )
     lines += render_device_tokenization(report["artifacts"])
-    from edgesdk.targets.etdump import render_per_op
 
     lines += plot_links(report, "per_op")
     for a in report["artifacts"]:
@@ -470,8 +477,6 @@ def write_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
 
 def draw_plots(out: Path, report: dict) -> dict[str, str]:
     """plots/*.png; a plot that cannot be drawn costs one warning line, never the build."""
-    from edgesdk.progress import warning
-    from edgesdk.report_plots import PlotResult, one_line, render_plots
 
     try:
         drawn = render_plots(out, report)
@@ -485,9 +490,6 @@ def draw_plots(out: Path, report: dict) -> dict[str, str]:
 
 def rerender(out: Path) -> dict:
     """Rebuild report.json/report.md from a finished build dir (`edgesdk report`)."""
-    from edgesdk.errors import ArtifactError
-    from edgesdk.steps import MANIFEST_FILE
-    from edgesdk.targets.registry import get_target
 
     manifest_path = out / MANIFEST_FILE
     if not manifest_path.exists():

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from edgesdk.fsutil import atomic_dir
+
 PLOTS_DIR = "plots"
 DPI = 100
 WIDTH_IN = 9.0  # 900 px: readable at 100% zoom beside report.md's text
@@ -44,7 +46,6 @@ class PlotResult:
 
 def render_plots(out: Path, report: dict) -> PlotResult:
     """Draw every plot the build has data for into out/plots/ (replaced whole)."""
-    from edgesdk.fsutil import atomic_dir
 
     try:
         import matplotlib

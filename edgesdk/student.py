@@ -10,13 +10,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from edgesdk.compress.distill import distill
 from edgesdk.data import Task
 from edgesdk.errors import RecipeError
 from edgesdk.fsutil import atomic_copy_dir, atomic_dir, atomic_write_json, cache_root
 from edgesdk.models.registry import param_count, save_model
+from edgesdk.models.students import build_student
 from edgesdk.progress import status
 from edgesdk.recipe import Recipe
 from edgesdk.teacher import LABELS_FILE, load_model_dir
+from edgesdk.train import use_available_cores
 
 STUDENT_INFO_FILE = "student.json"
 
@@ -28,10 +31,6 @@ def build_student_dir(teacher_dir: Path, task: Task, recipe: Recipe, teacher_has
         return {"kind": "teacher"}
 
     import torch
-
-    from edgesdk.compress.distill import distill
-    from edgesdk.models.students import build_student
-    from edgesdk.train import use_available_cores
 
     use_available_cores()
     teacher, tokenizer, _ = load_model_dir(teacher_dir)

@@ -30,6 +30,7 @@ from edgesdk.models.registry import load_model, save_model
 from edgesdk.progress import status
 from edgesdk.recipe import TeacherConfig
 from edgesdk.tokenizer import Tokenizer
+from edgesdk.train import accuracy, fine_tune, predict_logits, use_available_cores
 
 # Bump when fine-tuning would produce different weights for the same inputs (a fix in the
 # loop, a seeding change) so that cached teachers from older code are not reused.
@@ -79,8 +80,6 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
 
     import torch
 
-    from edgesdk.train import use_available_cores
-
     use_available_cores()
     torch.manual_seed(seed)  # the new classification head is initialised here: seed it
     checkpoint = import_hf_bert(base_dir, num_labels=len(task.label_map), pooling=cfg.pooling, dropout=cfg.dropout)
@@ -97,17 +96,18 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
             model = import_hf_bert(
                 base_dir, num_labels=len(task.label_map), pooling=cfg.pooling, dropout=cfg.dropout, drop_head=True
             ).encoder
-        from edgesdk.train import fine_tune
 
         status(f"teacher: fine-tuning {info['parameters'] / 1e6:.1f}M parameters on {len(task.train)} rows")
         result = fine_tune(model, tokenizer, task.train, cfg, seed)
         info.update(fine_tuned=True, steps=result.steps, final_loss=result.final_loss, train_seconds=result.seconds)
     if task.validation.texts:  # rows carved from train: what teacher settings are chosen on, never dev
-        from edgesdk.train import accuracy, predict_logits
-
         predicted = predict_logits(model, tokenizer, task.validation.texts, cfg.max_length).argmax(1)
-        info.update(validation_rows=len(task.validation), validation_accuracy=accuracy(predicted, task.validation.labels))
-        status(f"teacher: {info['validation_accuracy']:.4f} on {len(task.validation)} validation rows carved from train")
+        info.update(
+            validation_rows=len(task.validation), validation_accuracy=accuracy(predicted, task.validation.labels)
+        )
+        status(
+            f"teacher: {info['validation_accuracy']:.4f} on {len(task.validation)} validation rows carved from train"
+        )
 
     with atomic_dir(out_dir) as tmp:
         save_model(model, tmp)

@@ -14,6 +14,7 @@ import numpy as np
 from tokenizers import Tokenizer as _HFTokenizer
 
 from edgesdk.errors import ArtifactError, TeacherError
+from edgesdk.fsutil import atomic_write_text
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -46,8 +47,6 @@ class Tokenizer:
         raise error(f"{directory} has neither {TOKENIZER_FILE} nor vocab.txt; the tokenizer must ship with the model")
 
     def save(self, directory: Path) -> Path:
-        from edgesdk.fsutil import atomic_write_text
-
         path = directory / TOKENIZER_FILE
         atomic_write_text(path, self._source if self._source is not None else self._backend.to_str())
         return path

@@ -33,6 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from edgesdk.converters.registry import backend_for_path
+from edgesdk.converters.staged_plan import is_staged
+from edgesdk.converters.verify import percentiles
+
 from edgesdk.errors import TargetError
 from edgesdk.recipe import ProfileConfig
 
@@ -123,10 +127,13 @@ class Adb:
         ARGS`; a non-zero exit, the device's command's included, is one TargetError naming `what`."""
         cmd = [self.binary, *(["-s", self.serial] if self.serial else []), *args]
         try:
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  errors="replace", timeout=timeout)
+            proc = subprocess.run(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", timeout=timeout
+            )
         except subprocess.TimeoutExpired:
-            raise TargetError(f"adb timed out after {timeout:.0f} s ({what}) on {self.serial or 'the adb server'}") from None
+            raise TargetError(
+                f"adb timed out after {timeout:.0f} s ({what}) on {self.serial or 'the adb server'}"
+            ) from None
         if proc.returncode != 0:
             where = f"on {self.serial}" if self.serial else "with the adb server"
             raise TargetError(f"adb failed {where} ({what}, exit {proc.returncode}): {_last_line(proc.stdout)}")
@@ -177,14 +184,24 @@ def parse_benchmark_model(output: str) -> dict:
     def ms(key: str) -> Optional[float]:
         return round(regular[key] / 1e3, 4) if key in regular else None
 
-    memory_mb = re.search(r"(?:Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\): "
-                          r"init=(" + _NUMBER + r") overall=(" + _NUMBER + ")", output)
+    memory_mb = re.search(
+        r"(?:Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\): "
+        r"init=(" + _NUMBER + r") overall=(" + _NUMBER + ")",
+        output,
+    )
     peak_mb = _number_after(output, "Overall peak memory footprint (MB) via periodic monitoring:")
     line = summary.group(0)
     return {
         "repetitions": int(regular["count"]),
-        "latency_ms": {"mean": ms("avg"), "p50": ms("median"), "p90": None, "p99": None,
-                       "std": ms("std"), "min": ms("min"), "max": ms("max")},
+        "latency_ms": {
+            "mean": ms("avg"),
+            "p50": ms("median"),
+            "p90": None,
+            "p99": None,
+            "std": ms("std"),
+            "min": ms("min"),
+            "max": ms("max"),
+        },
         "init_ms": round(_number_after(line, "Init:") / 1e3, 4),
         "first_inference_ms": round(_number_after(line, "First inference:") / 1e3, 4),
         "warmup_mean_ms": round(_number_after(line, "Warmup (avg):") / 1e3, 4),
@@ -201,7 +218,6 @@ def parse_executor_runner(output: str, warmup: int) -> dict:
     (newer runners) and `Model executed successfully N time(s) in X ms.`. The runner has no
     warm-up flag, so it runs warmup + repetitions and the first `warmup` are dropped here. An
     older runner prints only the total: mean over all executions, percentiles None."""
-    from edgesdk.converters.verify import percentiles
 
     total = re.search(r"Model executed successfully (\d+) time\(s\) in (" + _NUMBER + ") ms", output)
     if total is None:
@@ -234,8 +250,8 @@ def with_peak_memory(command: str) -> str:
     the peak up to ~one interval before the end. POSIX sh: Android's mksh, tested here on dash."""
     return (
         f"{command} & p=$!; h=; "
-        f"while s=$(grep VmHWM /proc/$p/status 2>/dev/null) && [ -n \"$s\" ]; do h=$s; sleep {MEMORY_SAMPLE_S}; done; "
-        f"wait $p; rc=$?; echo \"{HWM_MARK}=$(echo $h | tr -dc 0-9)\"; exit $rc"
+        f'while s=$(grep VmHWM /proc/$p/status 2>/dev/null) && [ -n "$s" ]; do h=$s; sleep {MEMORY_SAMPLE_S}; done; '
+        f'wait $p; rc=$?; echo "{HWM_MARK}=$(echo $h | tr -dc 0-9)"; exit $rc'
     )
 
 
@@ -259,16 +275,25 @@ RUNNERS = {
     "litert": Runner(
         "benchmark_model",
         "EDGESDK_ANDROID_TFLITE_BENCHMARK",
-        lambda model, c: [f"--graph={model}", f"--num_threads={c.threads}", f"--warmup_runs={c.warmup}",
-                          f"--num_runs={c.repetitions}", "--warmup_min_secs=0", "--min_secs=0",
-                          "--report_peak_memory_footprint=true"],
+        lambda model, c: [
+            f"--graph={model}",
+            f"--num_threads={c.threads}",
+            f"--warmup_runs={c.warmup}",
+            f"--num_runs={c.repetitions}",
+            "--warmup_min_secs=0",
+            "--min_secs=0",
+            "--report_peak_memory_footprint=true",
+        ],
         lambda out, c: parse_benchmark_model(out),
     ),
     "executorch": Runner(
         "executor_runner",
         "EDGESDK_ANDROID_EXECUTORCH_RUNNER",
-        lambda model, c: [f"--model_path={model}", f"--num_executions={c.warmup + c.repetitions}",
-                          f"--cpu_threads={c.threads}"],
+        lambda model, c: [
+            f"--model_path={model}",
+            f"--num_executions={c.warmup + c.repetitions}",
+            f"--cpu_threads={c.threads}",
+        ],
         lambda out, c: parse_executor_runner(out, c.warmup),
     ),
 }
@@ -280,7 +305,9 @@ def runner_binary(runtime: str) -> tuple[Runner, Path]:
         raise TargetError(f"no Android runner for {runtime} artifacts; the adb profiler runs {', '.join(RUNNERS)}")
     configured = os.environ.get(runner.env)
     if not configured:
-        raise TargetError(f"no {runner.name} for {runtime} on Android: set {runner.env}=/path/to/{runner.name} (built for arm64-v8a)")
+        raise TargetError(
+            f"no {runner.name} for {runtime} on Android: set {runner.env}=/path/to/{runner.name} (built for arm64-v8a)"
+        )
     if not Path(configured).is_file():
         raise TargetError(f"{runner.env}={configured} does not exist; point it at {runner.name} built for arm64-v8a")
     return runner, Path(configured)
@@ -298,9 +325,6 @@ def adb_unavailable(runtimes: Sequence[str]) -> Optional[str]:
 
 
 def profile_adb(artifact: Path, texts: Sequence[str], config: ProfileConfig) -> dict:
-    from edgesdk.converters.registry import backend_for_path
-    from edgesdk.converters.staged_plan import is_staged
-
     if is_staged(artifact):
         raise TargetError(f"{artifact.name} is staged (early exit): the Android runners measure single graphs")
     runtime = backend_for_path(artifact).name
@@ -364,8 +388,6 @@ def parse_benchmark_activity(output: str) -> dict:
     {"done": N}; or one {"error": ...} line. `ms` is the app's TextClassifier.classify, tokenization
     included."""
     import json
-
-    from edgesdk.converters.verify import percentiles
 
     rows = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     errors = [r["error"] for r in rows if "error" in r]
@@ -444,6 +466,4 @@ def profile_adb_app(artifact: Path, texts: Sequence[str], config: ProfileConfig,
 
 
 def _runtime(artifact: Path) -> str:
-    from edgesdk.converters.registry import backend_for_path
-
     return backend_for_path(artifact).name

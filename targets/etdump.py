@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from edgesdk.converters.executorch import runtime, set_threads
+from edgesdk.converters.staged_plan import is_staged
 
 from edgesdk.errors import ArtifactError, TargetError
 
@@ -49,7 +51,6 @@ def op_breakdown(
     """Per-op times of `repetitions` batch-1 runs (after `warmup`) cycling through the rows of
     ids/mask. `calls` = repetitions x the op's occurrences per inference; median/p90 are of
     the op's summed time per inference; shares are of the summed `Method::execute` time."""
-    from edgesdk.converters.staged_plan import is_staged
 
     if artifact.suffix != ".pte":
         raise ArtifactError(f"per-op breakdown needs an ExecuTorch .pte artifact, not {artifact.name}")
@@ -66,7 +67,6 @@ def op_breakdown(
 def record_etdump(artifact: Path, ids, mask, threads: int, n_runs: int) -> bytes:
     """The ETDump of `n_runs` batch-1 runs cycling through the rows of ids/mask."""
     import torch
-    from edgesdk.converters.executorch import runtime, set_threads
 
     set_threads(threads)
     try:

@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from edgesdk.errors import FitError
+from edgesdk.converters.bundle import BundleInfo
 from edgesdk.targets.registry import TargetSpec
-from edgesdk.tokenizer import TOKENIZER_FILE
+
+from edgesdk.errors import FitError
+from edgesdk.ondevice.mcu_tables import tables_source
+from edgesdk.ondevice.wordpiece import WordPieceSpec
+from edgesdk.tokenizer import TOKENIZER_FILE, load_artifact_tokenizer
 
 # Runtime code in flash, bytes. TFLM: person_detect firmware text (410,360 B) minus its
 # 300 KB model, measured in ../shared/examples/cortex-m-qemu; LiteRT and ExecuTorch: their
@@ -65,10 +69,6 @@ def artifact_needs(path: Path, runtime: str, profile: dict) -> dict:
 def firmware_tokenizer_bytes(bundle_dir: Path) -> int:
     """Flash the on-device tokenizer needs (vocabulary blob + normalizer tables), computed the
     way the MCU package generates them, rather than the size of tokenizer.json."""
-    from edgesdk.apps.mcu_tables import tables_source
-    from edgesdk.apps.wordpiece import WordPieceSpec
-    from edgesdk.converters.bundle import BundleInfo
-    from edgesdk.tokenizer import load_artifact_tokenizer
 
     spec = WordPieceSpec.from_tokenizer(load_artifact_tokenizer(bundle_dir))
     _, sizes = tables_source(spec, BundleInfo.read(bundle_dir).seq_len)
@@ -178,35 +178,57 @@ class ImageFloor:
         return self.word_table + self.layers + self.runtime_code + self.tokenizer
 
 
+def _encoder_weights(recipe, teacher_config: dict, labels: int) -> tuple[int, int, int]:
+    """The pruned teacher or an encoder student: (table width, hidden, weights outside the table)."""
+    student, prune = recipe.student, recipe.prune
+    if student.family == "teacher":
+        hidden, layers = teacher_config["hidden_size"], teacher_config["num_hidden_layers"]
+        heads, ffn = teacher_config["num_attention_heads"], teacher_config["intermediate_size"]
+        width = teacher_config.get("embedding_size") or hidden
+    else:
+        hidden, layers, heads, ffn = student.hidden, student.layers, student.heads, student.ffn
+        width = student.embedding_size or hidden
+    head_dim = hidden // heads
+    layers -= len(set(prune.layers))
+    heads_kept = max(layers, int(layers * heads * (1 - prune.heads)))  # at least one head per layer
+    ffn_kept = max(prune.ffn_multiple, int(ffn * (1 - prune.ffn)) // prune.ffn_multiple * prune.ffn_multiple)
+    weights = 4 * hidden * head_dim * heads_kept + 2 * hidden * ffn_kept * layers + hidden * labels
+    if width != hidden:
+        weights += width * hidden  # the factorized table's projection
+    return width, (teacher_config["hidden_size"] if student.family == "teacher" else width), weights
+
+
+def _cnn_weights(recipe, teacher_config: dict, labels: int) -> tuple[int, int, int]:
+    student = recipe.student
+    width = student.embedding_size or 128
+    weights = sum(k * width * student.filters for k in student.kernel_sizes)
+    return width, width, weights + student.filters * len(student.kernel_sizes) * labels
+
+
+def _bilstm_weights(recipe, teacher_config: dict, labels: int) -> tuple[int, int, int]:
+    """Two directions of four gates over [input, state]."""
+    student = recipe.student
+    width = student.embedding_size or 128
+    return width, width, 2 * 4 * (width + student.lstm_hidden) * student.lstm_hidden + 2 * student.lstm_hidden * labels
+
+
+# student.family -> (word-table width, the width a factorized table projects to, weights outside the table)
+FAMILY_WEIGHTS = {
+    "teacher": _encoder_weights,
+    "encoder": _encoder_weights,
+    "cnn": _cnn_weights,
+    "bilstm": _bilstm_weights,
+}
+
+
 def layer_weight_count(recipe, teacher_config: dict, labels: int) -> tuple[int, int]:
     """(word-table width, weights outside the word table) of the model the recipe deploys,
     from shapes alone: the pruned teacher, an encoder, CNN or BiLSTM student."""
-    student, prune = recipe.student, recipe.prune
-    if student.family in ("teacher", "encoder"):
-        if student.family == "teacher":
-            hidden, layers = teacher_config["hidden_size"], teacher_config["num_hidden_layers"]
-            heads, ffn = teacher_config["num_attention_heads"], teacher_config["intermediate_size"]
-            width = teacher_config.get("embedding_size") or hidden
-        else:
-            hidden, layers, heads, ffn = student.hidden, student.layers, student.heads, student.ffn
-            width = student.embedding_size or hidden
-        head_dim = hidden // heads
-        layers -= len(set(prune.layers))
-        heads_kept = max(layers, int(layers * heads * (1 - prune.heads)))  # at least one head per layer
-        ffn_kept = max(prune.ffn_multiple, int(ffn * (1 - prune.ffn)) // prune.ffn_multiple * prune.ffn_multiple)
-        weights = 4 * hidden * head_dim * heads_kept + 2 * hidden * ffn_kept * layers + hidden * labels
-        if width != hidden:
-            weights += width * hidden  # the factorized table's projection
-    elif student.family == "cnn":
-        width = student.embedding_size or 128
-        weights = sum(k * width * student.filters for k in student.kernel_sizes)
-        weights += student.filters * len(student.kernel_sizes) * labels
-    else:  # bilstm: two directions of four gates over [input, state]
-        width = student.embedding_size or 128
-        weights = 2 * 4 * (width + student.lstm_hidden) * student.lstm_hidden + 2 * student.lstm_hidden * labels
-    if prune.embedding_size and prune.embedding_size < width:
-        weights += prune.embedding_size * (teacher_config["hidden_size"] if student.family == "teacher" else width)
-        width = prune.embedding_size
+    width, projected, weights = FAMILY_WEIGHTS[recipe.student.family](recipe, teacher_config, labels)
+    embedding_size = recipe.prune.embedding_size
+    if embedding_size and embedding_size < width:
+        weights += embedding_size * projected
+        width = embedding_size
     return width, weights
 
 

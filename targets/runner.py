@@ -14,6 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+from edgesdk.converters.bundle import open_artifact
+from edgesdk.converters.staged_plan import is_staged
+from edgesdk.converters.verify import percentiles
+from edgesdk.targets.etdump import op_breakdown
+
+from edgesdk.errors import ArtifactError, EdgeSDKError
+
 
 def _proc_status_bytes(field: str) -> int | None:
     try:
@@ -38,10 +45,6 @@ def current_rss_bytes() -> int:
 
 
 def run(artifact: Path, texts: list[str], threads: int, warmup: int, repetitions: int, per_op: bool = False) -> dict:
-    from edgesdk.converters.bundle import open_artifact
-    from edgesdk.converters.staged_plan import is_staged
-    from edgesdk.converters.verify import percentiles
-
     baseline = current_rss_bytes()
     loaded = open_artifact(artifact, threads)
     ids, mask = loaded.encode(texts)
@@ -69,10 +72,6 @@ def run(artifact: Path, texts: list[str], threads: int, warmup: int, repetitions
         "size_bytes": artifact.stat().st_size,
     }
     if per_op and artifact.suffix == ".pte" and not is_staged(artifact):
-        from edgesdk.targets.etdump import op_breakdown
-
-        from edgesdk.errors import EdgeSDKError
-
         # after peak_rss_bytes was read: the second, ETDump-enabled program must not count;
         # a breakdown that fails keeps the latency numbers and says why
         try:
@@ -85,7 +84,6 @@ def run(artifact: Path, texts: list[str], threads: int, warmup: int, repetitions
 def parse_result(proc, what: str) -> dict:
     """The JSON object a runner printed last (this one, or the board runner over ssh); a
     crash or a reported error becomes one ArtifactError line saying `what` failed."""
-    from edgesdk.errors import ArtifactError
 
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if not lines:

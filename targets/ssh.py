@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+from edgesdk.converters.bundle import open_artifact
+from edgesdk.converters.staged_plan import is_staged
+from edgesdk.targets.runner import parse_result
+
 from edgesdk.errors import TargetError
 from edgesdk.recipe import ProfileConfig
-from edgesdk.targets.runner import parse_result
 
 RUNNER = Path(__file__).with_name("board_runner.py")
 RUNTIME = Path(__file__).with_name("board_runtime.py")  # imported by the runner
@@ -97,9 +100,6 @@ def board_or_error() -> SshBoard:
 
 def profile_ssh(artifact: Path, texts: Sequence[str], config: ProfileConfig) -> dict:
     import numpy as np
-
-    from edgesdk.converters.bundle import open_artifact
-    from edgesdk.converters.staged_plan import is_staged
 
     if is_staged(artifact):
         raise TargetError(f"{artifact.name} is staged (early exit): the ssh runner measures single graphs")

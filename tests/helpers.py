@@ -150,8 +150,8 @@ def median_exit_plan(runner, plan, tokenizer, texts: list[str], seq_len: int):
     import dataclasses
 
     import numpy as np
+    from edgesdk.converters.controller import ExitController
 
-    from edgesdk.controller import ExitController
     from edgesdk.exit_rule import confidence, softmax
 
     ids, mask = tokenizer.pad(tokenizer.encode(texts, seq_len), seq_len)
@@ -165,12 +165,13 @@ def tiny_staged_tflm_bundle(out: Path, texts: list[str], seq_len: int = 32, buck
     """A 2-layer x 16 int8 encoder with an exit after layer 1, staged for TFLM at buckets +
     seq_len (converters/tflm_staged.py) in a bundle with its exits.json. The exit threshold is
     the median exit confidence over `texts`, so about half of them stop early."""
-    from edgesdk.compress.exits import ExitHeads
-    from edgesdk.compress.quantize import deployable
     from edgesdk.converters import get_backend
     from edgesdk.converters.bundle import BundleInfo
     from edgesdk.converters.staged_plan import StagedPlan
     from edgesdk.converters.staging import stage_methods
+
+    from edgesdk.compress.exits import ExitHeads
+    from edgesdk.compress.quantize import deployable
     from edgesdk.data import LabelMap
     from edgesdk.recipe import QuantizeConfig
     from edgesdk.tokenizer import Tokenizer

@@ -13,14 +13,14 @@ import errno
 import json
 import os
 import signal
-import tempfile
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgesdk.steps import MANIFEST_FILE, hash_output
+from edgesdk.manifest import MANIFEST_FILE, hash_output
 
 
 @dataclass(frozen=True)

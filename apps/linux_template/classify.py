@@ -4,7 +4,7 @@
 Needs numpy, tokenizers and one runtime: ai-edge-litert (or tflite-runtime) for .tflite,
 executorch for .pte (requirements.txt pins them). Tokenization is the `tokenizers` library
 reading the tokenizer.json the model was trained with, so ids are the build's ids; a staged
-(early-exit) model runs the same controller rule as edgesdk/controller.py: smallest length
+(early-exit) model runs the same controller rule as converters/controller.py: smallest length
 bucket that holds the sentence, then stages until an exit is confident enough.
 
     python3 classify.py "a gorgeous, witty film"
@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from board_runtime import open_methods
 
 HERE = Path(__file__).resolve().parent
@@ -73,7 +72,10 @@ class Classifier:
             if stage == last:
                 return outputs[0][0], stage, bucket
             x, logits = outputs[0], outputs[1][0]
-            if confidence(softmax(logits.astype(np.float64)), self.plan["confidence"]) >= self.plan["thresholds"][stage]:
+            if (
+                confidence(softmax(logits.astype(np.float64)), self.plan["confidence"])
+                >= self.plan["thresholds"][stage]
+            ):
                 return logits, stage, bucket
 
     def classify(self, text):

@@ -22,15 +22,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from edgesdk.compress.augment import augment
-from edgesdk.compress.losses import attention_kl, hidden_mse, kd_loss, layer_map, relation_kl
+from edgesdk.compress.losses import attention_kl, hidden_mse, kd_loss, relation_kl
 from edgesdk.data import Split
 from edgesdk.errors import RecipeError
 from edgesdk.fsutil import atomic_write_npy, sha256_json
 from edgesdk.models.encoder import Encoder
+from edgesdk.models.mapping import layer_map
 from edgesdk.progress import status
 from edgesdk.recipe import DistillConfig, LossWeights
 from edgesdk.tokenizer import Tokenizer
 from edgesdk.train import Schedule, collate, logits_for_ids, optimize, subsample
+
 
 @dataclass(frozen=True)
 class DistillResult:
@@ -84,7 +86,9 @@ def labelling_teacher(teacher: Encoder, precision: str) -> nn.Module:
     with warnings.catch_warnings():
         # torch 2.13 marks its quantized tensors deprecated (pytorch#184982); they still work.
         warnings.filterwarnings("ignore", message=".*deprecated.*", category=UserWarning)
-        return quantize_dynamic(copy.deepcopy(teacher).eval(), {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+        return quantize_dynamic(
+            copy.deepcopy(teacher).eval(), {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
+        )
 
 
 def teacher_soft_labels(
@@ -235,13 +239,21 @@ def distill(
     lengths = [len(e) for e in encoded]
     done = []
     for name, epochs, weights in stages:
-        objective = DistillObjective(student, teacher, tokenizer, encoded, hard, soft, cfg, weights, projections, mapped)
+        objective = DistillObjective(
+            student, teacher, tokenizer, encoded, hard, soft, cfg, weights, projections, mapped
+        )
         modules = [student] + ([projections] if projections is not None and objective.internal else [])
         schedule = Schedule(epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)
         result = optimize(modules, lengths, schedule, rng, objective, f"distill ({name})")
         losses = {k: v for k, v in weights.model_dump().items() if v > 0}
         done.append(
-            {"stage": name, "losses": losses, "steps": result.steps, "final_loss": result.final_loss, "seconds": result.seconds}
+            {
+                "stage": name,
+                "losses": losses,
+                "steps": result.steps,
+                "final_loss": result.final_loss,
+                "seconds": result.seconds,
+            }
         )
     word_table(student).requires_grad_(True)
     return DistillResult(len(texts), len(extra), done, mapped)

@@ -83,23 +83,3 @@ def relation_kl(
     teacher = F.softmax(_relation_logits(teacher_x.detach(), teacher_y.detach(), heads, mask), dim=-1)
     log_student = F.log_softmax(_relation_logits(student_x, student_y, heads, mask), dim=-1)
     return _masked_kl_rows(teacher, log_student, mask)
-
-
-def layer_map(student_layers: int, teacher_layers: int, strategy) -> list[int]:
-    """Teacher layer (1-based; 0 = embeddings) distilled into each student layer 1..Ls."""
-    if isinstance(strategy, list):
-        if len(strategy) != student_layers or not all(0 <= t <= teacher_layers for t in strategy):
-            raise ValueError(
-                f"distill.layer_map {strategy} must list {student_layers} teacher layers in 0..{teacher_layers}"
-            )
-        return list(strategy)
-    if student_layers > teacher_layers:
-        raise ValueError(f"student has {student_layers} layers, teacher only {teacher_layers}; use an explicit map")
-    if strategy == "uniform":
-        step = teacher_layers / student_layers
-        return [round(step * (i + 1)) for i in range(student_layers)]
-    if strategy == "last":
-        return list(range(teacher_layers - student_layers + 1, teacher_layers + 1))
-    if strategy == "bottom":
-        return list(range(1, student_layers + 1))
-    raise ValueError(f"unknown layer map '{strategy}' (uniform, last, bottom or a list)")

@@ -16,6 +16,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from edgesdk.compress.quantize import export_batched
+
 LAYER_TYPES = (".Linear", ".Conv1d", ".Embedding", ".Int8Embedding")
 ROWS = 64  # calibration rows used for the activation comparison
 
@@ -100,7 +102,6 @@ def layer_report(
 ) -> list[dict]:
     """One row per layer: weight SQNR/cosine, and activation SQNR/cosine when `quantized`
     (an eager fake-quant model) is given."""
-    from edgesdk.compress.quantize import export_batched
 
     acts: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     if quantized is not None:

@@ -23,6 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgesdk.compress.losses import kd_loss
+from edgesdk.train import Schedule, optimize
+
 if TYPE_CHECKING:
     from edgesdk.recipe import QuantizeConfig
     from edgesdk.tokenizer import Tokenizer
@@ -228,9 +231,6 @@ def qat_finetune(model: nn.Module, data: QatData, config: "QuantizeConfig", seq_
     )
     from torchao.quantization.pt2e import allow_exported_model_train_eval
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
-
-    from edgesdk.compress.losses import kd_loss
-    from edgesdk.train import Schedule, optimize
 
     torch.manual_seed(seed)
     # Train through the int8 table the artifacts will read (it stays frozen).

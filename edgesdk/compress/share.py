@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import torch
 
-from edgesdk.models.encoder import SHARED_PARTS, Encoder
+from edgesdk.compress.prune import layer_linears
 from edgesdk.compress.vocab import word_table_rows
-from edgesdk.models.students import principal_directions
+from edgesdk.models.encoder import SHARED_PARTS, Encoder
+from edgesdk.models.mapping import principal_directions
 
 
 def share_layers(model: Encoder, mode: str) -> Encoder:
     """A copy of `model` whose layers share their `mode` parts, initialised to the layer mean."""
     cfg = model.config
     if len(set(cfg.layers)) != 1:
-        raise ValueError(f"layer sharing needs identical layer shapes; the model has {[(s.heads, s.ffn) for s in cfg.layers]}")
+        raise ValueError(
+            f"layer sharing needs identical layer shapes; the model has {[(s.heads, s.ffn) for s in cfg.layers]}"
+        )
     shared = Encoder(cfg.model_copy(update={"share": mode}))
     state = model.state_dict()
     parts = SHARED_PARTS[mode]
@@ -49,7 +52,9 @@ def factorize_embeddings(model: Encoder, size: int) -> Encoder:
         basis = principal_directions(words, size, center=False)  # [H, E]
         table = words @ basis
     factorized = Encoder(cfg.model_copy(update={"embedding_size": size}))
-    state = {k: v for k, v in model.state_dict().items() if not k.startswith(("word_embeddings.", "embedding_projection."))}
+    state = {
+        k: v for k, v in model.state_dict().items() if not k.startswith(("word_embeddings.", "embedding_projection."))
+    }
     state.update({"word_embeddings.weight": table, "embedding_projection.weight": basis})
     factorized.load_state_dict(state)
     factorized.mask_bias = model.mask_bias
@@ -94,8 +99,6 @@ class ClusterMeans(torch.nn.Module):
 
 
 def clustered_modules(model: torch.nn.Module, embeddings: bool) -> list[torch.nn.Module]:
-    from edgesdk.compress.prune import layer_linears
-
     return layer_linears(model) + ([model.word_embeddings] if embeddings else [])
 
 

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from edgesdk.errors import TeacherError
+from edgesdk.fsutil import atomic_write_bytes
 from edgesdk.models.encoder import Encoder, EncoderConfig
 from edgesdk.models.small import BiLSTMClassifier, BiLSTMConfig, CNNClassifier, CNNConfig
 
@@ -38,15 +39,15 @@ def save_model(model: nn.Module, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / CONFIG_FILE).write_text(model.config.model_dump_json(indent=1))
     # Tied or shared tensors must be stored once; clone breaks aliasing safetensors rejects.
-    write_safetensors({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}, directory / WEIGHTS_FILE)
+    write_safetensors(
+        {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}, directory / WEIGHTS_FILE
+    )
 
 
 def write_safetensors(tensors: dict, path: Path) -> None:
     """Serialize in memory, then one atomic Python write: a full disk or a file-size limit is
     an OSError with its errno (the CLI's one-line 'cannot write'), not a serializer error."""
     from safetensors.torch import save
-
-    from edgesdk.fsutil import atomic_write_bytes
 
     atomic_write_bytes(path, save(tensors))
 

@@ -11,24 +11,15 @@ CNN/BiLSTM students take a PCA projection of the teacher's word-embedding table.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
-from edgesdk.compress.losses import layer_map
 from edgesdk.models.encoder import Encoder, EncoderConfig, LayerShape
+from edgesdk.models.mapping import layer_map, principal_directions
 from edgesdk.models.small import BiLSTMClassifier, BiLSTMConfig, CNNClassifier, CNNConfig
 from edgesdk.recipe import StudentConfig
-
-
-def principal_directions(table: torch.Tensor, k: int, center: bool = True) -> torch.Tensor:
-    """[H, k] orthonormal top-k principal directions of the rows of `table` [N, H]
-    (uncentered: the best rank-k basis for reconstructing the rows themselves)."""
-    centered = table - table.mean(dim=0, keepdim=True) if center else table
-    # V of the SVD holds the directions; the sign is fixed for determinism across runs.
-    _, _, vh = torch.linalg.svd(centered, full_matrices=False)
-    p = vh[:k].T.contiguous()
-    signs = torch.sign(p[p.abs().argmax(dim=0), torch.arange(k)])
-    return p * signs
 
 
 def _projection(teacher: Encoder, width: int, how: str) -> torch.Tensor:
@@ -133,34 +124,46 @@ def _embedding_init(module: nn.Embedding, teacher: Encoder) -> None:
         module.weight.copy_(words @ principal_directions(words.float(), width))
 
 
-def build_student(cfg: StudentConfig, teacher: Encoder, dropout: float) -> nn.Module:
+def cnn_student(cfg: StudentConfig, teacher: Encoder, dropout: float) -> nn.Module:
     tc = teacher.config
-    if cfg.family == "encoder":
-        return encoder_student(cfg, teacher, dropout)
-    if cfg.family == "cnn":
-        model = CNNClassifier(
-            CNNConfig(
-                vocab_size=tc.vocab_size,
-                embedding_size=cfg.embedding_size or 128,
-                kernel_sizes=tuple(cfg.kernel_sizes),
-                filters=cfg.filters,
-                num_labels=tc.num_labels,
-                dropout=dropout,
-                pad_token_id=tc.pad_token_id,
-            )
-        )
-    elif cfg.family == "bilstm":
-        model = BiLSTMClassifier(
-            BiLSTMConfig(
-                vocab_size=tc.vocab_size,
-                embedding_size=cfg.embedding_size or 128,
-                hidden_size=cfg.lstm_hidden,
-                num_labels=tc.num_labels,
-                dropout=dropout,
-                pad_token_id=tc.pad_token_id,
-            )
-        )
-    else:
-        raise ValueError(f"no student for family '{cfg.family}'")
+    config = CNNConfig(
+        vocab_size=tc.vocab_size,
+        embedding_size=cfg.embedding_size or 128,
+        kernel_sizes=tuple(cfg.kernel_sizes),
+        filters=cfg.filters,
+        num_labels=tc.num_labels,
+        dropout=dropout,
+        pad_token_id=tc.pad_token_id,
+    )
+    model = CNNClassifier(config)
     _embedding_init(model.word_embeddings, teacher)
     return model
+
+
+def bilstm_student(cfg: StudentConfig, teacher: Encoder, dropout: float) -> nn.Module:
+    tc = teacher.config
+    config = BiLSTMConfig(
+        vocab_size=tc.vocab_size,
+        embedding_size=cfg.embedding_size or 128,
+        hidden_size=cfg.lstm_hidden,
+        num_labels=tc.num_labels,
+        dropout=dropout,
+        pad_token_id=tc.pad_token_id,
+    )
+    model = BiLSTMClassifier(config)
+    _embedding_init(model.word_embeddings, teacher)
+    return model
+
+
+# student.family -> how it is built from the teacher (the `teacher` family is the teacher itself).
+STUDENT_FAMILIES: dict[str, Callable[[StudentConfig, Encoder, float], nn.Module]] = {
+    "encoder": encoder_student,
+    "cnn": cnn_student,
+    "bilstm": bilstm_student,
+}
+
+
+def build_student(cfg: StudentConfig, teacher: Encoder, dropout: float) -> nn.Module:
+    if cfg.family not in STUDENT_FAMILIES:
+        raise ValueError(f"no student for family '{cfg.family}'")
+    return STUDENT_FAMILIES[cfg.family](cfg, teacher, dropout)

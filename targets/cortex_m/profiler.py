@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+from edgesdk.converters.bundle import open_artifact
+from edgesdk.converters.verify import percentiles
 from edgesdk.targets.cortex_m.boards import Board, board_for
 from edgesdk.targets.cortex_m.firmware import FirmwareBuild, arena_size, image_size
 from edgesdk.targets.cortex_m.kernels import bindings_for, library_sources, model_ops
@@ -48,8 +50,6 @@ RAM_RESERVE_BYTES = 64 << 10
 
 
 def latency_estimate(instructions: list[int], target: TargetSpec) -> tuple[dict, str]:
-    from edgesdk.converters.verify import percentiles
-
     if target.cpi is None or not target.clock_mhz:
         raise TargetError(f"{target.id} needs cpi and clock_mhz in its spec to estimate latency")
     ms = [n * target.cpi / (target.clock_mhz * 1e3) for n in instructions]
@@ -109,7 +109,6 @@ def instruction_stats(values: list[int]) -> dict:
 def profile_mcu(
     artifact: Path, texts: Sequence[str], config: ProfileConfig, target: Optional[TargetSpec] = None
 ) -> dict:
-    from edgesdk.converters.bundle import open_artifact
 
     target = target or get_target("mcu")
     board = board_for(target)

@@ -13,14 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from edgesdk.apps.jvm_check import compile_jvm_check
+
 from edgesdk.data import LabelMap, demo_data_paths
 from tests.helpers import tiny_encoder
 
 WEIRD_LABEL = 'a"b\\c\n${x}*/é😀'
 LABELS = ("neg", WEIRD_LABEL)
-BANKING77_TEST = Path(__file__).resolve().parents[1] / "data" / "banking77" / "test.csv.gz"  # shipped: tests/data/README.md
+BANKING77_TEST = (
+    Path(__file__).resolve().parents[1] / "data" / "banking77" / "test.csv.gz"
+)  # shipped: tests/data/README.md
 
 
 def sst2_dev_texts() -> list[str]:
@@ -46,7 +48,7 @@ HARD_CASES = [
     "hello [MASK] [mask] x[CLS]y [SEP][SEP] [UNK]",
     "\u00a0nbsp\u2007figure\u202fnarrow\u3000ideographic\u0085nel\u000bvt",
     "tab\there\nnew\rline\r\n",
-    "𠀀𠀁 𪜀 \U0002B820 \U0002CEB0 豈",
+    "𠀀𠀁 𪜀 \U0002b820 \U0002ceb0 豈",
     "¡¿punctuation?! «quotes» “curly” — dash… ‰ § ¶ · ・ 、。",
     "$100 + 50% = ^_^ ~ `code` {json: [1,2]} <tag/> a|b \\ back",
     "supercalifragilisticexpialidocious antidisestablishmentarianism",
@@ -64,7 +66,8 @@ def c_token_ids(tokenizer, texts, max_length, tmp_path, labels=LABELS):
     them) compiled for this machine; also returns the executable."""
     from edgesdk.apps.mcu_check import compile_host_tokenizer, host_token_ids
     from edgesdk.apps.mcu_project import write_tokenizer_sources
-    from edgesdk.apps.wordpiece import WordPieceSpec
+
+    from edgesdk.ondevice.wordpiece import WordPieceSpec
 
     root = tmp_path / "tok"
     write_tokenizer_sources(root, WordPieceSpec.from_tokenizer(tokenizer), max_length, labels)
@@ -103,11 +106,11 @@ def staged_bundle(tmp_path_factory, teacher_tokenizer) -> Path:
     pipeline writes for it. Returns the artifact path."""
     from edgesdk.converters import get_backend
     from edgesdk.converters.bundle import BundleInfo
+    from edgesdk.converters.controller import ExitController
     from edgesdk.converters.staging import StagedPlan, stage_methods
 
     from edgesdk.compress.exits import ExitHeads
     from edgesdk.exit_rule import softmax
-    from edgesdk.controller import ExitController
     from edgesdk.fsutil import atomic_write_json
 
     d = tmp_path_factory.mktemp("staged_bundle")

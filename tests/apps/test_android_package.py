@@ -10,13 +10,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from edgesdk.apps.android import RUNTIME_MODULES, runtime_version, version_values, write_android_project
 from edgesdk.apps.assets import runtime_for
-from edgesdk.apps.escape import android_string, kotlin_string, properties_escape
 from edgesdk.apps.jvm_check import controller_decisions, run_jvm_check, texts_properties
 from edgesdk.apps.package import PackageRequest, packager_for
+
 from edgesdk.errors import PackageError
+from edgesdk.ondevice.escape import android_string, kotlin_string, properties_escape
 from edgesdk.tokenizer import Tokenizer
 from tests.apps.conftest import LABELS, WEIRD_LABEL, sst2_dev_texts
 
@@ -25,7 +25,9 @@ MEASURED = {"accuracy": 0.8612, "latency_p50_ms": 0.4213, "note": "host | 2 thre
 
 
 def generate(staged_bundle: Path, dest: Path, **kwargs) -> dict:
-    return write_android_project(staged_bundle.parent, staged_bundle, dest, app_name=APP_NAME, measured=MEASURED, **kwargs)
+    return write_android_project(
+        staged_bundle.parent, staged_bundle, dest, app_name=APP_NAME, measured=MEASURED, **kwargs
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +78,19 @@ def test_project_has_gradle_modules_sources_and_assets(project):
     assert not any("ExecuTorch" in rel or "backends/" in rel for rel in files)  # only this runtime's backend
     assets = {rel.split("/")[-1] for rel in files if rel.startswith("app/src/main/assets/")}
     assert assets == {
-        "model.staged.tflite", "vocab.tsv", "tokenizer.properties", "tokenizer_tables.bin", "labels.properties",
-        "model.properties", "exits.properties", "golden_exits.litert.json",
+        "model.staged.tflite",
+        "vocab.tsv",
+        "tokenizer.properties",
+        "tokenizer_tables.bin",
+        "labels.properties",
+        "model.properties",
+        "exits.properties",
+        "golden_exits.litert.json",
     }
-    assert result["checks"]["assets"]["golden"] == ["golden_exits.litert.json"] and result["checks"]["assets"]["labels"] == 2
+    assert (
+        result["checks"]["assets"]["golden"] == ["golden_exits.litert.json"]
+        and result["checks"]["assets"]["labels"] == 2
+    )
     edgesdk_gradle = files["edgesdk/build.gradle.kts"].decode()
     assert 'api("com.google.ai.edge.litert:litert" + ":" + runtimeVersion)' in edgesdk_gradle
     assert "executorch" not in edgesdk_gradle
@@ -186,7 +197,9 @@ def test_runtime_version_is_a_gradle_property_that_the_build_uses_and_the_readme
 
     dest, _ = project
     props = gradle_properties((dest / "gradle.properties").read_text())
-    assert props["edgesdk.runtimeVersion"] == metadata.version("ai-edge-litert").split("+")[0] == runtime_version("litert")
+    assert (
+        props["edgesdk.runtimeVersion"] == metadata.version("ai-edge-litert").split("+")[0] == runtime_version("litert")
+    )
     assert props["edgesdk.agpVersion"] == "8.7.3" and props["edgesdk.kotlinVersion"] == "2.1.0"
     edgesdk_gradle = (dest / "edgesdk/build.gradle.kts").read_text()
     assert 'val runtimeVersion = providers.gradleProperty("edgesdk.runtimeVersion").get()' in edgesdk_gradle
@@ -200,16 +213,21 @@ def test_runtime_version_is_a_gradle_property_that_the_build_uses_and_the_readme
 
     readme = (dest / "README.md").read_text()
     section = readme.split("## Runtime version", 1)[1].split("\n## ", 1)[0]
-    assert f"`com.google.ai.edge.litert:litert` at the Gradle property `edgesdk.runtimeVersion`" in " ".join(section.split())
+    assert f"`com.google.ai.edge.litert:litert` at the Gradle property `edgesdk.runtimeVersion`" in " ".join(
+        section.split()
+    )
     assert f"`{props['edgesdk.runtimeVersion']}`" in section
     assert "at least as new as this one loads this .tflite" in " ".join(section.split())
-    assert "-Pedgesdk.runtimeVersion=X.Y.Z" in section and "edit `edgesdk.runtimeVersion` in\n`gradle.properties`" in section
+    assert (
+        "-Pedgesdk.runtimeVersion=X.Y.Z" in section
+        and "edit `edgesdk.runtimeVersion` in\n`gradle.properties`" in section
+    )
     assert f"com.google.ai.edge.litert:litert:{props['edgesdk.runtimeVersion']}" in readme  # what Studio downloads
 
 
 def test_runtime_versions_reach_each_file_escaped_and_the_executorch_rule_is_its_policy():
     """Whatever a version string holds, it lands in gradle.properties, Kotlin and Markdown
-    through apps/escape.py; an ExecuTorch project takes the executorch package's version."""
+    through edgesdk/ondevice/escape.py; an ExecuTorch project takes the executorch package's version."""
     from importlib import metadata
 
     from edgesdk.apps.android import RUNTIME_RULES
@@ -217,7 +235,11 @@ def test_runtime_versions_reach_each_file_escaped_and_the_executorch_rule_is_its
     odd = 'a=b:c #d "$x" *y*'
     values = version_values("executorch", odd)
     assert values["RUNTIME_VERSION_PROPERTIES"] == properties_escape(odd) == 'a\\=b\\:c\\ \\#d\\ "$x"\\ *y*'
-    assert values["RUNTIME_MODULE_KOTLIN"] == kotlin_string(RUNTIME_MODULES["executorch"]) == '"org.pytorch:executorch-android"'
+    assert (
+        values["RUNTIME_MODULE_KOTLIN"]
+        == kotlin_string(RUNTIME_MODULES["executorch"])
+        == '"org.pytorch:executorch-android"'
+    )
     assert "\\*y\\*" in values["RUNTIME_VERSION_MD"] and "\\#d" in values["RUNTIME_VERSION_MD"]
     assert runtime_version("executorch") == metadata.version("executorch").split("+")[0]
     rule = " ".join(RUNTIME_RULES["executorch"].split())

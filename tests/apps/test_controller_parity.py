@@ -1,4 +1,4 @@
-"""The app's Kotlin exit controller decides exactly as edgesdk/controller.py: on the golden
+"""The app's Kotlin exit controller decides exactly as converters/controller.py: on the golden
 stage logits of a real staged artifact, and on recorded logits with thresholds placed exactly
 on the boundary, in both confidence modes."""
 
@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from edgesdk.apps.assets import exits_properties, labels_properties
 from edgesdk.apps.jvm_check import records_tsv, run_jvm_check
-from edgesdk.exit_rule import confidence, softmax
-from edgesdk.controller import ExitController, stops
+from edgesdk.converters.controller import ExitController, stops
 from edgesdk.converters.staged_plan import StagedPlan, method_name
+
+from edgesdk.exit_rule import confidence, softmax
 
 
 def kotlin_decisions(jar: Path, plan: StagedPlan, records: list[dict], workdir: Path, labels=("a", "b")) -> list[dict]:
@@ -40,7 +40,7 @@ def kotlin_decisions(jar: Path, plan: StagedPlan, records: list[dict], workdir: 
 
 
 def python_decision(plan: StagedPlan, record: dict) -> dict:
-    """The rule of edgesdk.controller, applied to recorded logits."""
+    """The rule of edgesdk.converters.controller, applied to recorded logits."""
     stage = next(k for k, logits in enumerate(record["stage_logits"]) if stops(plan, k, np.asarray(logits)))
     logits = np.asarray(record["stage_logits"][stage], dtype=np.float64)
     bucket = ExitController(None, plan).bucket_for(record["length"])

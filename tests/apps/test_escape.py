@@ -4,8 +4,9 @@ their literal text (whitespace collapsed) and never add a table column."""
 from __future__ import annotations
 
 import pytest
-from edgesdk.apps.escape import markdown_text
 from markdown_it import MarkdownIt
+
+from edgesdk.ondevice.escape import markdown_text
 
 NASTY = [
     'a"b\\c\n${x}*/é',

@@ -6,13 +6,13 @@ the tiny model of tests/targets/test_cortex_m.py, so a test session compiles TFL
 from __future__ import annotations
 
 import pytest
-from edgesdk.apps.escape import c_string
 from edgesdk.apps.mcu_check import host_labels
 from edgesdk.apps.package import CHECK_TEXTS, PackageRequest, packager_for
 from edgesdk.targets.registry import get_target
 
 from edgesdk.errors import PackageError
 from edgesdk.fsutil import sha256_dir
+from edgesdk.ondevice.escape import c_string
 from tests.apps.conftest import HARD_CASES, c_token_ids, sst2_dev_texts
 from tests.helpers import tiny_tflm_bundle
 
@@ -162,7 +162,7 @@ def staged_package(tmp_path_factory):
 
 def test_staged_firmware_exits_where_the_python_controller_does(staged_package):
     """Early exit on the MCU: the C controller (staged_classifier.cc) under qemu takes the same
-    exit and bucket and gives the same label and int8 logits as edgesdk/controller.py over the
+    exit and bucket and gives the same label and int8 logits as converters/controller.py over the
     tflite-micro interpreter, on 200 SST-2 dev sentences; with exits it runs fewer
     instructions than the same controller built without them."""
     request, result = staged_package

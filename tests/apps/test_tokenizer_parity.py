@@ -26,7 +26,7 @@ def test_truncation_keeps_the_final_sep(tokenizers, jvm_jar, tmp_path):
 
 def test_a_pruned_vocabulary_really_shares_ids(tokenizers):
     """The remapped case above is only a test of the (token, id) format if ids are shared."""
-    from edgesdk.apps.wordpiece import WordPieceSpec
+    from edgesdk.ondevice.wordpiece import WordPieceSpec
 
     spec = WordPieceSpec.from_tokenizer(tokenizers["remapped"])
     assert len({i for _, i in spec.vocab}) < len(spec.vocab) // 2

@@ -1,7 +1,7 @@
 """The app tokenizers (Kotlin on the JVM, C compiled for this machine) give HF `tokenizers`' ids
 on a corpus holding every assigned Unicode code point (tests/apps/unicode_corpus.py), with the
 teacher's vocabulary and with a character vocabulary whose ids spell out the normalized text
-(uncased and cased). Both read tables generated from HF (apps/mcu_tables.py); before, with the
+(uncased and cased). Both read tables generated from HF (edgesdk/ondevice/mcu_tables.py); before, with the
 uncased character vocabulary, Kotlin (java.text.Normalizer, Character) disagreed on 3,115 of
 these sentences and C (per-code-point tables, no mark reordering) on 585."""
 
@@ -65,9 +65,13 @@ def test_the_corpus_holds_marks_that_hf_reorders(texts):
 def test_mark_ranks_follow_the_combining_classes_python_knows():
     """The ranks are probed from HF's NFD; Python's unicodedata (another source, another Unicode
     version) must order every mark both know the same way."""
-    from edgesdk.apps.mcu_tables import normalizer_tables
+    from edgesdk.ondevice.mcu_tables import normalizer_tables
 
-    ranks = {cp: rank for first, last, rank in normalizer_tables(True, True, True, True).marks for cp in range(first, last + 1)}
+    ranks = {
+        cp: rank
+        for first, last, rank in normalizer_tables(True, True, True, True).marks
+        for cp in range(first, last + 1)
+    }
     classes = {cp: unicodedata.combining(chr(cp)) for cp in ranks}
     assert len(ranks) > 80 and all(classes.values())
     for a in ranks:
@@ -109,11 +113,14 @@ def test_tables_for_other_normalizer_flags_are_refused(teacher_tokenizer, jvm_ja
     """A tokenizer.properties edited after packaging must not silently run with the old tables."""
     from edgesdk.apps.assets import write_tokenizer_assets
     from edgesdk.apps.jvm_check import run_jvm_check, texts_properties
+
     from edgesdk.errors import PackageError
 
     write_tokenizer_assets(teacher_tokenizer, tmp_path, 16)
     props = tmp_path / "tokenizer.properties"
-    props.write_text(props.read_text(encoding="ascii").replace("strip_accents=true", "strip_accents=false"), encoding="ascii")
+    props.write_text(
+        props.read_text(encoding="ascii").replace("strip_accents=true", "strip_accents=false"), encoding="ascii"
+    )
     (tmp_path / "texts.properties").write_text(texts_properties(["x"]), encoding="ascii")
     with pytest.raises(PackageError, match="other normalizer settings"):
         run_jvm_check(jvm_jar, "tokenize", tmp_path, tmp_path / "texts.properties", 16)

@@ -16,7 +16,7 @@ canonical reordering). This corpus does, by construction:
   keeps, on one base, alone, across a dropped mark or format character (both transparent to
   NFD's canonical reordering) and across a dropped ccc-0 mark (which blocks it). Two kept marks
   whose canonical order differs are the one place where BertNormalizer is not a per-code-point
-  map (apps/mcu_tables.py).
+  map (edgesdk/ondevice/mcu_tables.py).
 
 `char_tokenizer` gives a WordPiece vocabulary holding every character HF's normalizer outputs
 for the corpus (as a word and as a ##piece), so the ids spell out the normalized text: with a
@@ -36,7 +36,7 @@ SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 THEMED = {
     "accents": "Café naïve résumé Ångström façade Tiếng Việt Dvořák Łódź Ærøskøbing ÇĞİŞÖÜ çğışöü Ŀŀ ǅǈǋ ẞß",
     "accents-decomposed": "Cafe\u0301 nai\u0308ve A\u030angstro\u0308m Vie\u0323\u0302t o\u0328\u0304 q\u0307\u0323 x\u0301\u0316",
-    "cjk": "北京欢迎你 東京タワー ひらがな カタカナ ｶﾀｶﾅ 한국어 텍스트 각 ㄱㅏ 𠀀𠀁 𪜀 \U0002B820 \U0002CEB0 \U00030000 豈 丽 ⺀ ⼀ 〇 々 〆",
+    "cjk": "北京欢迎你 東京タワー ひらがな カタカナ ｶﾀｶﾅ 한국어 텍스트 각 ㄱㅏ 𠀀𠀁 𪜀 \U0002b820 \U0002ceb0 \U00030000 豈 丽 ⺀ ⼀ 〇 々 〆",
     "combining": "a\u0300\u0301\u0302\u0303 \u05e9\u05c1\u05b8 \u0628\u0650\u0651 \u0915\u094d\u0937 \u0915\u093c \u0e01\u0e34\u0e48 "
     "\u1e0b\u0323 \u0061\u0328\u0323\u0301 \u20d7v \u0345\u0301 \u1dc0\u1dff \ufe20\ufe2f \U0001d165\U0001d16d",
     "emoji": "👨‍👩‍👧‍👦 👩🏽‍💻 👍🏻👍🏼👍🏽👍🏾👍🏿 🇫🇷🇯🇵 1️⃣ #️⃣ ❤️ ☺︎ 🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f "

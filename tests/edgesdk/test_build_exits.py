@@ -66,8 +66,8 @@ def test_eval_runs_a_staged_artifact_through_the_controller(built, sst2_slice):
 
 
 def test_golden_decisions_are_stable_and_follow_the_exit_rule(built):
-    from edgesdk.controller import ExitController, stops
     from edgesdk.converters import get_backend
+    from edgesdk.converters.controller import ExitController, stops
     from edgesdk.converters.staged_plan import StagedPlan
 
     out, _ = built
@@ -118,9 +118,10 @@ def test_quantized_stages_hand_the_exit_rule_dequantized_logits(built, sst2_slic
     """Full-int8 stages output int8 logits; the exit rule must see them dequantized (as the
     single-graph sessions and the Kotlin backend do), near the fp32 stages' logits, not raw
     int8 values (tens to -128) whose softmax is ~1 for any sentence."""
-    from edgesdk.controller import ExitController
     from edgesdk.converters import get_backend
+    from edgesdk.converters.controller import ExitController
     from edgesdk.converters.staged_plan import StagedPlan
+
     from edgesdk.tokenizer import load_artifact_tokenizer
 
     out, _ = built

@@ -590,7 +590,7 @@ def test_android_target_builds_verified_artifacts_profiled_on_host(built):
     assert (out / package["path"] / "settings.gradle.kts").is_file()
 
 
-def test_raspberry_pi_target_writes_a_checked_linux_package(built):
+def test_raspberry_pi_target_writes_a_checked_linux_package(built, sst2_slice):
     out, proc, report = _rebuild_for(built, "raspberry-pi-5")
     package = report["package"]
     assert package["kind"] == "linux" and package["path"] == "package/linux"
@@ -598,6 +598,10 @@ def test_raspberry_pi_target_writes_a_checked_linux_package(built):
     assert (out / package["path"] / package["artifact"].split("/")[-1]).is_file()
     assert f"linux package: {out / 'package' / 'linux'}" in proc.stdout.replace("\n", "")
     assert "## Package: linux at `package/linux`" in (out / "report.md").read_text()
+    (out / package["path"] / "README.md").unlink()  # `edgesdk package` writes and checks it again
+    again = run_cli("package", out, "--data", sst2_slice[1])
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "checks: classify ok" in again.stdout and (out / package["path"] / "README.md").is_file()
 
 
 def _build_process(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, out, preexec_fn=None):

@@ -1,8 +1,7 @@
 """Step cache: skip when fresh, re-run when the key or an output changes."""
 
 from edgesdk.fsutil import sha256_json
-from edgesdk.steps import Manifest, StepKey
-
+from edgesdk.manifest import Manifest, StepKey
 
 K1, K2 = StepKey.of(recipe={"a": 1}, data="d"), StepKey.of(recipe={"a": 2}, data="d")
 

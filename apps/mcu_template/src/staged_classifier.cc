@@ -1,5 +1,5 @@
 // See classifier.h. The early-exit controller for a staged model (the C twin of
-// edgesdk/controller.py): pick the smallest length bucket that holds the sentence, run its
+// converters/controller.py): pick the smallest length bucket that holds the sentence, run its
 // stages in order, and stop at the first exit whose softmax confidence reaches its threshold
 // (exit_plan.h); the last stage always answers.
 //

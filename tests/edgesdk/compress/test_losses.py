@@ -4,7 +4,8 @@ gradient reaches the student only."""
 import pytest
 import torch
 
-from edgesdk.compress.losses import attention_kl, hidden_mse, kd_loss, layer_map, relation_kl
+from edgesdk.compress.losses import attention_kl, hidden_mse, kd_loss, relation_kl
+from edgesdk.models.mapping import layer_map
 from tests.helpers import tiny_encoder
 
 

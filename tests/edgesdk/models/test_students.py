@@ -9,8 +9,9 @@ from edgesdk.converters.bundle import BundleInfo, open_artifact
 
 from edgesdk.data import LabelMap
 from edgesdk.models.flops import model_flops
+from edgesdk.models.mapping import principal_directions
 from edgesdk.models.registry import load_model, save_model
-from edgesdk.models.students import build_student, principal_directions
+from edgesdk.models.students import build_student
 from edgesdk.recipe import StudentConfig
 from edgesdk.teacher import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
@@ -64,8 +65,9 @@ def test_mcu_candidates_run_full_int8_in_tflm(name, teacher, tmp_path):
     """The MCU students lower to a full-int8 TFLM artifact that TFLM's interpreter prepares and
     runs (it aborted on the BiLSTM's `(1 - keep)` state blend before; docs/quantization.md
     lists each family's ops), with fp32-like outputs."""
-    from edgesdk.compress.quantize import calibration_set, deployable
     from edgesdk.converters.tflite_flatbuffer import summarize
+
+    from edgesdk.compress.quantize import calibration_set, deployable
     from edgesdk.recipe import QuantizeConfig
     from tests.conftest import sst2_rows
 

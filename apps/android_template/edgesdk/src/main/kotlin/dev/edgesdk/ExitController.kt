@@ -1,7 +1,7 @@
 package dev.edgesdk
 
 /**
- * The early-exit / length-bucket controller: the Kotlin twin of edgesdk/controller.py.
+ * The early-exit / length-bucket controller: the Kotlin twin of converters/controller.py.
  *
  * Early exit is not control flow inside the model (the runtimes cannot lower it), so the
  * model file holds one straight-line method per (length bucket, stage), named b{bucket}_s{stage},

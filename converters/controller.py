@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass
 from typing import Iterator
 
 import numpy as np
-
-from edgesdk.exit_rule import confidence, softmax
 from edgesdk.converters.registry import MethodRunner
 from edgesdk.converters.staged_plan import StagedPlan, method_name
+
+from edgesdk.exit_rule import confidence, softmax
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgesdk.apps.escape import properties_file
 from edgesdk.errors import PackageError
+from edgesdk.ondevice.escape import properties_file
 from edgesdk.tokenizer import Tokenizer
 
 VOCAB_FILE = "vocab.tsv"
@@ -47,7 +47,9 @@ class WordPieceSpec:
         vocab = tuple(sorted(((t, int(i)) for t, i in model["vocab"].items()), key=lambda p: (p[1], p[0])))
         _check_tokens([t for t, _ in vocab], "vocabulary")
         if model["unk_token"] not in model["vocab"]:
-            raise PackageError(f"the WordPiece vocabulary lacks its unk_token {model['unk_token']!r}; re-save the tokenizer")
+            raise PackageError(
+                f"the WordPiece vocabulary lacks its unk_token {model['unk_token']!r}; re-save the tokenizer"
+            )
         lowercase = bool(normalizer.get("lowercase", True))
         strip = normalizer.get("strip_accents")
         return cls(

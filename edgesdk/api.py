@@ -1,0 +1,159 @@
+"""The public Python API: what the CLI runs, one call per command (docs/api.md).
+
+    import edgesdk
+
+    result = edgesdk.build("host", train="my_train.csv", out="build/mine")
+    print(result.report["summary"]["artifact"])
+    print(edgesdk.evaluate(result.out_dir / "artifacts" / "model.int8-dynamic.tflite", "my_dev.csv"))
+
+Every function raises an `edgesdk.errors.EdgeSDKError` subclass with a one-line message for
+input the user can fix (the CLI prints it and exits 2); anything else is a bug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+from edgesdk.apps.package import package_build, packager_for
+from edgesdk.converters.bundle import open_artifact
+from edgesdk.converters.guard import check_loads
+from edgesdk.converters.verify import evaluate as evaluate_loaded
+from edgesdk.converters.verify import percentiles
+from edgesdk.data import demo_data_paths, read_eval_split, read_texts
+from edgesdk.errors import TargetError
+from edgesdk.pipeline import BuildRequest, BuildResult
+from edgesdk.pipeline import build as run_build
+from edgesdk.recipe import ProfileConfig, Recipe, load_recipe
+from edgesdk.report import rerender
+from edgesdk.targets.adb import profile_adb_app
+from edgesdk.targets.profilers import profile_artifact
+from edgesdk.targets.registry import ALIASES, TargetSpec, get_target
+from edgesdk.targets.registry import list_targets as bundled_targets
+
+PathLike = Union[str, Path]
+Target = TargetSpec  # a deployment target: its family, runtimes, flash/RAM budgets (targets/specs/*.yaml)
+
+
+def load_target(name: Union[str, Target]) -> Target:
+    """A target by id, family alias (android, linux, mcu) or path to a target YAML."""
+    return name if isinstance(name, TargetSpec) else get_target(str(name))
+
+
+def list_targets() -> list[Target]:
+    """The bundled deployment targets (`edgesdk targets`)."""
+    return bundled_targets()
+
+
+def target_aliases() -> dict[str, str]:
+    """Family aliases (android, linux, mcu) -> the target id each selects."""
+    return dict(ALIASES)
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Where the labelled text comes from; None = the bundled SST-2 demo / detected columns."""
+
+    train: Optional[PathLike] = None
+    dev: Optional[PathLike] = None  # None: carved from train (stratified, seeded)
+    text_column: Optional[str] = None
+    label_column: Optional[str] = None
+
+    def overrides(self) -> dict:
+        as_str = lambda p: None if p is None else str(p)  # noqa: E731
+        return {
+            "train": as_str(self.train),
+            "dev": as_str(self.dev),
+            "text_column": self.text_column,
+            "label_column": self.label_column,
+        }
+
+
+def build(
+    target: Union[str, Target],
+    recipe: Union[str, Recipe, None] = None,
+    data: Optional[DataOptions] = None,
+    teacher: Optional[PathLike] = None,
+    out: Optional[PathLike] = None,
+) -> BuildResult:
+    """Distil, prune, quantize, lower, verify, profile, fit and package for `target`
+    (`edgesdk build`). `recipe`: a Recipe, a YAML path or a bundled recipe name (default: the
+    target's). `out` defaults to build/<recipe name>. Resumes an interrupted build in `out`."""
+    spec = load_target(target)
+    parsed = recipe if isinstance(recipe, Recipe) else load_recipe(recipe or spec.default_recipe)
+    out_dir = Path(out) if out is not None else Path("build") / parsed.name
+    overrides = (data or DataOptions()).overrides()
+    return run_build(BuildRequest(parsed, spec, out_dir, overrides, None if teacher is None else str(teacher)))
+
+
+def evaluate(
+    artifact: PathLike,
+    data: PathLike,
+    text_column: Optional[str] = None,
+    label_column: Optional[str] = None,
+    threads: int = 2,
+) -> dict:
+    """Accuracy and batch-1 latency of an artifact in its runtime over labelled data
+    (`edgesdk eval`). The file is first opened in a child process: a corrupt one is a clear
+    error, never a crash of the caller."""
+    artifact = Path(artifact)
+    check_loads(artifact)
+    loaded = open_artifact(artifact, threads)
+    split = read_eval_split(Path(data), loaded.info.labels, text_column, label_column)
+    ev = evaluate_loaded(loaded, split)
+    return {
+        "artifact": str(artifact),
+        "runtime": loaded.backend.name,
+        "accuracy": ev.accuracy,
+        "n": ev.n,
+        "latency_ms": percentiles(ev.latencies_ms),
+        "threads": threads,
+    }
+
+
+def profile(
+    artifact: PathLike,
+    target: Union[str, Target] = "host",
+    data: Union[PathLike, Sequence[str], None] = None,
+    text_column: Optional[str] = None,
+    config: Optional[ProfileConfig] = None,
+    app: Optional[str] = None,
+) -> dict:
+    """Latency percentiles and memory of an artifact on a target (`edgesdk profile`), cycling
+    through real sentences (`data`: a file, a list of sentences, default the bundled SST-2 dev). `app`: time it with an
+    installed edgesdk Android app's own code instead of a stock runner. Which phone or board:
+    EDGESDK_ADB_SERIAL / EDGESDK_SSH (docs/targets.md)."""
+    artifact = Path(artifact)
+    spec = load_target(target)
+    if data is None or isinstance(data, (str, Path)):
+        texts = read_texts(Path(data) if data is not None else demo_data_paths()[1], text_column)
+    else:
+        texts = list(data)
+    check_loads(artifact)
+    config = config or ProfileConfig()
+    if app is None:
+        return profile_artifact(spec, artifact, texts, config)
+    if spec.family != "android":
+        raise TargetError(f"--app times an Android app; {spec.id} is a {spec.family} target")
+    return profile_adb_app(artifact, texts, config, app)
+
+
+def package(build_dir: PathLike, check_data: Optional[PathLike] = None, text_column: Optional[str] = None) -> dict:
+    """(Re-)write the app or firmware package of a finished build for its target, around the
+    artifact its fit step chose, run the package's own check on `check_data`'s sentences
+    (default: the bundled SST-2 dev) and re-render the report (`edgesdk package`)."""
+    out = Path(build_dir)
+    spec = get_target(render_report(out)["target"])  # also checks that the build is finished
+    if packager_for(spec.family) is None:
+        raise TargetError(f"{spec.id} is a {spec.family} target: it ships no package (android, linux and mcu do)")
+    texts = read_texts(Path(check_data) if check_data is not None else demo_data_paths()[1], text_column)
+    result = package_build(out, spec, texts)
+    render_report(out)
+    return result
+
+
+def render_report(build_dir: PathLike) -> dict:
+    """Re-render report.json and report.md of a finished build dir and return the report
+    (`edgesdk report`)."""
+    return rerender(Path(build_dir))
