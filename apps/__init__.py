@@ -1,1 +1,3 @@
-"""App and firmware packagers (edgesdk.apps); the Android and MCU packagers land here."""
+"""App and firmware packagers (edgesdk.apps): a registry (package.py) with the Android Studio
+project (android.py), the Linux-board runner folder (linux.py) and the MCU firmware project
+(mcu.py), each checked where its toolchain exists."""

@@ -22,7 +22,7 @@ from edgesdk.apps.jvm_check import (
     run_jvm_check,
     tokenizer_parity,
 )
-from edgesdk.apps.package import PackageRequest, PackageResult, count_files, register, require_file
+from edgesdk.apps.packager_registry import PackageRequest, PackageResult, count_files, register, require_file
 from edgesdk.converters.bundle import BundleInfo
 
 from edgesdk.errors import PackageError

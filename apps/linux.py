@@ -16,7 +16,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from edgesdk.apps.package import PackageRequest, PackageResult, count_files, register, require_file
+from edgesdk.apps.packager_registry import PackageRequest, PackageResult, count_files, register, require_file
 from edgesdk.converters.bundle import BundleInfo, open_artifact
 from edgesdk.converters.staged_plan import EXITS_FILE, StagedPlan, is_staged
 from edgesdk.targets import board_runtime
@@ -80,7 +80,6 @@ def write_linux_package(request: PackageRequest) -> PackageResult:
 
 def check_classify(package: Path, artifact: Path, texts) -> dict:
     """The shipped classify.py, run as its own process here, against the build's session."""
-
     texts = [t.replace("\n", " ") for t in texts]
     loaded = open_artifact(artifact, 1)
     expected = []

@@ -17,7 +17,14 @@ from typing import Optional
 
 from edgesdk.apps.mcu_check import check_device, check_host_tokenizer
 from edgesdk.apps.mcu_project import ProjectSpec, StagedLayout, write_project
-from edgesdk.apps.package import PackageRequest, PackageResult, count_files, register, register_preflight, require_file
+from edgesdk.apps.packager_registry import (
+    PackageRequest,
+    PackageResult,
+    count_files,
+    register,
+    register_preflight,
+    require_file,
+)
 from edgesdk.converters.bundle import BundleInfo
 from edgesdk.converters.registry import backend_for_path
 from edgesdk.converters.staged_plan import StagedPlan, is_staged
@@ -25,7 +32,7 @@ from edgesdk.converters.tflm_staged import TFLMMethods
 from edgesdk.targets.cortex_m.boards import board_for
 from edgesdk.targets.cortex_m.firmware import arena_size
 from edgesdk.targets.cortex_m.kernels import bindings_for, library_sources, model_ops
-from edgesdk.targets.cortex_m.profiler import probe_arena_bytes, profile_mcu
+from edgesdk.targets.cortex_m.mcu_profiler import probe_arena_bytes, profile_mcu
 from edgesdk.targets.cortex_m.toolchain import find_toolchain
 from edgesdk.targets.registry import get_target
 
@@ -51,7 +58,6 @@ def _target(request: PackageRequest):
 def preflight(target) -> tuple:
     """(board, toolchain) for `target`, or one PackageError naming what to install or set;
     cheap, so a build can call it before training."""
-
     try:
         return board_for(target), find_toolchain()
     except TargetError as exc:
@@ -76,7 +82,6 @@ def needed_arena(request: PackageRequest, target, stages: Optional[TFLMMethods])
 
 def shipped_arena(needed: int, staged: bool = False) -> int:
     """The measured need plus the margin; a staged model's need is already a probe size."""
-
     return arena_size(needed if staged else needed + max(ARENA_MARGIN_MIN, int(needed * ARENA_MARGIN_FRACTION)))
 
 
@@ -128,7 +133,6 @@ def readme(request: PackageRequest, target, spec: ProjectSpec, needed: int, tabl
 
 def model_ops_of(artifact, stages: Optional[TFLMMethods]) -> list[str]:
     """The ops the firmware must register: a staged model's, over all its stages."""
-
     if stages is None:
         return model_ops(artifact.read_bytes())
     return sorted({op for stage in stages.stages.values() for op in model_ops(stage)})

@@ -25,7 +25,7 @@ from edgesdk.converters.staged_plan import StagedPlan, is_staged
 from edgesdk.targets.cortex_m.boards import Board
 from edgesdk.targets.cortex_m.firmware import image_size
 from edgesdk.targets.cortex_m.library import ensure_library
-from edgesdk.targets.cortex_m.profiler import instruction_stats, latency_estimate
+from edgesdk.targets.cortex_m.mcu_profiler import instruction_stats, latency_estimate
 from edgesdk.targets.cortex_m.qemu import run_firmware
 from edgesdk.targets.cortex_m.toolchain import Toolchain
 from edgesdk.targets.registry import TargetSpec
@@ -119,7 +119,6 @@ def python_reference(artifact: Path, texts: Sequence[str]) -> tuple[list[list[in
     """(token ids, raw int8 outputs, (exit index, bucket) per text or [] for a single graph)
     from edgesdk's tokenizer and the tflite-micro interpreter; a staged artifact runs through
     the Python exit controller, the reference the C controller must match."""
-
     loaded = open_artifact(artifact, 1)
     ids = loaded.tokenizer.encode(list(texts), loaded.info.seq_len)
     padded, mask = loaded.tokenizer.pad(ids, loaded.info.seq_len)

@@ -28,8 +28,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import edgesdk
-    from edgesdk.data import load_task
     from edgesdk.recipe import ProfileConfig
+    from edgesdk.task import load_task
 
     config = ProfileConfig(threads=args.threads, warmup=20, repetitions=args.repetitions)
     rows = []

@@ -28,11 +28,11 @@ def main() -> None:
     import torch
     from edgesdk.converters import get_backend
 
-    from edgesdk.compress.quantize import calibration_set, deployable, reference_logits
-    from edgesdk.data import load_task
+    from edgesdk.compress.quant_methods import calibration_set, deployable, reference_logits
+    from edgesdk.models.model_dir import load_model_dir
     from edgesdk.recipe import load_recipe
     from edgesdk.steps.lower import quantized_module
-    from edgesdk.teacher import load_model_dir
+    from edgesdk.task import load_task
 
     torch.set_num_threads(2)
     recipe = load_recipe(str(args.build / "recipe.yaml"))

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import edgesdk
-from edgesdk.data import demo_data_paths
 from edgesdk.recipe import ProfileConfig
+from edgesdk.task import demo_data_paths
 
 COLUMNS = ("target", "instructions", "est. ms", "arena fw / py", "flash", "RAM", "outputs match", "wall s")
 

@@ -18,15 +18,15 @@ from pathlib import Path
 
 from edgesdk.targets.registry import get_target
 
-from edgesdk.data import load_task
 from edgesdk.errors import EdgeSDKError
-from edgesdk.pruning import PRUNED_DIR, build_pruned_dir
 from edgesdk.recipe import load_recipe
 from edgesdk.steps.artifacts import ArtifactSpec
 from edgesdk.steps.fit import fit_all, read_json
 from edgesdk.steps.lower import LoweredModels, lower_all
 from edgesdk.steps.profile import profile_all
+from edgesdk.steps.prune import PRUNED_DIR, build_pruned_dir
 from edgesdk.steps.verify import verify_all
+from edgesdk.task import load_task
 
 
 def main() -> None:
@@ -74,7 +74,7 @@ def main() -> None:
     try:
         fit_all(args.work, target, specs)
         result["fit"] = read_json(args.work / "fit.json")
-        from edgesdk.apps.package import package_build
+        from edgesdk.apps.packager_registry import package_build
 
         t = time.time()
         result["package"] = package_build(args.work, target, task.dev.texts)

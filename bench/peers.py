@@ -109,7 +109,7 @@ def hf_state(teacher_dir: Path, bert) -> dict:
     import torch
 
     from edgesdk.models.hf_import import _map_state
-    from edgesdk.teacher import load_model_dir
+    from edgesdk.models.model_dir import load_model_dir
 
     ours = load_model_dir(teacher_dir)[0]
     theirs = bert.state_dict()
@@ -146,8 +146,14 @@ def export_onnx(model, path: Path, quantized: bool) -> None:
     if not fp32.exists():
         axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}}
         torch.onnx.export(
-            model, example(16), str(fp32), input_names=["input_ids", "attention_mask"], output_names=["logits"],
-            dynamic_axes=axes, opset_version=17, dynamo=False,
+            model,
+            example(16),
+            str(fp32),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
         )
     if quantized:
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -174,7 +180,9 @@ def export_litert(model, path: Path, seq_len: int, quantized: bool) -> None:
         from litert_torch.quantize.quant_config import QuantConfig
 
         quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
-        edge = litert_torch.convert(pt2e_dynamic(model, args, quantizer), args, quant_config=QuantConfig(pt2e_quantizer=quantizer))
+        edge = litert_torch.convert(
+            pt2e_dynamic(model, args, quantizer), args, quant_config=QuantConfig(pt2e_quantizer=quantizer)
+        )
     else:
         edge = litert_torch.convert(model, args)
     edge.export(str(path))
@@ -192,8 +200,12 @@ def export_executorch(model, path: Path, seq_len: int, quantized: bool) -> None:
             get_symmetric_quantization_config,
         )
 
-        quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
-        model = pt2e_dynamic(model, args, quantizer)  # fails on HF BertModel's mask indexing: reported as the row's error
+        quantizer = XNNPACKQuantizer().set_global(
+            get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True)
+        )
+        model = pt2e_dynamic(
+            model, args, quantizer
+        )  # fails on HF BertModel's mask indexing: reported as the row's error
     program = to_edge_transform_and_lower(torch.export.export(model, args), partitioner=[XnnpackPartitioner()])
     path.write_bytes(program.to_executorch().buffer)
 
@@ -206,14 +218,43 @@ def peer_rows(work: Path) -> list[Row]:
     rows = [Row("torch eager (HF)", "torch", "fp32", True, "eager", "", None, "transformers BertModel + mean pool")]
     for q in (False, True):
         prec = "int8-dynamic" if q else "fp32"
-        rows.append(Row(f"onnxruntime {prec}", "onnxruntime", prec, True, "onnx", str(work / f"peer.{prec}.onnx"),
-                        None, "torch.onnx.export dynamic axes" + (" + quantize_dynamic" if q else "")))
+        rows.append(
+            Row(
+                f"onnxruntime {prec}",
+                "onnxruntime",
+                prec,
+                True,
+                "onnx",
+                str(work / f"peer.{prec}.onnx"),
+                None,
+                "torch.onnx.export dynamic axes" + (" + quantize_dynamic" if q else ""),
+            )
+        )
         for n in (64, 128):
-            rows.append(Row(f"litert {prec} L{n}", "litert", prec, True, "litert", str(work / f"peer.{prec}.L{n}.tflite"),
-                            n, "litert_torch.convert" + (" + PT2E dynamic int8" if q else "")))
-        rows.append(Row(f"executorch {prec} L64", "executorch", prec, True, "executorch",
-                        str(work / f"peer.{prec}.L64.pte"), 64,
-                        "to_edge_transform_and_lower XNNPACK" + (" + XNNPACKQuantizer dynamic" if q else "")))
+            rows.append(
+                Row(
+                    f"litert {prec} L{n}",
+                    "litert",
+                    prec,
+                    True,
+                    "litert",
+                    str(work / f"peer.{prec}.L{n}.tflite"),
+                    n,
+                    "litert_torch.convert" + (" + PT2E dynamic int8" if q else ""),
+                )
+            )
+        rows.append(
+            Row(
+                f"executorch {prec} L64",
+                "executorch",
+                prec,
+                True,
+                "executorch",
+                str(work / f"peer.{prec}.L64.pte"),
+                64,
+                "to_edge_transform_and_lower XNNPACK" + (" + XNNPACKQuantizer dynamic" if q else ""),
+            )
+        )
     return rows
 
 
@@ -247,7 +288,11 @@ def build_label(build: Path) -> str:
         return ""
     report = json.loads((build / "report.json").read_text())
     s = report["student"]
-    return "" if s["kind"] == "teacher" and s["params"] == report["teacher"]["params"] else f"{s['kind']} {s['params'] / 1e6:.1f}M "
+    return (
+        ""
+        if s["kind"] == "teacher" and s["params"] == report["teacher"]["params"]
+        else f"{s['kind']} {s['params'] / 1e6:.1f}M "
+    )
 
 
 def artifact_rows(build: Path, staged: bool, prefix: str = "edgesdk", model: str = "student") -> list[Row]:
@@ -260,8 +305,19 @@ def artifact_rows(build: Path, staged: bool, prefix: str = "edgesdk", model: str
         if a["model"] != model or a["runtime"] == "tflm" or bool(a.get("staged")) != staged:
             continue
         name = f"{prefix} {label}{a['runtime']} {a['precision']}" + (" exits+buckets" if staged else f" L{seq_len}")
-        rows.append(Row(name, a["runtime"], a["precision"], False, "edgesdk", str(build / a["path"]), seq_len,
-                        "edgesdk build" + (" (exits + buckets)" if staged else ""), extra={"build": str(build)}))
+        rows.append(
+            Row(
+                name,
+                a["runtime"],
+                a["precision"],
+                False,
+                "edgesdk",
+                str(build / a["path"]),
+                seq_len,
+                "edgesdk build" + (" (exits + buckets)" if staged else ""),
+                extra={"build": str(build)},
+            )
+        )
     return rows
 
 
@@ -280,9 +336,11 @@ def open_row(row: Row, teacher_dir: Path, threads: int):
         from edgesdk.converters.bundle import open_artifact
 
         loaded = open_artifact(Path(row.path), threads)
+
         def encode(texts):
             ids, mask = loaded.encode(texts)
             return [(ids[i : i + 1], mask[i : i + 1]) for i in range(len(texts))]
+
         return encode, loaded.session.run
     from edgesdk.tokenizer import Tokenizer
 
@@ -309,6 +367,7 @@ def peer_runner(row: Row, teacher_dir: Path, threads: int):
         def run(ids, mask):
             with torch.inference_mode():
                 return model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+
         return run
     if row.kind == "onnx":
         import onnxruntime as ort
@@ -326,7 +385,7 @@ def peer_runner(row: Row, teacher_dir: Path, threads: int):
 
 def worker(spec: dict) -> None:
     """Child: load the row, warm up, then time the index slices the parent sends on stdin."""
-    from edgesdk.targets.runner import peak_rss_bytes
+    from edgesdk.targets.host_runner import peak_rss_bytes
 
     row = Row(**spec["row"])
     texts = json.loads(Path(spec["texts"]).read_text())
@@ -353,8 +412,9 @@ class Child:
     def __init__(self, row: Row, spec: dict, threads: int):
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT))
         cmd = [sys.executable, __file__, "--worker", json.dumps({**spec, "row": asdict(row)})]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env)
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
 
     def read(self) -> dict:
         while True:
@@ -426,7 +486,7 @@ def measure_group(live: list[Row], spec: dict, threads: int, rounds: list[list[i
     preds = {r.name: {} for r in live}
     round_p50 = {r.name: [] for r in live}
     for k, indices in enumerate(rounds if live else []):
-        for r in live[k % len(live):] + live[: k % len(live)]:
+        for r in live[k % len(live) :] + live[: k % len(live)]:
             out = children[r.name].time(indices)
             times[r.name] += out["ms"]
             round_p50[r.name].append(float(np.median(out["ms"])))
@@ -439,7 +499,7 @@ def measure_group(live: list[Row], spec: dict, threads: int, rounds: list[list[i
 
 
 def summarize(ms: list[float], round_p50: list[float]) -> dict:
-    from edgesdk.converters.verify import percentiles
+    from edgesdk.converters.evaluation import percentiles
 
     arr = np.asarray(ms)
     q25, q75 = np.percentile(arr, [25, 75])
@@ -458,16 +518,31 @@ def summarize(ms: list[float], round_p50: list[float]) -> dict:
 def result_rows(rows: list[Row], labels: list[int], truncated: dict) -> list[dict]:
     out = []
     for r in rows:
-        base = {"name": r.name, "runtime": r.runtime, "precision": r.precision, "peer": r.peer, "flow": r.flow,
-                "seq_len": r.seq_len or "dynamic", "path": r.path}
+        base = {
+            "name": r.name,
+            "runtime": r.runtime,
+            "precision": r.precision,
+            "peer": r.peer,
+            "flow": r.flow,
+            "seq_len": r.seq_len or "dynamic",
+            "path": r.path,
+        }
         if r.error or "latency_ms" not in r.extra:
             out.append({**base, "error": r.error or "not measured"})
             continue
         preds = r.extra.pop("predictions")
         acc = float(np.mean(np.array(preds) == np.array(labels[: len(preds)])))
         size = Path(r.path).stat().st_size if r.path else None
-        out.append({**base, "accuracy": round(acc, 4), "accuracy_rows": len(preds), "size_bytes": size,
-                    **r.extra, **({"truncated_sentences": truncated[r.seq_len]} if r.seq_len in truncated else {})})
+        out.append(
+            {
+                **base,
+                "accuracy": round(acc, 4),
+                "accuracy_rows": len(preds),
+                "size_bytes": size,
+                **r.extra,
+                **({"truncated_sentences": truncated[r.seq_len]} if r.seq_len in truncated else {}),
+            }
+        )
     return out
 
 
@@ -493,7 +568,7 @@ def add_ratios(rows: list[dict]) -> dict:
         }
     return {
         "rule": f"best peer = lowest mean latency among peer rows with accuracy >= best peer accuracy "
-                f"({best_acc:.4f}) - {ACCURACY_WINDOW:.2f}; edgesdk best = the same rule over edgesdk rows",
+        f"({best_acc:.4f}) - {ACCURACY_WINDOW:.2f}; edgesdk best = the same rule over edgesdk rows",
         "best_peer": ref["name"],
         "best_edgesdk": ours["name"] if ours else None,
         **({"edgesdk_vs_peer": ours["vs_best_peer"]} if ours else {}),
@@ -503,10 +578,22 @@ def add_ratios(rows: list[dict]) -> dict:
 
 
 def machine(threads: int) -> dict:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cpus": os.cpu_count(), "threads": threads, "nice": os.nice(0),
-            "platform": platform.platform(), "loadavg_start": os.getloadavg()}
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "threads": threads,
+        "nice": os.nice(0),
+        "platform": platform.platform(),
+        "loadavg_start": os.getloadavg(),
+    }
 
 
 def teacher_hash(teacher_dir: Path) -> str:
@@ -514,8 +601,8 @@ def teacher_hash(teacher_dir: Path) -> str:
 
 
 def dev_split(build: Path):
-    from edgesdk.data import load_task
     from edgesdk.recipe import load_recipe
+    from edgesdk.task import load_task
 
     recipe = load_recipe(str(build / "recipe.yaml"))
     return load_task(recipe.data, recipe.seed, data_overrides(build)).dev
@@ -543,10 +630,19 @@ def truncation(texts: list[str], teacher_dir: Path, lengths: set) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=None, help="writes OUT/peers.json and OUT/peers.md (required)")
-    parser.add_argument("--build", type=Path, default=ROOT / "build" / "default",
-                        help="edgesdk build of the default recipe (artifacts + teacher/)")
-    parser.add_argument("--student-build", type=Path, action="append", default=[],
-                        help="another edgesdk build whose student artifacts become rows (repeatable)")
+    parser.add_argument(
+        "--build",
+        type=Path,
+        default=ROOT / "build" / "default",
+        help="edgesdk build of the default recipe (artifacts + teacher/)",
+    )
+    parser.add_argument(
+        "--student-build",
+        type=Path,
+        action="append",
+        default=[],
+        help="another edgesdk build whose student artifacts become rows (repeatable)",
+    )
     parser.add_argument("--exits-build", type=Path, default=None, help="edgesdk build with exits (staged artifacts)")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / ".work" / "peers", help="peer exports (reused)")
     parser.add_argument("--threads", type=int, default=2)
@@ -576,18 +672,33 @@ def main() -> None:
     rows = [r for r in rows if not args.only or any(s in r.name for s in args.only.split(","))]
     export_peers(rows, teacher_dir)
     (work / "texts.json").write_text(json.dumps(texts))
-    spec = {"texts": str(work / "texts.json"), "teacher": str(teacher_dir), "threads": args.threads,
-            "warmup": args.warmup}
+    spec = {
+        "texts": str(work / "texts.json"),
+        "teacher": str(teacher_dir),
+        "threads": args.threads,
+        "warmup": args.warmup,
+    }
     measure(rows, spec, args.threads, schedule(len(texts), args.passes, args.rounds), len(texts), args.max_children)
     results = result_rows(rows, labels, truncation(texts, teacher_dir, {r.seq_len for r in rows}))
     summary = add_ratios(results)
     info.update(loadavg_end=os.getloadavg(), note=args.note)
-    payload = {"dataset": "sst2", "dev_rows": len(texts), "passes": args.passes, "rounds": args.rounds,
-               "warmup": args.warmup, "quick": args.quick, "teacher": str(teacher_dir), "build": str(args.build),
-               "student_builds": [str(b) for b in args.student_build],
-               "exits_build": str(args.exits_build) if args.exits_build else None, "machine": info,
-               "commit": checkout.commit(),
-               "summary": summary, "wall_s": round(time.perf_counter() - wall, 1), "rows": results}
+    payload = {
+        "dataset": "sst2",
+        "dev_rows": len(texts),
+        "passes": args.passes,
+        "rounds": args.rounds,
+        "warmup": args.warmup,
+        "quick": args.quick,
+        "teacher": str(teacher_dir),
+        "build": str(args.build),
+        "student_builds": [str(b) for b in args.student_build],
+        "exits_build": str(args.exits_build) if args.exits_build else None,
+        "machine": info,
+        "commit": checkout.commit(),
+        "summary": summary,
+        "wall_s": round(time.perf_counter() - wall, 1),
+        "rows": results,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "peers.json").write_text(json.dumps(payload, indent=1) + "\n")
     table = "\n".join(peers_section(payload))

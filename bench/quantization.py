@@ -85,11 +85,12 @@ def stock_tflm_arena(build_dir: Path) -> int:
     import torch
     from edgesdk.converters import get_backend
     from edgesdk.converters.litert import SIGNATURE, convert_fp32, stock_static_int8
+    from edgesdk.converters.quantizer_registry import quantizer_for
 
-    from edgesdk.compress.quantize import calibration_set, deployable
-    from edgesdk.data import load_task
+    from edgesdk.compress.quant_methods import calibration_set, deployable
+    from edgesdk.models.model_dir import load_model_dir
     from edgesdk.recipe import load_recipe
-    from edgesdk.teacher import load_model_dir
+    from edgesdk.task import load_task
 
     recipe = load_recipe(str(build_dir / "recipe.yaml"))
     model, tokenizer, _ = load_model_dir(build_dir / "student")
@@ -97,7 +98,7 @@ def stock_tflm_arena(build_dir: Path) -> int:
     seq = recipe.export.seq_len
     calibration = calibration_set(task.train.texts, tokenizer, recipe.quantize.calibration_samples, seq, recipe.seed)
     backend = get_backend("tflm")
-    module = backend.quantizers["int8"](deployable(model, seq), calibration, recipe.quantize, seq)
+    module = quantizer_for(backend.name, "int8")(deployable(model, seq), calibration, recipe.quantize, seq)
     example = (torch.ones(1, seq, dtype=torch.int32), torch.ones(1, seq, dtype=torch.int32))
     data = stock_static_int8(convert_fp32(module, example), {SIGNATURE: calibration})
     with tempfile.TemporaryDirectory() as tmp:

@@ -51,8 +51,8 @@ def main() -> None:
     import torch
 
     from edgesdk.compress.distill import labelling_teacher
-    from edgesdk.data import demo_data_paths, read_rows
-    from edgesdk.teacher import default_teacher_dir, load_model_dir
+    from edgesdk.models.model_dir import default_teacher_dir, load_model_dir
+    from edgesdk.task import demo_data_paths, read_rows
     from edgesdk.train import logits_for_ids
 
     torch.set_num_threads(args.threads)

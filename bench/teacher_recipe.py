@@ -47,13 +47,16 @@ def run_variant(name: str, overrides: dict, threads: int) -> dict:
 
     import torch
 
+    from edgesdk.models.model_dir import load_model_dir, resolve_teacher_dir
     from edgesdk.pipeline import prepare_task, task_hash
     from edgesdk.recipe import load_recipe
-    from edgesdk.teacher import build_teacher, load_model_dir, resolve_teacher_dir, teacher_key
+    from edgesdk.steps.teacher import build_teacher, teacher_key
     from edgesdk.train import accuracy, predict_logits
 
     recipe = load_recipe(None)
-    recipe = recipe.model_copy(update={"teacher": type(recipe.teacher).model_validate({**recipe.teacher.model_dump(), **overrides})})
+    recipe = recipe.model_copy(
+        update={"teacher": type(recipe.teacher).model_validate({**recipe.teacher.model_dump(), **overrides})}
+    )
     task = prepare_task(recipe)
     base = resolve_teacher_dir(recipe.teacher, None)
     key = teacher_key(base, task_hash(task), recipe.teacher, recipe.seed, task.label_map)

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from edgesdk.apps.jvm_check import compile_jvm_check, tokenizer_parity
+
 from edgesdk.compress.vocab import plan_vocabulary, unseen_targets
-from edgesdk.teacher import default_teacher_dir
+from edgesdk.models.model_dir import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
 from tests.apps.conftest import BANKING77_TEST, banking77_test_texts, sst2_dev_texts
 
@@ -51,7 +51,11 @@ def main() -> None:
         for kind, tokenizer in tokenizers(sets["sst2-dev"]).items():
             for name, texts in sets.items():
                 r = tokenizer_parity(jar, tokenizer, texts, args.max_length, Path(tmp) / kind / name)
-                results[f"{kind}/{name}"] = {"matched": r["matched"], "total": r["total"], "vocab_ids": len(set(tokenizer.vocabulary().values()))}
+                results[f"{kind}/{name}"] = {
+                    "matched": r["matched"],
+                    "total": r["total"],
+                    "vocab_ids": len(set(tokenizer.vocabulary().values())),
+                }
                 print(f"{kind:10s} {name:15s} {r['matched']}/{r['total']}", flush=True)
                 for m in r["first_mismatches"]:
                     print("   mismatch:", json.dumps(m, ensure_ascii=False)[:300])

@@ -92,8 +92,8 @@ def main() -> None:
 
     import torch
 
-    from edgesdk.data import demo_data_paths, read_rows
-    from edgesdk.teacher import default_teacher_dir
+    from edgesdk.models.model_dir import default_teacher_dir
+    from edgesdk.task import demo_data_paths, read_rows
     from edgesdk.tokenizer import Tokenizer
     from edgesdk.train import length_grouped_batches
 

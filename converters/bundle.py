@@ -21,9 +21,9 @@ from edgesdk.converters.registry import (
 )
 from edgesdk.converters.staged_plan import StagedPlan, is_staged
 
-from edgesdk.data import LabelMap
 from edgesdk.errors import ArtifactError
 from edgesdk.fsutil import atomic_write_json
+from edgesdk.task import LabelMap
 from edgesdk.tokenizer import Tokenizer, load_artifact_tokenizer
 
 BUNDLE_FILE = "bundle.json"
@@ -72,7 +72,6 @@ def open_artifact(path: Path, threads: int) -> LoadedArtifact:
 def open_session(path: Path, backend: Backend, threads: int) -> Session:
     """A single-graph artifact's own session, or for a staged one (model.staged.pte) the
     exit controller over its methods, with the exit plan from the bundle."""
-
     if not is_staged(path):
         return backend.open(path, threads)
     if backend.open_methods is None:

@@ -13,7 +13,6 @@ if TYPE_CHECKING:
 from edgesdk.converters.registry import Backend, register
 from edgesdk.converters.xnnpack_rewrite import xnnpack_layer_norms
 
-from edgesdk.compress.quantize import int4_weights, int8_embeddings, pt2e_quantize
 from edgesdk.errors import ArtifactError
 
 
@@ -41,7 +40,7 @@ def _export(model, example):
 
 def lower_methods(methods: dict, precision: str = "fp32", calibrations=None, config=None) -> bytes:
     """One .pte with a method per entry; ExecuTorch stores a constant shared by methods once.
-    Quantized stages arrive already quantized (the backend's quantizers ran per stage)."""
+    Quantized stages arrive already quantized (converters/quantizer_registry.py ran per stage)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
         XnnpackPartitioner,
     )
@@ -49,27 +48,6 @@ def lower_methods(methods: dict, precision: str = "fp32", calibrations=None, con
 
     exported = {name: _export(m, ex) for name, (m, ex) in methods.items()}
     return to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
-
-
-def _xnnpack_pt2e(dynamic: bool):
-    def quantize(model, calibration, config, seq_len):
-        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-            XNNPACKQuantizer,
-            get_symmetric_quantization_config,
-        )
-
-        quantizer = XNNPACKQuantizer().set_global(
-            get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
-        )
-        if dynamic:  # the dynamic quantizer annotates linears only: the norms stay fp32 ops
-            model = xnnpack_layer_norms(model)
-        return pt2e_quantize(int8_embeddings(model, config), quantizer, calibration, seq_len)
-
-    return quantize
-
-
-def _int4_weights(model, calibration, config, seq_len):
-    return int4_weights(int8_embeddings(model, config), config.group_size)
 
 
 def runtime():
@@ -152,7 +130,7 @@ BACKEND = register(
         b"ET12",
         lower,
         ExecuTorchSession,
-        quantizers={"int8": _xnnpack_pt2e(False), "int8-dynamic": _xnnpack_pt2e(True), "int4w": _int4_weights},
+        precisions=("fp32", "int8", "int8-dynamic", "int4w"),
         lower_methods=lower_methods,
         open_methods=ExecuTorchMethods,
     )

@@ -15,13 +15,12 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from edgesdk.compress.quantize import Calibration
+    from edgesdk.compress.quant_methods import Calibration
     from edgesdk.recipe import QuantizeConfig
 
 from edgesdk.converters.registry import Backend, register
 from edgesdk.converters.tflite_flatbuffer import inline_buffers, int8_embedding_tables
 
-from edgesdk.compress.quantize import int8_embeddings
 from edgesdk.errors import ArtifactError
 
 
@@ -115,22 +114,6 @@ def input_names(data: bytes, signature: Optional[str] = None) -> list[str]:
     return sorted(interpreter.get_signature_runner(signature).get_input_details())
 
 
-def full_int8_module(model, calibration, config, seq_len):
-    """The eager reference of the full-int8 path: fp32 weights, with the mask bias cut so one
-    per-tensor int8 scale holds attention scores (-1e4 would swamp them; min-max calibration
-    does not clip it). Keys under the mask still get weight exp(-30) relative: nil."""
-    if hasattr(model, "mask_bias"):
-        model.mask_bias = INT8_MASK_BIAS
-    return model
-
-
-INT8_MASK_BIAS = -30.0
-
-
-def dynamic_module(model, calibration, config, seq_len):
-    return int8_embeddings(model, config, per_row=False)
-
-
 def interpreter_class():
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -203,7 +186,7 @@ BACKEND = register(
         b"TFL3",
         lower,
         LiteRTSession,
-        quantizers={"int8": full_int8_module, "int8-dynamic": dynamic_module},
+        precisions=("fp32", "int8", "int8-dynamic"),
         lower_methods=lower_methods,
         open_methods=LiteRTMethods,
     )

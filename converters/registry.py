@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
@@ -13,10 +13,7 @@ from edgesdk.converters.staged_plan import is_staged
 from edgesdk.errors import ArtifactError
 
 if TYPE_CHECKING:
-    import torch
-
-    from edgesdk.compress.quantize import Calibration
-    from edgesdk.recipe import QuantizeConfig
+    pass
 
 
 class Session(Protocol):
@@ -34,11 +31,6 @@ class MethodRunner(Protocol):
     def run(self, name: str, *inputs: np.ndarray) -> list[np.ndarray]: ...
 
 
-# (deployable fp32 model, calibration, quantize config, seq_len) -> quantized eager module.
-# The module is both what gets lowered and the fake-quant reference the artifact must match.
-Quantizer = Callable[["torch.nn.Module", "Calibration", "QuantizeConfig", int], "torch.nn.Module"]
-
-
 @dataclass(frozen=True)
 class Backend:
     name: str  # runtime id used in recipes and report.json: executorch | litert | tflm
@@ -46,8 +38,8 @@ class Backend:
     magic: bytes  # flatbuffer file identifier at byte offset 4
     lower: Callable[..., bytes]  # (module, example, precision, calibration, quantize config) -> artifact bytes
     open: Callable[[Path, int], Session]
-    quantizers: dict[str, Quantizer] = field(default_factory=dict)  # precision -> quantizer
-    fp32: bool = True  # whether the runtime takes an fp32 graph at all
+    # What it lowers; every precision but fp32 has a handler in converters/quantizer_registry.py.
+    precisions: tuple[str, ...] = ("fp32",)
     # Staged (multi-method) artifacts, for early exit and length buckets; None = not supported.
     lower_methods: Optional[Callable[[dict], bytes]] = None  # {name: (module, example)} -> bytes
     open_methods: Optional[Callable[[Path, int], "MethodRunner"]] = None
@@ -55,10 +47,6 @@ class Backend:
 
     def magic_for(self, path: Path) -> bytes:
         return self.staged_magic if self.staged_magic is not None and is_staged(path) else self.magic
-
-    @property
-    def precisions(self) -> tuple[str, ...]:
-        return (("fp32",) if self.fp32 else ()) + tuple(self.quantizers)
 
 
 BACKENDS: dict[str, Backend] = {}

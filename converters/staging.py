@@ -16,7 +16,7 @@ import torch
 from edgesdk.converters.staged_plan import EXITS_FILE, STAGED_TAG, StagedPlan, is_staged, method_name
 from torch import nn
 
-from edgesdk.compress.quantize import Calibration
+from edgesdk.compress.quant_methods import Calibration
 from edgesdk.models.encoder import Encoder
 
 __all__ = [
@@ -84,7 +84,6 @@ def stage_calibrations(methods: dict, plan: StagedPlan, tokenizer, texts) -> dic
     """{method name: Calibration}: each bucket's calibration rows (truncated to the bucket)
     run through the fp32 stages in order, so every stage is calibrated on the inputs it gets
     in deployment: token ids for stage 0, the previous stage's hidden states after it."""
-
     out = {}
     for bucket in plan.buckets:
         ids, mask = (torch.from_numpy(a) for a in tokenizer.pad(tokenizer.encode(texts, bucket), bucket))

@@ -161,4 +161,3 @@ def _int8_outputs(m: _Model, g, op, scale: float) -> None:
         if tensor.type == s.TensorType.FLOAT32:
             tensor.type, tensor.quantization = s.TensorType.INT8, m.quant(scale)
             frontier += [c.outputs[0] for c in g.operators if tid in list(c.inputs) and m.op_name(c) in LAYOUT_OPS]
-

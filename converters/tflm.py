@@ -17,19 +17,6 @@ from edgesdk.converters.tflm_lut import lut_compress
 from edgesdk.converters.tflm_session import TFLMSession
 from edgesdk.converters.tflm_staged import STAGED_MAGIC, TFLMMethods, pack_methods
 
-from edgesdk.models.encoder import SigmoidGELU
-
-
-def tflm_module(model, calibration, config, seq_len):
-    """The full-int8 reference module (see litert.full_int8_module) without GELU."""
-    from torch import nn
-
-    for module in list(model.modules()):
-        for name, child in module.named_children():
-            if isinstance(child, nn.GELU):
-                setattr(module, name, SigmoidGELU())
-    return litert.full_int8_module(model, calibration, config, seq_len)
-
 
 def lower(model, example, precision: str = "int8", calibration=None, config=None) -> bytes:
     data = litert.lower(model, example, "int8", calibration, config)
@@ -61,8 +48,7 @@ BACKEND = register(
         b"TFL3",
         lower,
         TFLMSession,
-        quantizers={"int8": tflm_module},
-        fp32=False,
+        precisions=("int8",),
         lower_methods=lower_methods,
         open_methods=open_methods,
         staged_magic=STAGED_MAGIC,

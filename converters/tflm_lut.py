@@ -36,7 +36,9 @@ def lut_candidates(data: bytes, max_bits: int) -> list[tuple[int, int, int, int]
             if array is None or array.dtype != np.int8 or array.ndim != 2:
                 continue
             consumers = sg.consumers_of(tensor)
-            if not consumers or not all(op.opcode_name == "FULLY_CONNECTED" and op.inputs[1] is tensor for op in consumers):
+            if not consumers or not all(
+                op.opcode_name == "FULLY_CONNECTED" and op.inputs[1] is tensor for op in consumers
+            ):
                 continue
             q = tensor.quantization
             axis = q.axis if q is not None and q.axis is not None else 0

@@ -16,29 +16,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from edgesdk.apps.package import package_build, packager_for
+from edgesdk.apps.packager_registry import package_build, packager_for
 from edgesdk.converters.bundle import open_artifact
+from edgesdk.converters.evaluation import evaluate as evaluate_loaded
+from edgesdk.converters.evaluation import percentiles
 from edgesdk.converters.guard import check_loads
-from edgesdk.converters.verify import evaluate as evaluate_loaded
-from edgesdk.converters.verify import percentiles
-from edgesdk.data import demo_data_paths, read_eval_split, read_texts
 from edgesdk.errors import TargetError
 from edgesdk.pipeline import BuildRequest, BuildResult
 from edgesdk.pipeline import build as run_build
 from edgesdk.recipe import ProfileConfig, Recipe, load_recipe
 from edgesdk.report import rerender
-from edgesdk.targets.adb import profile_adb_app
-from edgesdk.targets.profilers import profile_artifact
+from edgesdk.targets.adb_app import profile_adb_app
+from edgesdk.targets.profiler_registry import profile_artifact
 from edgesdk.targets.registry import ALIASES, TargetSpec, get_target
 from edgesdk.targets.registry import list_targets as bundled_targets
+from edgesdk.task import demo_data_paths, read_eval_split, read_texts
 
 PathLike = Union[str, Path]
 Target = TargetSpec  # a deployment target: its family, runtimes, flash/RAM budgets (targets/specs/*.yaml)
 
 
-def load_target(name: Union[str, Target]) -> Target:
-    """A target by id, family alias (android, linux, mcu) or path to a target YAML."""
-    return name if isinstance(name, TargetSpec) else get_target(str(name))
+def load_target(name: Union[str, Target], address: Optional[str] = None) -> Target:
+    """A target by id, family alias (android, linux, mcu) or path to a target YAML; `address`
+    picks the device profile() measures on: an adb serial (android) or user@host (linux)."""
+    spec = name if isinstance(name, TargetSpec) else get_target(str(name))
+    return spec.model_copy(update={"address": address}) if address else spec
 
 
 def list_targets() -> list[Target]:
@@ -123,7 +125,7 @@ def profile(
     """Latency percentiles and memory of an artifact on a target (`edgesdk profile`), cycling
     through real sentences (`data`: a file, a list of sentences, default the bundled SST-2 dev). `app`: time it with an
     installed edgesdk Android app's own code instead of a stock runner. Which phone or board:
-    EDGESDK_ADB_SERIAL / EDGESDK_SSH (docs/targets.md)."""
+    the target's `address` (`load_target(name, address)`), else EDGESDK_ADB_SERIAL / EDGESDK_SSH."""
     artifact = Path(artifact)
     spec = load_target(target)
     if data is None or isinstance(data, (str, Path)):
@@ -136,7 +138,7 @@ def profile(
         return profile_artifact(spec, artifact, texts, config)
     if spec.family != "android":
         raise TargetError(f"--app times an Android app; {spec.id} is a {spec.family} target")
-    return profile_adb_app(artifact, texts, config, app)
+    return profile_adb_app(artifact, texts, config, app, spec.address)
 
 
 def package(build_dir: PathLike, check_data: Optional[PathLike] = None, text_column: Optional[str] = None) -> dict:

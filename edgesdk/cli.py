@@ -101,8 +101,8 @@ def profile(
     warmup: int = typer.Option(10, "--warmup", min=0, help="untimed runs first"),
     repetitions: int = typer.Option(200, "--repetitions", min=1, help="timed batch-1 runs"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
-    device: Optional[str] = typer.Option(None, "--device", help="Android device serial (as EDGESDK_ADB_SERIAL)"),
-    host: Optional[str] = typer.Option(None, "--host", help="Linux board user@addr (as EDGESDK_SSH)"),
+    device: Optional[str] = typer.Option(None, "--device", help="Android device serial (default: EDGESDK_ADB_SERIAL)"),
+    host: Optional[str] = typer.Option(None, "--host", help="Linux board user@addr (default: EDGESDK_SSH)"),
     app: Optional[str] = typer.Option(
         None,
         "--app",
@@ -116,15 +116,11 @@ def profile(
     (EDGESDK_ADB_SERIAL; runners EDGESDK_ANDROID_TFLITE_BENCHMARK, EDGESDK_ANDROID_EXECUTORCH_RUNNER,
     or an installed edgesdk app's own code with --app),
     Cortex-M parts as firmware under qemu (latency estimated from instruction counts)."""
-    import os
-
+    # Long function: most of it is the Typer signature, one option per flag.
     import edgesdk.api as api  # lazy: see build
     from edgesdk.recipe import ProfileConfig  # lazy: see build
 
-    for value, variable in ((device, "EDGESDK_ADB_SERIAL"), (host, "EDGESDK_SSH")):
-        if value:
-            os.environ[variable] = value  # the profilers read their device from the environment
-    spec = api.load_target(target)
+    spec = api.load_target(target, device or host)
     config = ProfileConfig(threads=threads, warmup=warmup, repetitions=repetitions, per_op=per_op)
     result = api.profile(artifact, spec, data, text_column, config, app)
     if as_json:
@@ -133,7 +129,7 @@ def profile(
     title = f"profile {artifact.name} ({result['runtime']}) on {spec.id}, {result.get('threads', threads)} threads"
     if result.get("latency_kind") == "estimate":
         title += f"; latency is an estimate: {result['latency_method']}"
-    from edgesdk.report import memory_kind  # lazy: see build
+    from edgesdk.report_markdown import memory_kind  # lazy: see build
 
     table = Table(title=title)
     for col in ("runs", "mean ms", "p50 ms", "p90 ms", "p99 ms", "size MB", f"{memory_kind(result)} MB"):
@@ -251,7 +247,7 @@ def _print_summary(report: dict, out_dir: Path, cached: tuple[str, ...]) -> None
     from rich import box
     from rich.text import Text
 
-    from edgesdk.report import memory_kind  # lazy: see build
+    from edgesdk.report_markdown import memory_kind  # lazy: see build
     from edgesdk.report_summary import headline, summarize
 
     summary = report.get("summary") or summarize(report)

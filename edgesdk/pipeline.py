@@ -15,10 +15,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
-from edgesdk.apps.package import PACKAGE_DIR
-from edgesdk.apps.package import preflight as package_preflight
+from edgesdk.apps.packager_registry import PACKAGE_DIR
+from edgesdk.apps.packager_registry import preflight as package_preflight
 from edgesdk.compress.vocab import plan_vocabulary
-from edgesdk.data import Task, load_task
 from edgesdk.fsutil import (
     CACHE_FIX,
     atomic_write_text,
@@ -30,15 +29,16 @@ from edgesdk.fsutil import (
 )
 from edgesdk.manifest import Manifest
 from edgesdk.models.hf_import import check_teacher_dir, read_teacher_config
+from edgesdk.models.model_dir import resolve_teacher_dir
 from edgesdk.progress import status
 from edgesdk.recipe import Recipe
 from edgesdk.report import write_report
 from edgesdk.steps import PIPELINE, Build, Context
 from edgesdk.steps.artifacts import artifact_entries
 from edgesdk.steps.base import Inputs
-from edgesdk.targets.fit import check_fits_before_training, check_runtimes, image_floor
+from edgesdk.targets.budgets import check_fits_before_training, check_runtimes, image_floor
 from edgesdk.targets.registry import TargetSpec
-from edgesdk.teacher import resolve_teacher_dir
+from edgesdk.task import Task, load_task
 from edgesdk.tokenizer import Tokenizer
 from edgesdk.version import __version__
 

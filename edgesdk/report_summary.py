@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from edgesdk.apps.package import shipped_artifact
+from edgesdk.apps.packager_registry import shipped_artifact
 from edgesdk.fmt import fmt_bytes, fmt_ms
 
 
@@ -116,7 +116,6 @@ def headline_artifact(report: dict) -> tuple[dict, str]:
     """The artifact that ships and who chose it: the package's, else the fit step's choice
     (the packager's rule: a fitting staged artifact first, then the smallest flash), else (a
     build dir older than the fit step) the smallest student artifact, staged first."""
-
     by_path = {a["path"]: a for a in report["artifacts"]}
     package, fit = report.get("package") or {}, report.get("fit") or {}
     if package.get("artifact") in by_path:

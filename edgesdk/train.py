@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from edgesdk.data import Split
 from edgesdk.models.encoder import Encoder
 from edgesdk.progress import progress_bar
 from edgesdk.recipe import TeacherConfig
+from edgesdk.task import Split
 from edgesdk.tokenizer import Tokenizer
 
 # Batches are length-sorted within pools of this many batches, then the batches shuffled:

@@ -3,16 +3,18 @@
 The layers (docs/architecture.md), lowest first; a module may import its own layer and the
 ones below, never above:
 
-    base       errors, fsutil, progress, fmt, recipe, exit_rule, manifest, tokenizer, data, ondevice/
+    base       version, errors, fsutil, progress, fmt, recipe, exit_rule, manifest, tokenizer, task, ondevice/
     models     models/
     learning   train, compress/
     runtimes   converters/
     devices    targets/
-    work       teacher, student, pruning, early_exit (what the training steps do)
     apps       apps/
     steps      steps/, report, report_summary, report_plots
     pipeline   pipeline
     api        edgesdk/__init__ (the public API), api, cli
+
+Sizes: no module over 450 lines, no function over 60 unless a `# Long function: why` comment
+in it says why.
 
 Inside a layer, imports must not form a loop (all imports count, also lazy ones). An import of
 an edgesdk module inside a function needs a comment on its line or the line above saying why
@@ -47,7 +49,7 @@ LAYERS = (
             "exit_rule",
             "manifest",
             "tokenizer",
-            "data",
+            "task",
             "ondevice",
         ),
     ),
@@ -55,9 +57,8 @@ LAYERS = (
     ("learning", ("train", "compress")),
     ("runtimes", ("converters",)),
     ("devices", ("targets",)),
-    ("work", ("teacher", "student", "pruning", "early_exit")),
     ("apps", ("apps",)),
-    ("steps", ("steps", "report", "report_summary", "report_plots", "demo_data", "recipes")),
+    ("steps", ("steps", "report", "report_markdown", "report_summary", "report_plots", "demo_data", "recipes")),
     ("pipeline", ("pipeline",)),
     ("api", ("__init__", "api", "cli")),
 )
@@ -157,10 +158,31 @@ def loops(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 60
+LONG_MARK = "# Long function:"
+
+
+def size_findings(path: Path, shown: str) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    findings = [f"{shown}: {len(lines)} lines, over {MAX_MODULE_LINES}"] if len(lines) > MAX_MODULE_LINES else []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            body = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+            if length > MAX_FUNCTION_LINES and LONG_MARK not in body:
+                findings.append(
+                    f"{shown}:{node.lineno}: {node.name} is {length} lines; split it or say why ({LONG_MARK})"
+                )
+    return findings
+
+
 def check(root: Path) -> list[str]:
     known = modules(root)
     findings, graph = [], {m: set() for m in known}
     for module, path in known.items():
+        findings += size_findings(path, str(path.relative_to(root)))
         if layer_of(module) < 0:
             findings.append(f"{path}: {module} is in no layer; add it to LAYERS in scripts/check_layers.py")
         for target, line, in_function, commented in imports(path, known):

@@ -56,11 +56,22 @@ def import_root(tree: Path, work: Path) -> Path:
     return root
 
 
+def check_imports_from(root: Path, env: dict) -> None:
+    """Every package edgesdk maps must load from `root`, or the comparison would mix trees."""
+    code = "import edgesdk.apps, edgesdk.converters, edgesdk.targets; print(edgesdk.__file__, edgesdk.apps.__file__, edgesdk.converters.__file__, edgesdk.targets.__file__)"
+    files = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True)
+    stray = [f for f in files.stdout.split() if not f.startswith(str(root))]
+    if stray:
+        raise SystemExit(f"{root}: edgesdk loads {stray} from outside the tree under test")
+
+
 def build(tree: Path, target: str, recipe: Path, data: Path, teacher: Path, out: Path, cache: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(import_root(tree, cache.parent)), "EDGESDK_CACHE_DIR": str(cache)}
+    root = import_root(tree, cache.parent)  # also the cwd: `python -m` puts the cwd first on sys.path
+    env = {**os.environ, "PYTHONPATH": str(root), "EDGESDK_CACHE_DIR": str(cache)}
+    check_imports_from(root, env)
     args = ["--target", target, "--recipe", recipe, "--train", data / "train.tsv", "--dev", data / "dev.tsv"]
     cmd = [sys.executable, "-m", "edgesdk.cli", "build", *map(str, args), "--teacher", str(teacher), "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{tree}: {target} build failed:\n{proc.stderr[-3000:]}")
     return json.loads((out / "manifest.json").read_text())["artifacts"]

@@ -9,12 +9,7 @@ ExecuTorch's `executor_runner` for .pte (EDGESDK_ANDROID_EXECUTORCH_RUNNER), bot
 arm64-v8a. Both feed their own inputs (benchmark_model: random; executor_runner: all ones),
 so latency is per inference on a fixed-length input, not on the dev sentences.
 
-The app route (`profile_adb_app`, only on request: a build never uses it, since an installed
-app from another build would time its new artifacts with the wrong tokenizer) pushes the
-artifact and the texts into the app's external files dir and starts the activity with the
-command `benchmark_command` builds; the activity's extras are a contract with
-apps/android_template (BenchmarkExtras in Benchmark.kt), which the tests check by running
-the Kotlin on that very command line.
+The app route (`edgesdk profile --app`) is targets/adb_app.py.
 
 adb comes from EDGESDK_ADB or PATH; the device from EDGESDK_ADB_SERIAL or ANDROID_SERIAL, else
 the single one `adb devices -l` lists. Every failure is one TargetError line saying what to do.
@@ -27,15 +22,14 @@ import re
 import shlex
 import shutil
 import subprocess
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from edgesdk.converters.evaluation import percentiles
 from edgesdk.converters.registry import backend_for_path
 from edgesdk.converters.staged_plan import is_staged
-from edgesdk.converters.verify import percentiles
 
 from edgesdk.errors import TargetError
 from edgesdk.recipe import ProfileConfig
@@ -146,10 +140,11 @@ class Adb:
         self.run(["push", str(local), remote], f"push {local.name}", RUN_TIMEOUT_S)
 
 
-def connect() -> Adb:
-    """adb bound to the device to profile on (see the module docstring for how it is chosen)."""
+def connect(serial: Optional[str] = None) -> Adb:
+    """adb bound to the device to profile on: `serial` (a target's `address`), else as the
+    module docstring says."""
     adb = Adb(find_adb())
-    wanted = os.environ.get("EDGESDK_ADB_SERIAL") or os.environ.get("ANDROID_SERIAL")
+    wanted = serial or os.environ.get("EDGESDK_ADB_SERIAL") or os.environ.get("ANDROID_SERIAL")
     return Adb(adb.binary, select_device(parse_devices(adb.run(["devices", "-l"], "list devices")), wanted))
 
 
@@ -218,7 +213,6 @@ def parse_executor_runner(output: str, warmup: int) -> dict:
     (newer runners) and `Model executed successfully N time(s) in X ms.`. The runner has no
     warm-up flag, so it runs warmup + repetitions and the first `warmup` are dropped here. An
     older runner prints only the total: mean over all executions, percentiles None."""
-
     total = re.search(r"Model executed successfully (\d+) time\(s\) in (" + _NUMBER + ") ms", output)
     if total is None:
         raise TargetError(f"executor_runner did not finish: {_last_line(output)}")
@@ -313,10 +307,10 @@ def runner_binary(runtime: str) -> tuple[Runner, Path]:
     return runner, Path(configured)
 
 
-def adb_unavailable(runtimes: Sequence[str]) -> Optional[str]:
+def adb_unavailable(runtimes: Sequence[str], serial: Optional[str] = None) -> Optional[str]:
     """Why an Android target cannot be profiled on a device now (None: it can)."""
     try:
-        connect()
+        connect(serial)
         for runtime in runtimes:
             runner_binary(runtime)
     except TargetError as exc:
@@ -324,11 +318,11 @@ def adb_unavailable(runtimes: Sequence[str]) -> Optional[str]:
     return None
 
 
-def profile_adb(artifact: Path, texts: Sequence[str], config: ProfileConfig) -> dict:
+def profile_adb(artifact: Path, texts: Sequence[str], config: ProfileConfig, serial: Optional[str] = None) -> dict:
     if is_staged(artifact):
         raise TargetError(f"{artifact.name} is staged (early exit): the Android runners measure single graphs")
     runtime = backend_for_path(artifact).name
-    adb = connect()  # first, as unavailable() checks: a missing phone is the likelier fix
+    adb = connect(serial)  # first, as unavailable() checks: a missing phone is the likelier fix
     runner, binary = runner_binary(runtime)
     remote = f"{REMOTE_ROOT}/edgesdk-{uuid.uuid4().hex[:12]}"
     q = shlex.quote
@@ -361,109 +355,7 @@ def profile_adb(artifact: Path, texts: Sequence[str], config: ProfileConfig) -> 
 
 # --- the app's own BenchmarkActivity -------------------------------------------------------------
 
+
 # The contract with apps/android_template (BenchmarkExtras in edgesdk/.../Benchmark.kt).
-BENCHMARK_ACTIVITY = "dev.edgesdk.app.BenchmarkActivity"
-BENCHMARK_RESULT = "bench.jsonl"
-POLL_S = 1.0
-
-
-def app_files_dir(app_id: str) -> str:
-    """The app's getExternalFilesDir(null) as adb's shell sees it: adb can push there and the
-    app can read it without any storage permission."""
-    return f"/sdcard/Android/data/{app_id}/files"
-
-
-def benchmark_command(app_id: str, model: str, texts: str, config: ProfileConfig) -> str:
-    """The `am start` line (for `adb shell`) that runs BenchmarkActivity on `model` and `texts`
-    (names in the app's files dir): -W waits for the launch, -S restarts the app's process so
-    no earlier run's state is timed."""
-    argv = ["am", "start", "-W", "-S", "-n", f"{app_id}/{BENCHMARK_ACTIVITY}",
-            "--es", "model", model, "--es", "texts", texts,
-            "--ei", "threads", str(config.threads), "--ei", "warmup", str(config.warmup)]  # fmt: skip
-    return " ".join(shlex.quote(a) for a in argv)
-
-
-def parse_benchmark_activity(output: str) -> dict:
-    """bench.jsonl: one {"i", "ms", "label", "exit", "layers", "bucket"} per text, then
-    {"done": N}; or one {"error": ...} line. `ms` is the app's TextClassifier.classify, tokenization
-    included."""
-    import json
-
-    rows = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    errors = [r["error"] for r in rows if "error" in r]
-    if errors:
-        first = " ".join(errors[0].splitlines())
-        raise TargetError(f"the app's BenchmarkActivity failed: {first[:240]}")
-    done = next((r["done"] for r in rows if "done" in r), None)
-    timed = [r for r in rows if "ms" in r]
-    if done is None or done != len(timed) or not timed:
-        raise TargetError(f"the app's BenchmarkActivity did not finish ({len(timed)} texts timed, done={done})")
-    ms = [float(r["ms"]) for r in timed]
-    return {
-        "repetitions": len(ms),
-        "latency_ms": {**percentiles(ms), "min": min(ms), "max": max(ms)},
-        "layers_mean": round(sum(r["layers"] for r in timed) / len(timed), 4),
-    }
-
-
-def app_installed(adb: Adb, app_id: str) -> bool:
-    """`pm path` prints `package:/data/app/...` for an installed app and exits 1 otherwise."""
-    try:
-        return adb.shell(f"pm path {shlex.quote(app_id)}", "pm path").strip().startswith("package:")
-    except TargetError:
-        return False
-
-
-def profile_adb_app(artifact: Path, texts: Sequence[str], config: ProfileConfig, app_id: str) -> dict:
-    """Time `artifact` with the installed app's own code: push it and the texts (cycled to
-    `config.repetitions`) into the app's files dir, start BenchmarkActivity on them, poll its
-    result file until the activity writes its last line."""
-    import time
-
-    adb = connect()
-    if not app_installed(adb, app_id):
-        raise TargetError(
-            f"app {app_id} is not installed on {adb.serial}; build the generated Android project "
-            "(package/android) and `adb install` its APK, or drop --app to use the runners"
-        )
-    if not texts:
-        raise TargetError("profiling needs at least one text")
-    q, files, tag = shlex.quote, app_files_dir(app_id), uuid.uuid4().hex[:12]
-    model, texts_name = f"edgesdk-{tag}-{artifact.name}", f"edgesdk-{tag}-texts.txt"
-    lines = [" ".join(texts[i % len(texts)].split()) for i in range(config.repetitions)]  # one line each
-    try:
-        adb.shell(f"mkdir -p {q(files)} && rm -f {q(files)}/{BENCHMARK_RESULT}", "prepare the app's files dir")
-        adb.push(artifact, f"{files}/{model}")
-        with tempfile.TemporaryDirectory() as tmp:
-            local = Path(tmp) / texts_name
-            local.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            adb.push(local, f"{files}/{texts_name}")
-        adb.shell(benchmark_command(app_id, model, texts_name, config), "start BenchmarkActivity")
-        deadline, output = time.monotonic() + RUN_TIMEOUT_S, ""
-        while time.monotonic() < deadline:
-            output = adb.shell(f"cat {q(files)}/{BENCHMARK_RESULT} 2>/dev/null; true", "read the benchmark result")
-            if '{"done"' in output or '{"error"' in output:
-                break
-            time.sleep(POLL_S)
-    finally:
-        try:
-            adb.shell(f"rm -f {q(files)}/{q(model)} {q(files)}/{q(texts_name)}", "cleanup")
-        except TargetError:
-            pass
-    return {
-        **parse_benchmark_activity(output),
-        "runtime": _runtime(artifact),
-        "threads": config.threads,
-        "warmup": config.warmup,
-        "peak_rss_bytes": None,  # the activity's process is not sampled
-        "baseline_rss_bytes": None,
-        "size_bytes": artifact.stat().st_size,
-        "inputs": "the dev texts, tokenized by the app (latency includes tokenization)",
-        "target": f"adb:{adb.serial}",
-        "method": "measured",
-        "method_detail": f"on the device with the installed app {app_id} (BenchmarkActivity, the app's own code)",
-    }
-
-
 def _runtime(artifact: Path) -> str:
     return backend_for_path(artifact).name

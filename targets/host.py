@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from edgesdk.targets.runner import parse_result
+from edgesdk.targets.host_runner import parse_result
 
 from edgesdk.recipe import ProfileConfig
 
@@ -29,7 +29,7 @@ def profile_host(artifact: Path, texts: Sequence[str], config: ProfileConfig) ->
         cmd = [
             sys.executable,
             "-m",
-            "edgesdk.targets.runner",
+            "edgesdk.targets.host_runner",
             str(artifact),
             str(texts_file),
             "--threads",

@@ -38,6 +38,9 @@ class TargetSpec(BaseModel):
     # and cycles per instruction, to turn its exact instruction count into a latency estimate.
     qemu_machine: Optional[str] = None
     cpi: Optional[float] = None
+    # Which device to profile on: an adb serial (android) or user@host (linux); None = the
+    # environment's (EDGESDK_ADB_SERIAL, EDGESDK_SSH). Not part of any cache key.
+    address: Optional[str] = None
 
 
 def list_targets() -> list[TargetSpec]:
@@ -54,7 +57,9 @@ def load_target_file(path: Path) -> TargetSpec:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise TargetError(f"target file {path}: {where}: {first['msg']}; see targets/specs/*.yaml for the format") from None
+        raise TargetError(
+            f"target file {path}: {where}: {first['msg']}; see targets/specs/*.yaml for the format"
+        ) from None
 
 
 def get_target(name: str) -> TargetSpec:

@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 
 from edgesdk.converters.bundle import open_artifact
 from edgesdk.converters.staged_plan import is_staged
-from edgesdk.targets.runner import parse_result
+from edgesdk.targets.host_runner import parse_result
 
 from edgesdk.errors import TargetError
 from edgesdk.recipe import ProfileConfig
@@ -40,8 +40,10 @@ class SshBoard:
     known_hosts: Optional[str] = None
 
     @classmethod
-    def from_env(cls) -> Optional["SshBoard"]:
-        destination = os.environ.get("EDGESDK_SSH")
+    def from_env(cls, destination: Optional[str] = None) -> Optional["SshBoard"]:
+        """The board at `destination` (a target's `address`) or EDGESDK_SSH; port, key and
+        python from the environment."""
+        destination = destination or os.environ.get("EDGESDK_SSH")
         if not destination:
             return None
         port = os.environ.get("EDGESDK_SSH_PORT", "22")
@@ -91,19 +93,19 @@ class SshBoard:
             self.run(f"cat > {target}", timeout=RUN_TIMEOUT_S, what=f"copy {path.name}", stdin=path.read_bytes())
 
 
-def board_or_error() -> SshBoard:
-    board = SshBoard.from_env()
+def board_or_error(destination: Optional[str] = None) -> SshBoard:
+    board = SshBoard.from_env(destination)
     if board is None:
         raise TargetError("no board to profile on: set EDGESDK_SSH=user@host (and EDGESDK_SSH_KEY, EDGESDK_SSH_PORT)")
     return board
 
 
-def profile_ssh(artifact: Path, texts: Sequence[str], config: ProfileConfig) -> dict:
+def profile_ssh(artifact: Path, texts: Sequence[str], config: ProfileConfig, destination: Optional[str] = None) -> dict:
     import numpy as np
 
     if is_staged(artifact):
         raise TargetError(f"{artifact.name} is staged (early exit): the ssh runner measures single graphs")
-    board = board_or_error()
+    board = board_or_error(destination)
     loaded = open_artifact(artifact, 1)  # the bundle's tokenizer and length: the board gets ids
     ids, mask = loaded.encode(list(texts))
     remote = board.run("mktemp -d", what="mktemp").stdout.strip()

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from edgesdk.data import demo_data_paths
+from edgesdk.task import demo_data_paths
 from tests.helpers import save_tiny_bert
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Optional
 
 import torch
+from edgesdk.converters.quantizer_registry import quantizer_for
 
 from edgesdk.models import Encoder, EncoderConfig, LayerShape
-from edgesdk.teacher import default_teacher_dir
+from edgesdk.models.model_dir import default_teacher_dir
 
 
 def run_rows(session, ids, mask):
@@ -111,9 +112,9 @@ def tiny_tflm_bundle(out: Path, labels: tuple = ("0", "1"), seq_len: int = 16) -
     from edgesdk.converters import get_backend
     from edgesdk.converters.bundle import BundleInfo
 
-    from edgesdk.compress.quantize import calibration_set, deployable
-    from edgesdk.data import LabelMap
+    from edgesdk.compress.quant_methods import calibration_set, deployable
     from edgesdk.recipe import QuantizeConfig
+    from edgesdk.task import LabelMap
     from edgesdk.tokenizer import Tokenizer
     from tests.conftest import sst2_rows
 
@@ -122,7 +123,7 @@ def tiny_tflm_bundle(out: Path, labels: tuple = ("0", "1"), seq_len: int = 16) -
     backend = get_backend("tflm")
     calibration = calibration_set(texts, tokenizer, 32, seq_len, seed=0)
     model = deployable(tiny_encoder(hidden=16, heads=2, ffn=32, layers=1, dropout=0.0).eval(), seq_len)
-    module = backend.quantizers["int8"](model, calibration, QuantizeConfig(calibration_samples=32), seq_len)
+    module = quantizer_for(backend.name, "int8")(model, calibration, QuantizeConfig(calibration_samples=32), seq_len)
     example = (torch.ones(1, seq_len, dtype=torch.int32), torch.ones(1, seq_len, dtype=torch.int32))
     path = out / "model.int8.micro.tflite"
     path.write_bytes(backend.lower(module, example, "int8", calibration))
@@ -138,7 +139,7 @@ def int8_stages(backend, methods: dict, plan, tokenizer, texts: list[str], confi
 
     calibrations = stage_calibrations(methods, plan, tokenizer, texts)
     quantized = {
-        name: (backend.quantizers["int8"](stage, calibrations[name], config, example[0].shape[1]), example)
+        name: (quantizer_for(backend.name, "int8")(stage, calibrations[name], config, example[0].shape[1]), example)
         for name, (stage, example) in methods.items()
     }
     return quantized, calibrations
@@ -170,10 +171,10 @@ def tiny_staged_tflm_bundle(out: Path, texts: list[str], seq_len: int = 32, buck
     from edgesdk.converters.staged_plan import StagedPlan
     from edgesdk.converters.staging import stage_methods
 
-    from edgesdk.compress.exits import ExitHeads
-    from edgesdk.compress.quantize import deployable
-    from edgesdk.data import LabelMap
+    from edgesdk.compress.exit_heads import ExitHeads
+    from edgesdk.compress.quant_methods import deployable
     from edgesdk.recipe import QuantizeConfig
+    from edgesdk.task import LabelMap
     from edgesdk.tokenizer import Tokenizer
 
     tokenizer = Tokenizer.from_dir(default_teacher_dir())
@@ -213,8 +214,8 @@ def fuzz_seeds(directory: Path, seq_len: int = 16) -> dict[str, Path]:
     from edgesdk.converters.staged_plan import StagedPlan
     from edgesdk.converters.staging import stage_methods
 
-    from edgesdk.compress.exits import ExitHeads
-    from edgesdk.data import LabelMap
+    from edgesdk.compress.exit_heads import ExitHeads
+    from edgesdk.task import LabelMap
     from edgesdk.tokenizer import Tokenizer
     from tests.conftest import sst2_rows
 

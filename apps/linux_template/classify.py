@@ -29,7 +29,7 @@ def softmax(logits):
 
 
 def confidence(probs, kind):
-    """Max probability, or 1 - normalised entropy (edgesdk.compress.exits.confidence)."""
+    """Max probability, or 1 - normalised entropy (edgesdk.compress.exit_heads.confidence)."""
     if kind == "maxprob":
         return float(probs.max())
     entropy = -(probs * np.log(np.clip(probs, 1e-12, 1.0))).sum()

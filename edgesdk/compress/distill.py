@@ -23,13 +23,13 @@ from torch.nn import functional as F
 
 from edgesdk.compress.augment import augment
 from edgesdk.compress.losses import attention_kl, hidden_mse, kd_loss, relation_kl
-from edgesdk.data import Split
 from edgesdk.errors import RecipeError
 from edgesdk.fsutil import atomic_write_npy, sha256_json
 from edgesdk.models.encoder import Encoder
 from edgesdk.models.mapping import layer_map
 from edgesdk.progress import status
 from edgesdk.recipe import DistillConfig, LossWeights
+from edgesdk.task import Split
 from edgesdk.tokenizer import Tokenizer
 from edgesdk.train import Schedule, collate, logits_for_ids, optimize, subsample
 
@@ -201,6 +201,9 @@ def distill(
     cache: Optional[Path],
     teacher_hash: str,
 ) -> DistillResult:
+    """Distil `student` from `teacher` in place on `train` (plus augmented copies) with the
+    recipe's losses; soft labels come from `cache` when the teacher labelled these rows before."""
+    # Long function: one training loop whose loss terms share the batch's teacher outputs.
     mapped = _check(student, teacher, cfg)
     torch.manual_seed(seed)
     rng = random.Random(seed)

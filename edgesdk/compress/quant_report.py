@@ -16,7 +16,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from edgesdk.compress.quantize import export_batched
+from edgesdk.compress.quant_methods import export_batched
 
 LAYER_TYPES = (".Linear", ".Conv1d", ".Embedding", ".Int8Embedding")
 ROWS = 64  # calibration rows used for the activation comparison
@@ -51,7 +51,7 @@ def fake_quant_weight(
 
 
 def weight_scheme(module: nn.Module, precision: str, runtime: str, config) -> Optional[dict]:
-    """The scheme each path applies (see compress/quantize.py and converters/litert.py)."""
+    """The scheme each path applies (see compress/quant_methods.py and converters/litert.py)."""
     if isinstance(module, nn.Embedding):
         if config.embeddings != "int8":
             return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from edgesdk.compress.prune import layer_linears
+from edgesdk.compress.structured import layer_linears
 from edgesdk.compress.vocab import word_table_rows
 from edgesdk.models.encoder import SHARED_PARTS, Encoder
 from edgesdk.models.mapping import principal_directions

@@ -107,7 +107,7 @@ class Attention(nn.Module):
         self.dropout = Dropout(dropout)
         self.scale = 1.0 / math.sqrt(head_dim)
         # [heads] multiplier on each head's context, set only while pruning measures head
-        # importance (edgesdk/compress/prune.py); None in training and export.
+        # importance (edgesdk/compress/structured.py); None in training and export.
         self.head_gate: Optional[torch.Tensor] = None
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,9 +121,12 @@ class Attention(nn.Module):
         # 3-D bmm, not 4-D matmul: matmul lowers to expand_copy + bmm, and ExecuTorch runs
         # those expands outside XNNPACK, splitting every layer into several delegate calls.
         bh = b * self.heads
-        scores = torch.bmm(
-            (q * self.scale).reshape(bh, t, self.head_dim), k.reshape(bh, t, self.head_dim).transpose(1, 2)
-        ).view(b, self.heads, t, t) + bias
+        scores = (
+            torch.bmm(
+                (q * self.scale).reshape(bh, t, self.head_dim), k.reshape(bh, t, self.head_dim).transpose(1, 2)
+            ).view(b, self.heads, t, t)
+            + bias
+        )
         probs = torch.softmax(scores, dim=-1)
         context = torch.bmm(self.dropout(probs).view(bh, t, t), v.reshape(bh, t, self.head_dim)).view(
             b, self.heads, t, self.head_dim

@@ -2,7 +2,7 @@
 for (student initialisation, the hidden/attention distillation pairs, pruning's recovery), and
 the principal directions that shrink a width (student init, embedding factorization).
 
-Below both models/students.py and compress/, which use them.
+Below both models/student_families.py and compress/, which use them.
 """
 
 from __future__ import annotations

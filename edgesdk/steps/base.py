@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from edgesdk.data import Task
 from edgesdk.manifest import Manifest, StepKey
 from edgesdk.recipe import Recipe
 from edgesdk.targets.registry import TargetSpec
+from edgesdk.task import Task
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def section(name: str, exclude: frozenset[str] = frozenset()) -> Value:
 DATA = Value("data", lambda b: b.data_hash)
 SEED = Value("seed", lambda b: b.recipe.seed)
 SEQ_LEN = Value("seq_len", lambda b: b.recipe.export.seq_len)
-TARGET = Value("target", lambda b: b.target.model_dump())
+TARGET = Value("target", lambda b: b.target.model_dump(exclude={"address"}))  # the device is not an input
 TARGET_ID = Value("target", lambda b: b.target.id)
 DEPLOYED = Upstream("model", ("prune", "student"))  # the model the artifacts are made of
 

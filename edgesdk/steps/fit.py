@@ -10,14 +10,13 @@ from edgesdk.fsutil import atomic_write_json
 from edgesdk.progress import status
 from edgesdk.steps.artifacts import ArtifactSpec, artifact_entries
 from edgesdk.steps.base import TARGET, Context, Step, Upstream, fixed
-from edgesdk.targets.fit import check_fit
+from edgesdk.targets.budgets import check_fit
 from edgesdk.targets.registry import TargetSpec
 
 
 def fit_all(out: Path, target: TargetSpec, artifacts: list[ArtifactSpec]) -> dict:
     """fit.json: each shipped-model artifact the target can run against its flash and RAM
     budgets. Written before a FitError is raised, so the numbers stay readable."""
-
     profiles = read_json(out / "profile.json")
     candidates = [(a.path, a.runtime) for a in artifacts if a.model == "student" and a.runtime in target.runtimes]
     try:

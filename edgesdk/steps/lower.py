@@ -18,23 +18,23 @@ from typing import Optional
 import numpy as np
 import torch
 
-from edgesdk.compress.quant_report import layer_report, worst_first
-from edgesdk.compress.quantize import (
+from edgesdk.compress.quant_methods import (
     calibration_rows,
     calibration_set,
     clip_weight_outliers,
     deployable,
     reference_logits,
 )
+from edgesdk.compress.quant_report import layer_report, worst_first
 from edgesdk.converters import get_backend
 from edgesdk.converters.bundle import BundleInfo
 from edgesdk.converters.controller import ExitController
+from edgesdk.converters.quantizer_registry import quantizer_for
 from edgesdk.converters.staged_plan import StagedPlan
 from edgesdk.converters.staging import stage_calibrations, stage_methods
-from edgesdk.data import Task
-from edgesdk.early_exit import buckets_for, load_exit_heads
 from edgesdk.errors import EdgeSDKError, LoweringError
 from edgesdk.fsutil import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_npy
+from edgesdk.models.model_dir import load_model_dir
 from edgesdk.progress import native_output_to, status
 from edgesdk.recipe import Recipe
 from edgesdk.steps.artifacts import (
@@ -50,7 +50,8 @@ from edgesdk.steps.artifacts import (
     skipped_precisions,
 )
 from edgesdk.steps.base import DATA, DEPLOYED, SEED, Context, Step, Upstream, fixed, section
-from edgesdk.teacher import load_model_dir
+from edgesdk.steps.exits import buckets_for, load_exit_heads
+from edgesdk.task import Task
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,7 @@ def lower_bundle(
     and their per-layer error rows in `layers`."""
     model_dir = models.dirs[role]
     model, tokenizer, labels = load_model_dir(model_dir)
-    seq_len = recipe.export.seq_len
-    max_positions = getattr(model.config, "max_positions", None)
-    if max_positions is not None and seq_len > max_positions:
-        raise EdgeSDKError(f"export.seq_len {seq_len} exceeds the model's {max_positions} positions")
+    seq_len = check_seq_len(model, recipe.export.seq_len)
     example = (torch.ones(1, seq_len, dtype=torch.int32), torch.ones(1, seq_len, dtype=torch.int32))
     qcfg = recipe.quantize
     calibration = dev_ids = qat_model = None
@@ -123,19 +121,12 @@ def lower_bundle(
                     )
                     atomic_write_bytes(path, staged)
                     write_golden(path, backend, tokenizer, task.dev.texts[:GOLDEN_INPUTS], seq_len, spec.precision)
-                    info[f"{spec.runtime}/staged" + ("" if spec.precision == "fp32" else f"/{spec.precision}")] = {
-                        "size_bytes": path.stat().st_size
-                    }
+                    info[f"{spec.runtime}/staged{precision_key(spec.precision)}"] = {"size_bytes": path.stat().st_size}
                     continue
                 if spec.precision != "fp32":
                     quantized = quantized_module(backend, spec.precision, module, calibration, recipe, seq_len)
-                    fp32_module, module = module, quantized
-                    logits = reference_logits(module, *dev_ids).astype(np.float32)
-                    atomic_write_npy(quant_dir / Path(spec.reference_path).name, logits)
-                    fake_quant = module if spec.runtime == "executorch" else None  # others: no eager twin
-                    layers += layer_report(
-                        fp32_module, fake_quant, spec.runtime, spec.precision, calibration, seq_len, qcfg
-                    )
+                    layers += record_reference(spec, module, quantized, calibration, dev_ids, qcfg, quant_dir)
+                    module = quantized
                 data = backend.lower(module, example, base_precision(spec.precision), calibration, qcfg)
         except EdgeSDKError:
             raise
@@ -148,6 +139,27 @@ def lower_bundle(
     shutil.copy2(model_dir / "labels.json", bundle_dir / "labels.json")
     BundleInfo(seq_len, labels).write(bundle_dir)
     return info
+
+
+def check_seq_len(model, seq_len: int) -> int:
+    max_positions = getattr(model.config, "max_positions", None)
+    if max_positions is not None and seq_len > max_positions:
+        raise EdgeSDKError(f"export.seq_len {seq_len} exceeds the model's {max_positions} positions")
+    return seq_len
+
+
+def precision_key(precision: str) -> str:
+    return "" if precision == "fp32" else f"/{precision}"
+
+
+def record_reference(spec: ArtifactSpec, fp32_module, quantized, calibration, dev_ids, qcfg, quant_dir: Path) -> list:
+    """The quantized eager model's dev logits (what verify compares the artifact with), and
+    its per-layer error rows against fp32."""
+    seq_len = dev_ids[0].shape[1]
+    logits = reference_logits(quantized, *dev_ids).astype(np.float32)
+    atomic_write_npy(quant_dir / Path(spec.reference_path).name, logits)
+    fake_quant = quantized if spec.runtime == "executorch" else None  # others: no eager twin
+    return layer_report(fp32_module, fake_quant, spec.runtime, spec.precision, calibration, seq_len, qcfg)
 
 
 def lower_staged(
@@ -195,7 +207,7 @@ def quantized_module(backend, precision: str, fp32_module, calibration, recipe: 
     qcfg = recipe.quantize
     module = copy.deepcopy(fp32_module)
     clip_weight_outliers(module, qcfg.clip, qcfg.clip_value)
-    return backend.quantizers[base_precision(precision)](module, calibration, qcfg, seq_len)
+    return quantizer_for(backend.name, base_precision(precision))(module, calibration, qcfg, seq_len)
 
 
 def run(ctx: Context) -> dict:

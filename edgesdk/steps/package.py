@@ -1,11 +1,11 @@
 """The package step (android, mcu and linux targets): an app or firmware project around the
-shipped artifact, built and checked where the toolchain exists (see apps/package.py)."""
+shipped artifact, built and checked where the toolchain exists (see apps/packager_registry.py)."""
 
 from __future__ import annotations
 
 import shutil
 
-from edgesdk.apps.package import PACKAGE_DIR, package_build, packager_for, templates_hash
+from edgesdk.apps.packager_registry import PACKAGE_DIR, package_build, packager_for, templates_hash
 from edgesdk.manifest import Manifest
 from edgesdk.steps.base import DATA, TARGET, Build, Context, Step, Upstream, Value, fixed
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from edgesdk.data import Task
 from edgesdk.errors import ParityError
 from edgesdk.fsutil import atomic_write_json
 from edgesdk.progress import status
 from edgesdk.recipe import Recipe
 from edgesdk.steps.artifacts import ArtifactSpec, artifact_entries
 from edgesdk.steps.base import DATA, TARGET_ID, Context, Step, Upstream, fixed, section
-from edgesdk.targets.profilers import profile_artifact, unavailable
+from edgesdk.targets.profiler_registry import profile_artifact, unavailable
 from edgesdk.targets.registry import TargetSpec, get_target
+from edgesdk.task import Task
 
 
 def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artifacts: list[ArtifactSpec]) -> dict:
@@ -52,7 +52,6 @@ def profile_all(out: Path, task: Task, recipe: Recipe, target: TargetSpec, artif
 def compressed_size(path: Path) -> int:
     """Deflate (zip) size: what a download or an app store package costs; clustered or
     pruned weights show up here before any runtime stores them compactly."""
-
     return len(zlib.compress(path.read_bytes(), 9))
 
 

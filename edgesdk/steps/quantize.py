@@ -9,21 +9,19 @@ so it runs where it lowers (see steps/lower.py).
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 
 import torch
 
 from edgesdk.compress.distill import teacher_soft_labels
-from edgesdk.compress.quantize import QatData, deployable, qat_finetune, qat_rows
-from edgesdk.data import Task
-from edgesdk.fsutil import atomic_dir, cache_root, sha256_file
-from edgesdk.models.registry import save_model
+from edgesdk.compress.quant_methods import QatData, deployable, qat_finetune, qat_rows
+from edgesdk.fsutil import cache_root, sha256_file
+from edgesdk.models.model_dir import labels_json, load_model_dir, write_model_dir
 from edgesdk.progress import status
 from edgesdk.recipe import Recipe
 from edgesdk.steps.artifacts import QAT_BASE, artifact_entries
 from edgesdk.steps.base import DATA, DEPLOYED, SEED, SEQ_LEN, Context, Step, Upstream, fixed, section
-from edgesdk.teacher import LABELS_FILE, load_model_dir
+from edgesdk.task import Task
 
 QAT_DIR = "qat"
 
@@ -50,10 +48,7 @@ def run_qat(model_dir: Path, teacher_dir: Path, task: Task, recipe: Recipe, out_
             model.position_embeddings.weight[: trained.position_embeddings.weight.shape[0]] = (
                 trained.position_embeddings.weight
             )
-    with atomic_dir(out_dir) as tmp:
-        save_model(model.eval(), tmp)
-        tokenizer.save(tmp)
-        shutil.copy2(model_dir / LABELS_FILE, tmp / LABELS_FILE)
+    write_model_dir(out_dir, model.eval(), tokenizer, labels_json(model_dir), {})
     return {"qat_steps": qcfg.qat_steps, "rows": len(encoded)}
 
 

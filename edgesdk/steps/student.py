@@ -1,9 +1,54 @@
-"""The student step: the recipe's student distilled from the teacher (or the teacher itself)."""
+"""The student step: build the recipe's student from the teacher and distil it.
+
+`student.family: teacher` ships the fine-tuned teacher itself (a copy of teacher/). The
+student dir has the same layout as the teacher dir (model, tokenizer, labels, info), so the
+lowering step never needs to know which one it got.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from edgesdk.compress.distill import distill
+from edgesdk.errors import RecipeError
+from edgesdk.fsutil import atomic_copy_dir, atomic_write_json, cache_root
+from edgesdk.models.model_dir import labels_json, load_model_dir, write_model_dir
+from edgesdk.models.registry import param_count
+from edgesdk.models.student_families import build_student
+from edgesdk.progress import status
+from edgesdk.recipe import Recipe
 from edgesdk.steps.base import DATA, SEED, Context, Step, Upstream, fixed, section
-from edgesdk.student import build_student_dir
+from edgesdk.task import Task
+from edgesdk.train import use_available_cores
+
+STUDENT_INFO_FILE = "student.json"
+
+
+def build_student_dir(teacher_dir: Path, task: Task, recipe: Recipe, teacher_hash: str, out_dir: Path) -> dict:
+    if recipe.student.family == "teacher":
+        atomic_copy_dir(teacher_dir, out_dir)
+        atomic_write_json(out_dir / STUDENT_INFO_FILE, {"kind": "teacher"})
+        return {"kind": "teacher"}
+
+    import torch
+
+    use_available_cores()
+    teacher, tokenizer, _ = load_model_dir(teacher_dir)
+    torch.manual_seed(recipe.seed)
+    try:
+        student = build_student(recipe.student, teacher, recipe.distill.dropout)
+    except ValueError as exc:
+        raise RecipeError(f"student: {exc}; adjust the recipe's student section") from None
+    status(
+        f"student: {recipe.student.family}, {param_count(student) / 1e6:.2f}M parameters "
+        f"(teacher {param_count(teacher) / 1e6:.1f}M)"
+    )
+    result = distill(
+        student, teacher, tokenizer, task.train, recipe.distill, recipe.seed, cache_root() / "soft_labels", teacher_hash
+    )
+    info = {"kind": recipe.student.family, **result.to_json()}
+    write_model_dir(out_dir, student, tokenizer, labels_json(teacher_dir), {STUDENT_INFO_FILE: info})
+    return info
 
 
 def run(ctx: Context) -> dict:

@@ -11,18 +11,18 @@ import numpy as np
 
 from edgesdk.converters.bundle import open_artifact
 from edgesdk.converters.controller import StagedSession
-from edgesdk.converters.verify import VerifyResult, evaluate, gate, percentiles, raise_if_failed
-from edgesdk.data import Task
+from edgesdk.converters.evaluation import VerifyResult, evaluate, gate, percentiles, raise_if_failed
 from edgesdk.errors import AccuracyGateError
 from edgesdk.exit_rule import NEVER
 from edgesdk.fsutil import atomic_write_json
 from edgesdk.models.flops import model_flops
+from edgesdk.models.model_dir import load_model_dir
 from edgesdk.models.registry import param_count
 from edgesdk.progress import progress_bar
 from edgesdk.recipe import Recipe
 from edgesdk.steps.artifacts import ArtifactSpec, artifact_entries, ships_teacher
 from edgesdk.steps.base import DATA, DEPLOYED, Context, Step, Upstream, fixed, section
-from edgesdk.teacher import load_model_dir
+from edgesdk.task import Task
 from edgesdk.train import accuracy, predict_logits, use_available_cores
 
 

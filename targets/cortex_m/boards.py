@@ -3,7 +3,7 @@
 A target spec names its machine (`qemu_machine` in targets/specs/cortex-m*.yaml); this maps it
 to the core's -mcpu/-mfpu flags and to where code, the model and data live in that machine's
 RAM. The regions are the emulator's, larger than a real part's: whether the image fits the
-part is the fit check's job (targets/fit.py), from the linked sizes, not the linker's.
+part is the fit check's job (targets/budgets.py), from the linked sizes, not the linker's.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import pytest
 import torch
 from edgesdk.apps.jvm_check import compile_jvm_check
 
-from edgesdk.data import LabelMap, demo_data_paths
+from edgesdk.task import LabelMap, demo_data_paths
 from tests.helpers import tiny_encoder
 
 WEIRD_LABEL = 'a"b\\c\n${x}*/é😀'
@@ -93,7 +93,7 @@ def jvm_jar(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def teacher_tokenizer():
-    from edgesdk.teacher import default_teacher_dir
+    from edgesdk.models.model_dir import default_teacher_dir
     from edgesdk.tokenizer import Tokenizer
 
     return Tokenizer.from_dir(default_teacher_dir())
@@ -109,7 +109,7 @@ def staged_bundle(tmp_path_factory, teacher_tokenizer) -> Path:
     from edgesdk.converters.controller import ExitController
     from edgesdk.converters.staging import StagedPlan, stage_methods
 
-    from edgesdk.compress.exits import ExitHeads
+    from edgesdk.compress.exit_heads import ExitHeads
     from edgesdk.exit_rule import softmax
     from edgesdk.fsutil import atomic_write_json
 

@@ -11,11 +11,11 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from edgesdk.apps.jvm_check import TEMPLATE, benchmark_extras, run_jvm_check
+from edgesdk.targets import adb_app as adb_mod
+
 from edgesdk.errors import TargetError
 from edgesdk.recipe import ProfileConfig
-from edgesdk.targets import adb as adb_mod
 
 APP_ID = "dev.edgesdk.sst2demo"
 

@@ -13,7 +13,7 @@ import pytest
 from edgesdk.apps.android import RUNTIME_MODULES, runtime_version, version_values, write_android_project
 from edgesdk.apps.assets import runtime_for
 from edgesdk.apps.jvm_check import controller_decisions, run_jvm_check, texts_properties
-from edgesdk.apps.package import PackageRequest, packager_for
+from edgesdk.apps.packager_registry import PackageRequest, packager_for
 
 from edgesdk.errors import PackageError
 from edgesdk.ondevice.escape import android_string, kotlin_string, properties_escape

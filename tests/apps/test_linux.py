@@ -10,17 +10,17 @@ import sys
 
 import pytest
 import torch
-
-from edgesdk.apps.package import PackageRequest, packager_for
-from edgesdk.compress.exits import ExitHeads
+from edgesdk.apps.packager_registry import PackageRequest, packager_for
 from edgesdk.converters import get_backend
 from edgesdk.converters.bundle import BundleInfo
 from edgesdk.converters.staging import StagedPlan, stage_methods
-from edgesdk.data import LabelMap
+
+from edgesdk.compress.exit_heads import ExitHeads
 from edgesdk.errors import PackageError
 from edgesdk.fsutil import sha256_dir
+from edgesdk.models.model_dir import default_teacher_dir
 from edgesdk.recipe import QuantizeConfig
-from edgesdk.teacher import default_teacher_dir
+from edgesdk.task import LabelMap
 from edgesdk.tokenizer import Tokenizer
 from tests.conftest import sst2_rows
 from tests.helpers import int8_stages, median_exit_plan, tiny_encoder

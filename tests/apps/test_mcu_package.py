@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from edgesdk.apps.mcu_check import host_labels
-from edgesdk.apps.package import CHECK_TEXTS, PackageRequest, packager_for
+from edgesdk.apps.packager_registry import CHECK_TEXTS, PackageRequest, packager_for
 from edgesdk.targets.registry import get_target
 
 from edgesdk.errors import PackageError

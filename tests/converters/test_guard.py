@@ -16,7 +16,7 @@ from edgesdk.converters.guard import probe, structure_error
 from edgesdk.converters.guard_child import dummy_batch
 
 from edgesdk.errors import ArtifactError
-from edgesdk.teacher import default_teacher_dir
+from edgesdk.models.model_dir import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
 from tests.conftest import assert_one_line_error, run_cli, sst2_rows
 from tests.helpers import ARTIFACT_KINDS, BUNDLE_FILES, fuzz_seeds, guard_outcome, write_mutants
@@ -115,9 +115,9 @@ def test_a_row_the_runtime_fails_on_is_one_line_naming_the_row(seeds, tmp_path, 
     """The guard runs a dummy input; real rows reach further. With the full teacher tokenizer
     beside a 200-token model, the first SST-2 row has ids beyond the embedding table."""
     from edgesdk.converters.bundle import open_artifact
-    from edgesdk.converters.verify import evaluate
+    from edgesdk.converters.evaluation import evaluate
 
-    from edgesdk.data import Split
+    from edgesdk.task import Split
 
     shutil.copy(seeds[kind], tmp_path / kind)
     shutil.copy(seeds[kind].parent / "bundle.json", tmp_path / "bundle.json")

@@ -5,13 +5,13 @@ import pytest
 import torch
 from edgesdk.converters import get_backend
 from edgesdk.converters.bundle import BundleInfo, open_artifact
-from edgesdk.converters.verify import evaluate, gate
+from edgesdk.converters.evaluation import evaluate, gate
 
-from edgesdk.data import LabelMap, Split
 from edgesdk.errors import ArtifactError
 from edgesdk.models import Encoder, LayerShape
+from edgesdk.models.model_dir import default_teacher_dir
 from edgesdk.recipe import VerifyConfig
-from edgesdk.teacher import default_teacher_dir
+from edgesdk.task import LabelMap, Split
 from edgesdk.tokenizer import Tokenizer
 from tests.helpers import tiny_encoder
 

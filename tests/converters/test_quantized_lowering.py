@@ -13,11 +13,12 @@ import pytest
 import torch
 from edgesdk.converters import get_backend
 from edgesdk.converters.litert import SIGNATURE, convert_fp32, stock_static_int8
+from edgesdk.converters.quantizer_registry import quantizer_for
 from edgesdk.converters.tflite_flatbuffer import inline_buffers, summarize
 
-from edgesdk.compress.quantize import calibration_set, deployable, reference_logits
+from edgesdk.compress.quant_methods import calibration_set, deployable, reference_logits
+from edgesdk.models.model_dir import default_teacher_dir
 from edgesdk.recipe import QuantizeConfig
-from edgesdk.teacher import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
 from tests.conftest import sst2_rows
 from tests.helpers import run_rows, tiny_encoder
@@ -69,7 +70,7 @@ def test_quantized_artifact_is_small_and_matches_its_fake_quant_model(trained, f
     backend = get_backend(runtime)
     config = QuantizeConfig(calibration_samples=64)
     calibration = calibration_set(texts, tokenizer, config.calibration_samples, SEQ_LEN, seed=0)
-    module = backend.quantizers[precision](deployable(model, SEQ_LEN), calibration, config, SEQ_LEN)
+    module = quantizer_for(backend.name, precision)(deployable(model, SEQ_LEN), calibration, config, SEQ_LEN)
     reference = reference_logits(module, ids, mask)
     example = example_inputs()
     data = backend.lower(module, example, precision, calibration)
@@ -100,7 +101,7 @@ def test_full_int8_tflite_is_int8_end_to_end(trained):
     model, tokenizer, texts, ids, mask = trained
     backend = get_backend("litert")
     calibration = calibration_set(texts, tokenizer, 64, SEQ_LEN, seed=0)
-    module = backend.quantizers["int8"](deployable(model, SEQ_LEN), calibration, QuantizeConfig(), SEQ_LEN)
+    module = quantizer_for(backend.name, "int8")(deployable(model, SEQ_LEN), calibration, QuantizeConfig(), SEQ_LEN)
     summary = summarize(backend.lower(module, example_inputs(), "int8", calibration))
     assert summary.output_dtypes == ("INT8",) and summary.input_dtypes == ("INT32", "INT32")
     assert all(t.output_dtype == "INT8" for t in summary.lookups)
@@ -113,7 +114,7 @@ def test_tflm_arena_is_a_fraction_of_the_stock_float_table_model(trained, tmp_pa
     model, tokenizer, texts, ids, mask = trained
     backend = get_backend("tflm")
     calibration = calibration_set(texts, tokenizer, 64, SEQ_LEN, seed=0)
-    module = backend.quantizers["int8"](deployable(model, SEQ_LEN), calibration, QuantizeConfig(), SEQ_LEN)
+    module = quantizer_for(backend.name, "int8")(deployable(model, SEQ_LEN), calibration, QuantizeConfig(), SEQ_LEN)
     example = example_inputs()
     arenas = {}
     stock = stock_static_int8(convert_fp32(module, example), {SIGNATURE: calibration})
@@ -138,7 +139,7 @@ def test_embeddings_fp32_keeps_the_table_float(trained, fp32_size, runtime):
     backend = get_backend(runtime)
     config = QuantizeConfig(embeddings="fp32")
     calibration = calibration_set(texts, tokenizer, 64, SEQ_LEN, seed=0)
-    module = backend.quantizers["int8"](deployable(model, SEQ_LEN), calibration, config, SEQ_LEN)
+    module = quantizer_for(backend.name, "int8")(deployable(model, SEQ_LEN), calibration, config, SEQ_LEN)
     data = backend.lower(module, example_inputs(), "int8", calibration, config)
     assert len(data) > 0.9 * fp32_size  # the float table is ~95% of this model
     if runtime == "litert":
@@ -148,8 +149,9 @@ def test_embeddings_fp32_keeps_the_table_float(trained, fp32_size, runtime):
 def test_tflm_lut_compression_shrinks_clustered_weights_and_runs_identically(trained, tmp_path):
     """Clustered weights (<= 16 values per tensor, so per output channel) become 4-bit indices
     into per-channel tables that TFLM's DECODE op expands; outputs must not change at all."""
-    from edgesdk.compress.share import bake_clusters, cluster_weights
     from edgesdk.converters.tflm_lut import lut_candidates, lut_compress
+
+    from edgesdk.compress.share import bake_clusters, cluster_weights
 
     _, tokenizer, texts, ids, mask = trained
     wide = tiny_encoder(seed=5, hidden=128, heads=2, ffn=256, dropout=0.0).eval()  # rows wide enough to pay
@@ -157,7 +159,7 @@ def test_tflm_lut_compression_shrinks_clustered_weights_and_runs_identically(tra
     calibration = calibration_set(texts, tokenizer, 64, SEQ_LEN, seed=0)
 
     def full_int8(model, config=QuantizeConfig()):
-        module = backend.quantizers["int8"](deployable(model, SEQ_LEN), calibration, QuantizeConfig(), SEQ_LEN)
+        module = quantizer_for(backend.name, "int8")(deployable(model, SEQ_LEN), calibration, QuantizeConfig(), SEQ_LEN)
         return backend.lower(module, example_inputs(), "int8", calibration, config)
 
     _, count = lut_compress(full_int8(wide))

@@ -59,20 +59,25 @@ def test_the_firmware_labels_equal_python_on_200_dev_sentences(mcu_build):
 
 
 def test_the_preflight_floor_is_a_true_lower_bound_of_the_built_image(mcu_build, tiny_teacher):
-    """The flash floor checked before training (targets/fit.py image_floor) is below what the
+    """The flash floor checked before training (targets/budgets.py image_floor) is below what the
     linked firmware and its tokenizer tables really need, and not a trivial bound."""
-    from edgesdk.data import load_task
+    from edgesdk.targets.budgets import image_floor
+    from edgesdk.targets.registry import get_target
+
     from edgesdk.models.hf_import import read_teacher_config
     from edgesdk.pipeline import deployed_tokens
     from edgesdk.recipe import load_recipe
-    from edgesdk.targets.fit import image_floor
-    from edgesdk.targets.registry import get_target
+    from edgesdk.task import load_task
 
     recipe = load_recipe(str(mcu_build / "recipe.yaml"))
     data = mcu_build.parent
     task = load_task(recipe.data, recipe.seed, {"train": str(data / "train.tsv"), "dev": str(data / "dev.tsv")})
     floor = image_floor(
-        get_target("cortex-m7"), recipe, read_teacher_config(tiny_teacher), 2, deployed_tokens(tiny_teacher, task, recipe)
+        get_target("cortex-m7"),
+        recipe,
+        read_teacher_config(tiny_teacher),
+        2,
+        deployed_tokens(tiny_teacher, task, recipe),
     )
     need = json.loads((mcu_build / "fit.json").read_text())["needs"]["flash_bytes"]
     print(f"floor {floor.total:,} B vs linked image + tables {need:,} B")

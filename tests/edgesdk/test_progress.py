@@ -1,8 +1,9 @@
 """What users read on stderr: status lines, progress lines, warnings and errors keep every
 character of their message, brackets included (rich would read `[int8]` as a style tag)."""
 
+from edgesdk.targets.budgets import KNOBS
+
 from edgesdk.progress import error, progress_bar, status, warning
-from edgesdk.targets.fit import KNOBS
 
 
 def test_messages_with_brackets_are_printed_verbatim(capsys):

@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from edgesdk import report_plots
-from edgesdk.report import draw_plots, render_markdown, rerender
+from edgesdk.report import draw_plots, rerender
+from edgesdk.report_markdown import render_markdown
 from edgesdk.report_summary import baseline_for, headline, headline_artifact, summarize
 from tests.conftest import TINY_RECIPE, run_cli
 from tests.edgesdk.test_build_quantized import build_args
@@ -260,7 +261,7 @@ def test_memory_column_says_what_each_row_measured(built):
     firmware image's static RAM (no process, no warm-up). report.json keeps one key for both."""
     _, report, _ = built
     host = row(report, "artifacts/model.pte")
-    firmware = {  # a Cortex-M row as targets/cortex_m/profiler.py and build_report write it
+    firmware = {  # a Cortex-M row as targets/cortex_m/mcu_profiler.py and build_report write it
         **{k: v for k, v in host.items() if k != "per_op"},
         "path": "artifacts/model.int8.micro.tflite",
         "runtime": "tflm",

@@ -5,10 +5,10 @@ import sys
 
 import torch
 
-from edgesdk.data import Split
 from edgesdk.models import Encoder
+from edgesdk.models.model_dir import default_teacher_dir
 from edgesdk.recipe import TeacherConfig
-from edgesdk.teacher import default_teacher_dir
+from edgesdk.task import Split
 from edgesdk.tokenizer import Tokenizer
 from edgesdk.train import accuracy, fine_tune, length_grouped_batches, predict_logits
 from tests.helpers import tiny_encoder

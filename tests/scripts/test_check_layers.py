@@ -46,15 +46,25 @@ def test_a_loop_inside_one_layer_is_a_finding_also_through_a_lazy_import(tmp_pat
 
 def test_a_lazy_import_needs_a_comment_saying_why(tmp_path):
     bare = "def f():\n    from edgesdk.errors import EdgeSDKError\n    return EdgeSDKError\n"
-    root = tree(tmp_path, {"edgesdk/data.py": bare, "edgesdk/errors.py": ""})
+    root = tree(tmp_path, {"edgesdk/task.py": bare, "edgesdk/errors.py": ""})
     assert check_layers.check(root) == [
-        "edgesdk/data.py:2: import of edgesdk.errors inside a function without a comment saying why"
+        "edgesdk/task.py:2: import of edgesdk.errors inside a function without a comment saying why"
     ]
     explained = bare.replace("    from", "    # the errors module is slow to import (an example)\n    from")
-    (root / "edgesdk/data.py").write_text(explained)
+    (root / "edgesdk/task.py").write_text(explained)
     assert check_layers.check(root) == []
 
 
 def test_a_module_outside_every_layer_is_a_finding(tmp_path):
     root = tree(tmp_path, {"edgesdk/newthing.py": ""})
     assert any("edgesdk.newthing is in no layer" in f for f in check_layers.check(root))
+
+
+def test_a_long_module_or_function_is_a_finding_unless_it_says_why(tmp_path):
+    body = "".join(f"    x{i} = {i}\n" for i in range(61))
+    root = tree(tmp_path, {"edgesdk/task.py": f"def f():\n{body}"})
+    assert check_layers.check(root) == ["edgesdk/task.py:1: f is 62 lines; split it or say why (# Long function:)"]
+    (root / "edgesdk/task.py").write_text(f"def f():\n    # Long function: an example\n{body}")
+    assert check_layers.check(root) == []
+    (root / "edgesdk/task.py").write_text("x = 1\n" * 451)
+    assert check_layers.check(root) == ["edgesdk/task.py: 451 lines, over 450"]

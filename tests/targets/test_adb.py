@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from edgesdk.targets import adb as adb_mod
+from edgesdk.targets.profiler_registry import profile_artifact, unavailable
+from edgesdk.targets.registry import get_target
 
 from edgesdk.errors import TargetError
 from edgesdk.recipe import ProfileConfig
-from edgesdk.targets import adb as adb_mod
-from edgesdk.targets.profilers import profile_artifact, unavailable
-from edgesdk.targets.registry import get_target
 from tests.helpers import free_port
 
 RECORDED = Path(__file__).with_name("recorded")
@@ -31,8 +31,11 @@ def recorded(name: str) -> str:
 
 def _install_adb() -> str:
     if shutil.which("adb") is None:
-        for cmd in (["apt-get", "install", "-y", "-q", "adb"], ["apt-get", "update", "-q"],
-                    ["apt-get", "install", "-y", "-q", "adb"]):
+        for cmd in (
+            ["apt-get", "install", "-y", "-q", "adb"],
+            ["apt-get", "update", "-q"],
+            ["apt-get", "install", "-y", "-q", "adb"],
+        ):
             if shutil.which("adb") is None:
                 subprocess.run(cmd, capture_output=True, timeout=600)
     assert shutil.which("adb"), "the adb package could not be installed with apt-get; these tests need it"
@@ -100,7 +103,9 @@ def test_missing_runner_is_named_with_its_variable(clean_env):
     with pytest.raises(TargetError, match="set EDGESDK_ANDROID_TFLITE_BENCHMARK=/path/to/benchmark_model"):
         adb_mod.runner_binary("litert")
     clean_env.setenv("EDGESDK_ANDROID_EXECUTORCH_RUNNER", "/nonexistent/executor_runner")
-    with pytest.raises(TargetError, match="EDGESDK_ANDROID_EXECUTORCH_RUNNER=/nonexistent/executor_runner does not exist"):
+    with pytest.raises(
+        TargetError, match="EDGESDK_ANDROID_EXECUTORCH_RUNNER=/nonexistent/executor_runner does not exist"
+    ):
         adb_mod.runner_binary("executorch")
     with pytest.raises(TargetError, match="no Android runner for tflm artifacts"):
         adb_mod.runner_binary("tflm")
@@ -109,7 +114,10 @@ def test_missing_runner_is_named_with_its_variable(clean_env):
 def test_adb_binary_that_does_not_exist_is_a_clear_error(artifact, clean_env, tmp_path):
     clean_env.setenv("EDGESDK_ADB", str(tmp_path / "platform-tools" / "adb"))
     reason = unavailable(get_target("galaxy-a14"))
-    assert reason == f"EDGESDK_ADB={tmp_path / 'platform-tools' / 'adb'} is not an executable adb; point it at platform-tools/adb"
+    assert (
+        reason
+        == f"EDGESDK_ADB={tmp_path / 'platform-tools' / 'adb'} is not an executable adb; point it at platform-tools/adb"
+    )
     clean_env.setenv("PATH", str(tmp_path))  # no adb on PATH either
     clean_env.delenv("EDGESDK_ADB")
     assert unavailable(get_target("galaxy-a14")).startswith("adb not found: install it (Debian: apt-get install adb)")
@@ -136,7 +144,9 @@ def test_adb_devices_listing_states():
     assert devices[0].details.startswith("product:sdk_gphone64_arm64 model:sdk_gphone64_arm64")
     assert devices[3].details == "usb:1-2 transport_id:4"  # the help URL is not a field
     assert adb_mod.select_device(devices, "R58M12ABCDE") == "R58M12ABCDE"
-    with pytest.raises(TargetError, match=r"^several Android devices attached: emulator-5554 \(device\), .*set EDGESDK_ADB_SERIAL"):
+    with pytest.raises(
+        TargetError, match=r"^several Android devices attached: emulator-5554 \(device\), .*set EDGESDK_ADB_SERIAL"
+    ):
         adb_mod.select_device(devices, None)
     advice = {
         "27211JEGR06194": "is unauthorized: unlock it and accept the USB debugging prompt",
@@ -160,7 +170,13 @@ def test_benchmark_model_android_recording():
     parsed = adb_mod.parse_benchmark_model(recorded("benchmark_model_android_xiaomi_mi11.txt"))
     assert parsed["repetitions"] == 50
     assert parsed["latency_ms"] == {
-        "mean": 249.684, "p50": None, "p90": None, "p99": None, "std": 1.442, "min": 247.067, "max": 254.474,
+        "mean": 249.684,
+        "p50": None,
+        "p90": None,
+        "p99": None,
+        "std": 1.442,
+        "min": 247.067,
+        "max": 254.474,
     }
     assert (parsed["init_ms"], parsed["first_inference_ms"], parsed["warmup_mean_ms"]) == (16.242, 360.262, 304.586)
     assert parsed["runner_memory_mb"] == {"init_delta": 4.92969, "overall_delta": 138.809, "peak_periodic": None}
@@ -193,9 +209,13 @@ def test_executor_runner_per_iteration_lines_drop_warmup():
     # "Iteration %u of %u: %f ms", "Model executed successfully %u time(s) in %f ms.".
     times = [9.5, 3.0, 2.0, 2.2, 2.1, 2.4]
     prefix = "I 00:00:00.000001 executorch:executor_runner.cpp:{}] "
-    log = prefix.format(718) + "Model loaded in 7.850000 ms.\n" + "".join(
-        prefix.format(880) + f"Iteration {i + 1} of 6: {t:f} ms\n" for i, t in enumerate(times)
-    ) + prefix.format(889) + f"Model executed successfully 6 time(s) in {sum(times):f} ms.\n"
+    log = (
+        prefix.format(718)
+        + "Model loaded in 7.850000 ms.\n"
+        + "".join(prefix.format(880) + f"Iteration {i + 1} of 6: {t:f} ms\n" for i, t in enumerate(times))
+        + prefix.format(889)
+        + f"Model executed successfully 6 time(s) in {sum(times):f} ms.\n"
+    )
     parsed = adb_mod.parse_executor_runner(log, warmup=2)
     assert parsed["repetitions"] == 4 and parsed["load_ms"] == 7.85
     lat = parsed["latency_ms"]
@@ -211,7 +231,9 @@ def test_peak_memory_sampler_reads_the_runners_vmhwm(tmp_path):
     """The shell wrapper the device runs, run here by the host's sh on a real process that
     allocates ~64 MB and exits 3: the peak comes back, and so does the exit status."""
     script = tmp_path / "grow.py"
-    script.write_text("import sys, time\nb = bytearray(64 << 20)\nb[::4096] = b'x' * len(b[::4096])\ntime.sleep(0.5)\nsys.exit(3)\n")
+    script.write_text(
+        "import sys, time\nb = bytearray(64 << 20)\nb[::4096] = b'x' * len(b[::4096])\ntime.sleep(0.5)\nsys.exit(3)\n"
+    )
     command = adb_mod.with_peak_memory(f"{sys.executable} {script}")
     proc = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 3

@@ -37,7 +37,7 @@ def tiny_artifact(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def m7_profile(tiny_artifact):
-    from edgesdk.targets.cortex_m.profiler import profile_mcu
+    from edgesdk.targets.cortex_m.mcu_profiler import profile_mcu
 
     return profile_mcu(tiny_artifact, dev_texts(INPUTS), ProfileConfig(repetitions=INPUTS), get_target("cortex-m7"))
 
@@ -102,7 +102,7 @@ def test_flash_and_ram_come_from_the_linked_image(tiny_artifact, m7_profile):
 
 
 def test_a_bogus_tflm_tree_is_one_clear_line(tiny_artifact, tmp_path, monkeypatch):
-    from edgesdk.targets.cortex_m.profiler import profile_mcu
+    from edgesdk.targets.cortex_m.mcu_profiler import profile_mcu
 
     monkeypatch.setenv("EDGESDK_TFLM_DIR", str(tmp_path / "no-such-tree"))
     with pytest.raises(TargetError) as err:
@@ -125,7 +125,7 @@ def test_the_tflm_sources_ship_with_edgesdk(monkeypatch):
 
 
 def test_a_target_without_a_machine_model_is_one_clear_line(tiny_artifact, tmp_path):
-    from edgesdk.targets.cortex_m.profiler import profile_mcu
+    from edgesdk.targets.cortex_m.mcu_profiler import profile_mcu
 
     spec = tmp_path / "my-board.yaml"
     spec.write_text(
@@ -150,7 +150,7 @@ def test_the_library_compiles_only_the_models_kernels(tiny_artifact):
 
 
 def test_the_registry_routes_cortex_m_targets_to_the_firmware_profiler():
-    from edgesdk.targets.profilers import unavailable
+    from edgesdk.targets.profiler_registry import unavailable
 
     for name in ("cortex-m4", "cortex-m7", "cortex-m55"):
         assert unavailable(get_target(name)) is None, name

@@ -10,12 +10,12 @@ import pytest
 import torch
 from edgesdk.converters import get_backend
 from edgesdk.converters.bundle import BundleInfo, open_artifact
-from edgesdk.targets import runner
+from edgesdk.targets import host_runner as runner
 from edgesdk.targets.etdump import RUNTIME_REST, op_breakdown, read_profile_events, record_etdump, render_per_op
 
-from edgesdk.data import LabelMap
 from edgesdk.errors import ArtifactError
-from edgesdk.teacher import default_teacher_dir
+from edgesdk.models.model_dir import default_teacher_dir
+from edgesdk.task import LabelMap
 from edgesdk.tokenizer import Tokenizer
 from tests.helpers import tiny_encoder
 
@@ -83,7 +83,7 @@ def test_the_profiling_child_does_not_import_the_compiler(pte, tmp_path):
     texts = tmp_path / "texts.json"
     texts.write_text(json.dumps(TEXTS))
     code = (
-        "import sys; from edgesdk.targets import runner; "
+        "import sys; from edgesdk.targets import host_runner as runner; "
         f"rc = runner.main([{str(pte)!r}, {str(texts)!r}, '--repetitions', '2', '--warmup', '0', '--per-op']); "
         "print('compiler imported:', 'executorch.exir.program' in sys.modules or 'executorch.devtools' in sys.modules)"
     )

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from edgesdk.converters import get_backend
 from edgesdk.converters.bundle import BundleInfo
-from edgesdk.data import LabelMap
-from edgesdk.errors import TargetError
-from edgesdk.recipe import ProfileConfig
-from edgesdk.targets.profilers import profile_artifact, unavailable
+from edgesdk.targets.profiler_registry import profile_artifact, unavailable
 from edgesdk.targets.registry import get_target
-from edgesdk.teacher import default_teacher_dir
+
+from edgesdk.errors import TargetError
+from edgesdk.models.model_dir import default_teacher_dir
+from edgesdk.recipe import ProfileConfig
+from edgesdk.task import LabelMap
 from edgesdk.tokenizer import Tokenizer
 from tests.helpers import free_port, tiny_encoder
 
@@ -133,3 +133,18 @@ def test_profile_command_reaches_the_board_given_by_host(sshd, artifact, tmp_pat
     assert proc.returncode == 0, proc.stderr[-1500:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["target"] == f"ssh:{sshd['EDGESDK_SSH']}" and result["repetitions"] == 3
+
+
+def test_the_api_reaches_the_board_given_as_the_target_address(sshd, artifact, monkeypatch):
+    import edgesdk
+
+    for k, v in sshd.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("EDGESDK_SSH")  # the board comes from the target's address only
+    pi = edgesdk.load_target("raspberry-pi-5")
+    assert "EDGESDK_SSH" in unavailable(pi)
+    board = edgesdk.load_target("raspberry-pi-5", sshd["EDGESDK_SSH"])
+    assert unavailable(board) is None
+    result = edgesdk.profile(artifact, board, list(TEXTS), config=CONFIG)
+    assert result["target"] == f"ssh:{sshd['EDGESDK_SSH']}" and result["method"] == "measured"
+    assert "EDGESDK_SSH" not in __import__("os").environ

@@ -6,11 +6,11 @@ import torch
 
 from edgesdk.compress.augment import augment, nearest_neighbours
 from edgesdk.compress.distill import DistillObjective, Projections, distill, teacher_soft_labels
-from edgesdk.data import Split
 from edgesdk.errors import RecipeError
-from edgesdk.models.students import build_student
+from edgesdk.models.model_dir import default_teacher_dir
+from edgesdk.models.student_families import build_student
 from edgesdk.recipe import DistillConfig, LossWeights, StudentConfig, TeacherConfig
-from edgesdk.teacher import default_teacher_dir
+from edgesdk.task import Split
 from edgesdk.tokenizer import Tokenizer
 from edgesdk.train import fine_tune, predict_logits
 from tests.helpers import tiny_encoder

@@ -4,10 +4,10 @@ in both runtimes (the file stores what the model holds)."""
 import numpy as np
 import pytest
 import torch
-
-from edgesdk.compress.prune import Plan, bake_masks, cubic_sparsity, layer_linears, mask_smallest, slice_encoder
-from edgesdk.compress.share import factorize_embeddings, share_layers
 from edgesdk.converters import get_backend
+
+from edgesdk.compress.share import factorize_embeddings, share_layers
+from edgesdk.compress.structured import Plan, bake_masks, cubic_sparsity, layer_linears, mask_smallest, slice_encoder
 from edgesdk.models.registry import load_model, param_count, save_model
 from tests.helpers import tiny_encoder
 
@@ -26,7 +26,9 @@ def inputs(n=4):
     return ids, mask
 
 
-@pytest.mark.parametrize("mode, parts", [("all", ("attention", "ffn")), ("attention", ("attention",)), ("ffn", ("ffn",))])
+@pytest.mark.parametrize(
+    "mode, parts", [("all", ("attention", "ffn")), ("attention", ("attention",)), ("ffn", ("ffn",))]
+)
 def test_shared_layers_are_one_module_and_survive_save_load(mode, parts, tmp_path):
     shared = share_layers(model(), mode)
     for part in ("attention", "ffn"):
@@ -106,7 +108,9 @@ def test_transformed_models_export_run_and_store_what_they_hold(name, runtime, d
     with torch.no_grad():
         eager = m(ids, mask).numpy()
     for i in range(len(ids)):
-        np.testing.assert_allclose(session.run(ids[i : i + 1].numpy(), mask[i : i + 1].numpy())[0], eager[i], atol=1e-4, rtol=1e-4)
+        np.testing.assert_allclose(
+            session.run(ids[i : i + 1].numpy(), mask[i : i + 1].numpy())[0], eager[i], atol=1e-4, rtol=1e-4
+        )
     # The file tracks the distinct parameters (a shared weight is stored once): within 5%.
     expected = dense_sizes[runtime] * param_count(m) / param_count(model())
     assert abs(len(data) - expected) < 0.05 * dense_sizes[runtime], (len(data), expected)
@@ -133,5 +137,8 @@ def test_clustered_weights_stay_clustered_through_training_and_zip_smaller():
     assert m.layers[0].ffn.up.weight.unique().numel() <= 16 and m.word_embeddings.weight.unique().numel() <= 16
     assert not torch.equal(m.layers[0].ffn.up.weight, dense.layers[0].ffn.up.weight)  # fine-tuned
     ids, mask = inputs(1)
-    zipped = {name: len(zlib.compress(get_backend("executorch").lower(x.eval(), (ids, mask)), 9)) for name, x in [("dense", dense), ("clustered", m)]}
+    zipped = {
+        name: len(zlib.compress(get_backend("executorch").lower(x.eval(), (ids, mask)), 9))
+        for name, x in [("dense", dense), ("clustered", m)]
+    }
     assert zipped["clustered"] < zipped["dense"] / 2, zipped

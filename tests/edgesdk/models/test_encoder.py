@@ -6,8 +6,8 @@ from transformers import BertForSequenceClassification, BertModel
 
 from edgesdk.errors import TeacherError
 from edgesdk.models.hf_import import import_hf_bert
+from edgesdk.models.model_dir import default_teacher_dir
 from edgesdk.models.registry import load_model, save_model
-from edgesdk.teacher import default_teacher_dir
 from tests.helpers import save_tiny_bert
 
 PARITY_TOL = 1e-5

@@ -2,9 +2,10 @@
 
 import pytest
 
-from edgesdk.data import LabelMap, Split, Task
+from edgesdk.models.model_dir import load_model_dir
 from edgesdk.recipe import TeacherConfig
-from edgesdk.teacher import build_teacher, load_model_dir, teacher_key
+from edgesdk.steps.teacher import build_teacher, teacher_key
+from edgesdk.task import LabelMap, Split, Task
 from tests.helpers import save_tiny_bert
 
 TASK = Task(
@@ -78,8 +79,8 @@ def test_fine_tuned_teacher_is_bit_identical_across_processes(tmp_path):
 
     base = _checkpoint(tmp_path, {0: "sports", 1: "politics", 2: "tech"})
     script = (
-        "import sys, torch; from pathlib import Path; from tests.edgesdk.test_teacher import TASK, CFG;"
-        "from edgesdk.teacher import build_teacher; torch.randn(int(sys.argv[2]));"  # disturb the global RNG
+        "import sys, torch; from pathlib import Path; from tests.edgesdk.steps.test_teacher import TASK, CFG;"
+        "from edgesdk.steps.teacher import build_teacher; torch.randn(int(sys.argv[2]));"  # disturb the global RNG
         "build_teacher(Path(sys.argv[3]), TASK, CFG, 0, sys.argv[1], Path(sys.argv[1]))"
     )
     outs = []

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
+from edgesdk.targets.budgets import shipping_choice
 from edgesdk.targets.cortex_m import firmware
-from edgesdk.targets.fit import shipping_choice
 
 from edgesdk.errors import PackageError
 from edgesdk.fsutil import atomic_write_json, sha256_file, sha256_json
@@ -147,7 +147,6 @@ def package_build(out: Path, target, dev_texts: Sequence[str]) -> dict:
 def templates_hash() -> str:
     """The packagers' code and templates (and the firmware sources the MCU project copies): a
     changed template re-runs the package step."""
-
     roots = (Path(__file__).parent, Path(firmware.__file__).parent / "fw")  # the MCU project copies fw/ files
     files = sorted(p for root in roots for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     return sha256_json({f"{p.parent.name}/{p.name}": sha256_file(p) for p in files})

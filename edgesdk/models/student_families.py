@@ -124,35 +124,33 @@ def _embedding_init(module: nn.Embedding, teacher: Encoder) -> None:
         module.weight.copy_(words @ principal_directions(words.float(), width))
 
 
-def cnn_student(cfg: StudentConfig, teacher: Encoder, dropout: float) -> nn.Module:
+def _small_fields(cfg: StudentConfig, teacher: Encoder, dropout: float) -> dict:
+    """What the CNN and BiLSTM configs share: the teacher's vocabulary and labels."""
     tc = teacher.config
-    config = CNNConfig(
-        vocab_size=tc.vocab_size,
-        embedding_size=cfg.embedding_size or 128,
-        kernel_sizes=tuple(cfg.kernel_sizes),
-        filters=cfg.filters,
-        num_labels=tc.num_labels,
-        dropout=dropout,
-        pad_token_id=tc.pad_token_id,
-    )
-    model = CNNClassifier(config)
+    return {
+        "vocab_size": tc.vocab_size,
+        "embedding_size": cfg.embedding_size or 128,
+        "num_labels": tc.num_labels,
+        "dropout": dropout,
+        "pad_token_id": tc.pad_token_id,
+    }
+
+
+def _with_teacher_words(model: nn.Module, teacher: Encoder) -> nn.Module:
     _embedding_init(model.word_embeddings, teacher)
     return model
+
+
+def cnn_student(cfg: StudentConfig, teacher: Encoder, dropout: float) -> nn.Module:
+    config = CNNConfig(
+        kernel_sizes=tuple(cfg.kernel_sizes), filters=cfg.filters, **_small_fields(cfg, teacher, dropout)
+    )
+    return _with_teacher_words(CNNClassifier(config), teacher)
 
 
 def bilstm_student(cfg: StudentConfig, teacher: Encoder, dropout: float) -> nn.Module:
-    tc = teacher.config
-    config = BiLSTMConfig(
-        vocab_size=tc.vocab_size,
-        embedding_size=cfg.embedding_size or 128,
-        hidden_size=cfg.lstm_hidden,
-        num_labels=tc.num_labels,
-        dropout=dropout,
-        pad_token_id=tc.pad_token_id,
-    )
-    model = BiLSTMClassifier(config)
-    _embedding_init(model.word_embeddings, teacher)
-    return model
+    config = BiLSTMConfig(hidden_size=cfg.lstm_hidden, **_small_fields(cfg, teacher, dropout))
+    return _with_teacher_words(BiLSTMClassifier(config), teacher)
 
 
 # student.family -> how it is built from the teacher (the `teacher` family is the teacher itself).

@@ -1,7 +1,7 @@
 import pytest
 
-from edgesdk.pruning import recovery_config, recovery_layer_map
 from edgesdk.recipe import LossWeights, parse_recipe
+from edgesdk.steps.prune import recovery_config, recovery_layer_map
 
 
 @pytest.mark.parametrize(
@@ -23,5 +23,7 @@ def test_recovery_layer_map_keeps_each_layer_on_its_teacher_layer(
 def test_recovery_uses_prediction_losses_unless_the_recipe_names_its_own():
     recipe = parse_recipe("distill: {losses: {kd: 1.0, ce: 0.5, hidden: 2.0}}\nprune: {heads: 0.5}")
     assert recovery_config(recipe).losses == LossWeights(kd=1.0, ce=0.5)
-    own = parse_recipe("distill: {losses: {kd: 1.0, hidden: 2.0}}\nprune: {heads: 0.5, recovery_losses: {kd: 1.0, minilm: 1.0}}")
+    own = parse_recipe(
+        "distill: {losses: {kd: 1.0, hidden: 2.0}}\nprune: {heads: 0.5, recovery_losses: {kd: 1.0, minilm: 1.0}}"
+    )
     assert recovery_config(own).losses == LossWeights(kd=1.0, minilm=1.0)

@@ -16,7 +16,7 @@ from typing import Callable, Optional, Sequence
 from edgesdk.converters.registry import backend_for_path, check_artifact_file
 from edgesdk.targets.adb import adb_unavailable, profile_adb
 from edgesdk.targets.cortex_m.boards import board_for
-from edgesdk.targets.cortex_m.profiler import profile_mcu
+from edgesdk.targets.cortex_m.mcu_profiler import profile_mcu
 from edgesdk.targets.cortex_m.toolchain import find_toolchain
 from edgesdk.targets.host import profile_host
 from edgesdk.targets.registry import TargetSpec
@@ -27,7 +27,7 @@ from edgesdk.recipe import ProfileConfig
 
 
 def _ssh_unavailable(target: TargetSpec) -> Optional[str]:
-    if SshBoard.from_env() is None:
+    if SshBoard.from_env(target.address) is None:
         return f"no board configured for {target.id} (set EDGESDK_SSH=user@host)"
     return None
 
@@ -52,11 +52,11 @@ class DeviceProfiler:
 PROFILERS: dict[str, DeviceProfiler] = {
     "host": DeviceProfiler(lambda artifact, texts, config, target: profile_host(artifact, texts, config)),
     "linux": DeviceProfiler(
-        lambda artifact, texts, config, target: profile_ssh(artifact, texts, config), _ssh_unavailable
+        lambda artifact, texts, config, target: profile_ssh(artifact, texts, config, target.address), _ssh_unavailable
     ),
     "android": DeviceProfiler(
-        lambda artifact, texts, config, target: profile_adb(artifact, texts, config),
-        lambda target: adb_unavailable(target.runtimes),
+        lambda artifact, texts, config, target: profile_adb(artifact, texts, config, target.address),
+        lambda target: adb_unavailable(target.runtimes, target.address),
     ),
     # The MCU profiler also needs the target spec: the qemu machine, clock and CPI.
     "mcu": DeviceProfiler(profile_mcu, _mcu_unavailable),

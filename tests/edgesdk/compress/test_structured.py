@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgesdk.compress.prune import (
+from edgesdk.compress.structured import (
     Plan,
     gates,
     heads_to_keep,
@@ -15,11 +15,11 @@ from edgesdk.compress.prune import (
     slice_encoder,
 )
 from edgesdk.compress.vocab import plan_vocabulary, prune_vocabulary
-from edgesdk.data import Split, demo_data_paths
 from edgesdk.errors import RecipeError
+from edgesdk.models.model_dir import default_teacher_dir
 from edgesdk.models.registry import param_count
 from edgesdk.recipe import PruneConfig, TeacherConfig
-from edgesdk.teacher import default_teacher_dir
+from edgesdk.task import Split, demo_data_paths
 from edgesdk.tokenizer import Tokenizer
 from edgesdk.train import fine_tune
 from tests.helpers import tiny_encoder
@@ -42,7 +42,13 @@ def trained(tok):
     """A 2-layer x 4-head encoder trained on 600 real SST-2 rows (seconds on 2 cores)."""
     model = tiny_encoder(seed=1, hidden=32, heads=4, ffn=48, dropout=0.0)
     train = sst2("train", 600)
-    fine_tune(model, tok, train, TeacherConfig(epochs=4, batch_size=16, learning_rate=3e-3, freeze_word_embeddings=False, max_length=32), seed=0)
+    fine_tune(
+        model,
+        tok,
+        train,
+        TeacherConfig(epochs=4, batch_size=16, learning_rate=3e-3, freeze_word_embeddings=False, max_length=32),
+        seed=0,
+    )
     return model.eval(), train
 
 

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from edgesdk.compress.exits import ExitHeads, calibrate, exit_logits
-from edgesdk.exit_rule import NEVER, confidence, exit_taken
 from edgesdk.converters.staging import StagedPlan, stage_methods
+
+from edgesdk.compress.exit_heads import ExitHeads, calibrate, exit_logits
+from edgesdk.exit_rule import NEVER, confidence, exit_taken
 from tests.helpers import tiny_encoder
 
 
@@ -83,8 +83,8 @@ def test_chained_stages_compute_the_single_graph(head):
 
 
 def test_exit_heads_reload_as_the_kind_they_were_trained_as(tmp_path):
-    from edgesdk.early_exit import HEADS_FILE, INFO_FILE, load_exit_heads
     from edgesdk.models.registry import write_safetensors
+    from edgesdk.steps.exits import HEADS_FILE, INFO_FILE, load_exit_heads
 
     x = torch.randn(3, 32)
     for kind in ("mlp", "linear", None):  # None: exits.json written before `head` existed

@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 from edgesdk.converters.bundle import open_artifact
-from edgesdk.converters.verify import percentiles
+from edgesdk.converters.evaluation import percentiles
 from edgesdk.targets.cortex_m.boards import Board, board_for
 from edgesdk.targets.cortex_m.firmware import FirmwareBuild, arena_size, image_size
 from edgesdk.targets.cortex_m.kernels import bindings_for, library_sources, model_ops

@@ -6,14 +6,15 @@ import pytest
 import torch
 from edgesdk.converters import get_backend
 from edgesdk.converters.bundle import BundleInfo, open_artifact
+from edgesdk.converters.quantizer_registry import quantizer_for
 
-from edgesdk.data import LabelMap
 from edgesdk.models.flops import model_flops
 from edgesdk.models.mapping import principal_directions
+from edgesdk.models.model_dir import default_teacher_dir
 from edgesdk.models.registry import load_model, save_model
-from edgesdk.models.students import build_student
+from edgesdk.models.student_families import build_student
 from edgesdk.recipe import StudentConfig
-from edgesdk.teacher import default_teacher_dir
+from edgesdk.task import LabelMap
 from edgesdk.tokenizer import Tokenizer
 from tests.helpers import run_rows, tiny_encoder
 
@@ -67,7 +68,7 @@ def test_mcu_candidates_run_full_int8_in_tflm(name, teacher, tmp_path):
     lists each family's ops), with fp32-like outputs."""
     from edgesdk.converters.tflite_flatbuffer import summarize
 
-    from edgesdk.compress.quantize import calibration_set, deployable
+    from edgesdk.compress.quant_methods import calibration_set, deployable
     from edgesdk.recipe import QuantizeConfig
     from tests.conftest import sst2_rows
 
@@ -78,7 +79,7 @@ def test_mcu_candidates_run_full_int8_in_tflm(name, teacher, tmp_path):
     rows = [line.split("\t")[0] for line in sst2_rows("train", 64)[1:]]
     calibration = calibration_set(rows, tok, 64, seq, seed=0)
     backend = get_backend("tflm")
-    module = backend.quantizers["int8"](deployable(student, seq), calibration, QuantizeConfig(), seq)
+    module = quantizer_for(backend.name, "int8")(deployable(student, seq), calibration, QuantizeConfig(), seq)
     example = (torch.ones(1, seq, dtype=torch.int32), torch.ones(1, seq, dtype=torch.int32))
     data = backend.lower(module, example, "int8", calibration)
     summary = summarize(data)

@@ -69,7 +69,6 @@ def artifact_needs(path: Path, runtime: str, profile: dict) -> dict:
 def firmware_tokenizer_bytes(bundle_dir: Path) -> int:
     """Flash the on-device tokenizer needs (vocabulary blob + normalizer tables), computed the
     way the MCU package generates them, rather than the size of tokenizer.json."""
-
     spec = WordPieceSpec.from_tokenizer(load_artifact_tokenizer(bundle_dir))
     _, sizes = tables_source(spec, BundleInfo.read(bundle_dir).seq_len)
     return sizes.normalizer_bytes + sizes.classes_bytes + sizes.vocab_bytes

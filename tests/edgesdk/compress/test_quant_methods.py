@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import torch
 
-from edgesdk.compress.quantize import (
+from edgesdk.compress.quant_methods import (
     Int8Embedding,
     calibration_set,
     deployable,
     export_batched,
-    token_example,
     int8_embeddings,
     mask_bias_filter,
+    token_example,
 )
+from edgesdk.models.model_dir import default_teacher_dir
 from edgesdk.models.small import CNNClassifier, CNNConfig
 from edgesdk.recipe import QuantizeConfig
-from edgesdk.teacher import default_teacher_dir
 from edgesdk.tokenizer import Tokenizer
 from tests.helpers import tiny_encoder
 
@@ -81,7 +81,7 @@ def test_calibration_set_is_seeded():
 
 def test_qat_finetune_moves_weights_toward_the_teacher_under_fake_quant():
     from edgesdk.compress.losses import kd_loss
-    from edgesdk.compress.quantize import QatData, qat_finetune
+    from edgesdk.compress.quant_methods import QatData, qat_finetune
 
     torch.manual_seed(0)
     model = deployable(tiny_encoder(hidden=32, heads=2, dropout=0.0), 16)
@@ -109,7 +109,7 @@ def test_int8_qat_needs_steps():
 
 
 def test_clip_weight_outliers_tames_one_outlier_per_channel():
-    from edgesdk.compress.quantize import clip_weight_outliers
+    from edgesdk.compress.quant_methods import clip_weight_outliers
 
     layer = torch.nn.Linear(200, 4)
     with torch.no_grad():

@@ -2,15 +2,15 @@ import json
 
 import pytest
 
-from edgesdk.data import (
+from edgesdk.errors import DataError
+from edgesdk.recipe import DataConfig
+from edgesdk.task import (
     LabelMap,
     Split,
     load_task,
     read_eval_split,
     stratified_split,
 )
-from edgesdk.errors import DataError
-from edgesdk.recipe import DataConfig
 
 
 def write(path, text, mode="w"):

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from edgesdk.converters.verify import (
+from edgesdk.converters.evaluation import (
     Evaluation,
     VerifyResult,
     gate,

@@ -1,4 +1,4 @@
-"""Stand-alone latency/memory runner: `python -m edgesdk.targets.runner ARTIFACT TEXTS.json`.
+"""Stand-alone latency/memory runner: `python -m edgesdk.targets.host_runner ARTIFACT TEXTS.json`.
 
 Runs in a child process (or on a board over ssh) so that peak RSS belongs to the runtime and
 the artifact alone, and a crash in a native runtime cannot take the CLI down. Prints one
@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from edgesdk.converters.bundle import open_artifact
+from edgesdk.converters.evaluation import percentiles
 from edgesdk.converters.staged_plan import is_staged
-from edgesdk.converters.verify import percentiles
 from edgesdk.targets.etdump import op_breakdown
 
 from edgesdk.errors import ArtifactError, EdgeSDKError
@@ -84,7 +84,6 @@ def run(artifact: Path, texts: list[str], threads: int, warmup: int, repetitions
 def parse_result(proc, what: str) -> dict:
     """The JSON object a runner printed last (this one, or the board runner over ssh); a
     crash or a reported error becomes one ArtifactError line saying `what` failed."""
-
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if not lines:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]

@@ -1,8 +1,8 @@
-"""The fit step's choice of the artifact that ships (targets/fit.py `shipping_choice`)."""
+"""The fit step's choice of the artifact that ships (targets/budgets.py `shipping_choice`)."""
 
 from __future__ import annotations
 
-from edgesdk.targets.fit import shipping_choice
+from edgesdk.targets.budgets import shipping_choice
 
 MB = 1_000_000
 
@@ -39,6 +39,7 @@ def test_a_staged_artifact_ships_first_and_unmeasured_latency_loses_to_measured(
     unmeasured, measured = fit_row("a/x.pte", 10.0, None), fit_row("a/x.tflite", 10.1, 9.0)
     assert shipping_choice([unmeasured, measured]) is measured
     # Without any latency (a build that skipped profiling) the smaller flash decides.
-    assert shipping_choice([fit_row("a/y.tflite", 10.0, None, 3.5), fit_row("a/y.pte", 10.0, None, 2.0)])[
-        "artifact"
-    ] == "a/y.pte"
+    assert (
+        shipping_choice([fit_row("a/y.tflite", 10.0, None, 3.5), fit_row("a/y.pte", 10.0, None, 2.0)])["artifact"]
+        == "a/y.pte"
+    )

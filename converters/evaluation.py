@@ -14,8 +14,8 @@ from typing import Callable, Optional, Protocol, Sequence
 import numpy as np
 from edgesdk.converters.bundle import LoadedArtifact
 
-from edgesdk.data import Split
 from edgesdk.errors import AccuracyGateError, ArtifactError
+from edgesdk.task import Split
 
 
 @dataclass(frozen=True, eq=False)

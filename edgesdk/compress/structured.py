@@ -191,6 +191,7 @@ def prune_structure(
     """Drop `cfg.layers`, then remove heads and FFN neurons over `cfg.iterations` rounds of
     importance -> slice -> recover. `recover(model, iteration)` trains in place; `evaluate`
     gives a dev accuracy for the history (reporting only, never for choices)."""
+    # Long function: the importance -> slice -> recover rounds, each recorded in one history.
     check_prunable(model, cfg)
     heads_before, ffn_before, layers_before = head_counts(model), ffn_widths(model), model.config.num_layers
     history = [{"stage": "before", "heads": sum(heads_before), "ffn": sum(ffn_before), "accuracy": evaluate(model)}]
@@ -199,7 +200,11 @@ def prune_structure(
         status(f"prune: removing layers {sorted(cfg.layers)}")
         model = slice_encoder(
             model,
-            Plan(kept_layers, [list(range(heads_before[i])) for i in kept_layers], [list(range(ffn_before[i])) for i in kept_layers]),
+            Plan(
+                kept_layers,
+                [list(range(heads_before[i])) for i in kept_layers],
+                [list(range(ffn_before[i])) for i in kept_layers],
+            ),
         )
     start_heads, start_ffn = head_counts(model), ffn_widths(model)
     remove_total = round(cfg.heads * sum(start_heads))
@@ -212,7 +217,11 @@ def prune_structure(
             wf if it == cfg.iterations else _kept_width(w0, 1 - (1 - wf / w0) * it / cfg.iterations, cfg.ffn_multiple)
             for w0, wf in zip(start_ffn, final_widths)
         ]
-        plan = Plan(list(range(model.config.num_layers)), heads_to_keep(scores.heads, remove), neurons_to_keep(scores.neurons, widths))
+        plan = Plan(
+            list(range(model.config.num_layers)),
+            heads_to_keep(scores.heads, remove),
+            neurons_to_keep(scores.neurons, widths),
+        )
         model = slice_encoder(model, plan)
         status(f"prune: iteration {it}/{cfg.iterations}: heads per layer {head_counts(model)}, FFN {ffn_widths(model)}")
         pruned_accuracy = evaluate(model)
