@@ -14,17 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Union, get_args
 
 from edgesdk.apps.packager_registry import package_build, packager_for
 from edgesdk.converters.bundle import open_artifact
 from edgesdk.converters.evaluation import evaluate as evaluate_loaded
 from edgesdk.converters.evaluation import percentiles
 from edgesdk.converters.guard import check_loads
-from edgesdk.errors import TargetError
+from edgesdk.errors import RecipeError, TargetError
 from edgesdk.pipeline import BuildRequest, BuildResult
 from edgesdk.pipeline import build as run_build
-from edgesdk.recipe import ProfileConfig, Recipe, load_recipe
+from edgesdk.recipe import ProfileConfig, Recipe, TrainConfig, load_recipe
 from edgesdk.report import rerender
 from edgesdk.targets.adb_app import profile_adb_app
 from edgesdk.targets.profiler_registry import profile_artifact
@@ -78,12 +78,19 @@ def build(
     data: Optional[DataOptions] = None,
     teacher: Optional[PathLike] = None,
     out: Optional[PathLike] = None,
+    device: Optional[str] = None,
 ) -> BuildResult:
     """Distil, prune, quantize, lower, verify, profile, fit and package for `target`
     (`edgesdk build`). `recipe`: a Recipe, a YAML path or a bundled recipe name (default: the
-    target's). `out` defaults to build/<recipe name>. Resumes an interrupted build in `out`."""
+    target's). `out` defaults to build/<recipe name>. Resumes an interrupted build in `out`.
+    `device` (cpu, cuda, mps, auto) overrides the recipe's `train.device`."""
     spec = load_target(target)
     parsed = recipe if isinstance(recipe, Recipe) else load_recipe(recipe or spec.default_recipe)
+    if device is not None:
+        choices = get_args(TrainConfig.model_fields["device"].annotation)
+        if device not in choices:
+            raise RecipeError(f"--device {device!r} is not a training device; use one of {', '.join(choices)}")
+        parsed = parsed.model_copy(update={"train": parsed.train.model_copy(update={"device": device})})
     out_dir = Path(out) if out is not None else Path("build") / parsed.name
     overrides = (data or DataOptions()).overrides()
     return run_build(BuildRequest(parsed, spec, out_dir, overrides, None if teacher is None else str(teacher)))

@@ -56,12 +56,15 @@ def build(
         None, "--teacher", help="HF BERT-family checkpoint dir (default: all-MiniLM-L6-v2)"
     ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="build dir (default: build/<recipe name>)"),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="where training runs: auto, cpu, cuda or mps (default: the recipe's train.device)"
+    ),
 ) -> None:
     """Build verified, profiled artifacts for a target from labelled text."""
     import edgesdk.api as api  # lazy: `edgesdk --help` and `edgesdk targets` start without torch
 
     data = api.DataOptions(train, dev, text_column, label_column)
-    result = api.build(target, recipe, data, teacher, out)
+    result = api.build(target, recipe, data, teacher, out, device)
     _print_summary(result.report, result.out_dir, result.cached_steps)
 
 

@@ -18,6 +18,8 @@ from typing import Optional
 from edgesdk.apps.packager_registry import PACKAGE_DIR
 from edgesdk.apps.packager_registry import preflight as package_preflight
 from edgesdk.compress.vocab import plan_vocabulary
+from edgesdk.devices import resolve as resolve_device
+from edgesdk.devices import training_on
 from edgesdk.fsutil import (
     CACHE_FIX,
     atomic_write_text,
@@ -101,10 +103,16 @@ def build(request: BuildRequest) -> BuildResult:
     out = request.out_dir
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)  # half-written files of a killed run: never read, never left behind
-    header = {"recipe": spec.recipe.model_dump(mode="json"), "target": spec.target.id, "versions": tool_versions()}
+    header = {
+        "recipe": spec.recipe.model_dump(mode="json"),
+        "target": spec.target.id,
+        "versions": tool_versions(),
+        "train": spec.device.to_json(),
+    }
     manifest = Manifest.load(out, header)
     atomic_write_text(out / "recipe.yaml", spec.recipe.to_yaml())
-    cached = run_steps(spec, manifest)
+    with training_on(spec.device):
+        cached = run_steps(spec, manifest)
     report = write_report(out, spec.target, manifest)
     manifest.header["artifacts"] = {a.path: sha256_file(out / a.path) for a in artifact_entries(spec.recipe)}
     manifest.save()
@@ -114,6 +122,7 @@ def build(request: BuildRequest) -> BuildResult:
 def validate(request: BuildRequest) -> Build:
     """Every input checked before the build dir exists: bad input must leave nothing behind."""
     recipe, out, target = request.recipe, request.out_dir, request.target
+    device = resolve_device(recipe.train)  # first: a missing GPU is the cheapest thing to find out
     check_output_dir(out, "build dir", "choose another --out")
     check_output_dir(out / PACKAGE_DIR, "package dir", "remove it or choose another --out")
     check_output_dir(cache_root(), "cache dir", CACHE_FIX)
@@ -127,7 +136,9 @@ def validate(request: BuildRequest) -> Build:
         check_fits_before_training(target, floor)
     package_preflight(target)
     status(f"data: {len(task.train)} train / {len(task.dev)} dev rows, labels {', '.join(task.label_map.names[:8])}")
-    return Build(recipe, task, target, out, task_hash(task), base_dir)
+    if not device.is_default:
+        status(f"train: on {device.type} in {device.precision}")
+    return Build(recipe, task, target, out, task_hash(task), base_dir, device)
 
 
 def run_steps(build: Build, manifest: Manifest) -> list[str]:

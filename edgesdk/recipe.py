@@ -351,6 +351,14 @@ class ProfileConfig(_Section):
     per_op: bool = True
 
 
+class TrainConfig(_Section):
+    """Where training and labelling run (edgesdk/devices.py, docs/scale.md): `auto` = CUDA, then
+    MPS, then CPU; precision `auto` = bf16 on a CUDA GPU that has it, else fp32."""
+
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+
+
 class Recipe(_Section):
     version: Literal[1] = 1
     name: str = "default"
@@ -365,6 +373,7 @@ class Recipe(_Section):
     quantize: QuantizeConfig = QuantizeConfig()
     verify: VerifyConfig = VerifyConfig()
     profile: ProfileConfig = ProfileConfig()
+    train: TrainConfig = TrainConfig()
 
     @model_validator(mode="after")
     def _prunable(self) -> "Recipe":

@@ -97,6 +97,8 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
         "quantization": {"layers": _read(layers) if (layers := out / "quantization" / "layers.json").exists() else []},
         "steps": {name: {"seconds": s["seconds"]} for name, s in manifest.steps.items()},
         "versions": manifest.header.get("versions", {}),
+        # where the training steps ran; builds from before devices existed trained on the CPU in fp32
+        "train": manifest.header.get("train", {"device": "cpu", "precision": "fp32", "world_size": 1}),
     }
     return {**report, "summary": summarize(report)}
 

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from edgesdk.devices import CPU as CPU_FP32
+from edgesdk.devices import TrainDevice, active, training_on
 from edgesdk.models.encoder import Encoder
 from edgesdk.progress import progress_bar
 from edgesdk.recipe import TeacherConfig
@@ -75,7 +77,8 @@ def collate(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     length = max(len(encoded[i]) for i in idx)
     ids, mask = tokenizer.pad([encoded[i] for i in idx], length)
-    return torch.from_numpy(ids), torch.from_numpy(mask)
+    device = active()  # training batches go where the build trains (a no-op on the CPU)
+    return device.put(torch.from_numpy(ids)), device.put(torch.from_numpy(mask))
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,31 @@ def optimize(
     loss_fn: Callable[[list[int]], torch.Tensor],
     description: str,
     lr_scale: Optional[Callable[[str], float]] = None,
+    frozen: Sequence[torch.nn.Module] = (),
+    device: Optional[TrainDevice] = None,
 ) -> TrainResult:
     """Train every trainable parameter of `modules` on length-grouped batches of row indices;
-    `lr_scale(parameter name)` multiplies a parameter's learning rate (layer-wise decay)."""
+    `lr_scale(parameter name)` multiplies a parameter's learning rate (layer-wise decay).
+    `modules` and `frozen` (models the loss reads but does not train: a teacher, a backbone)
+    run on `device` (default: the build's) and are back on the CPU when this returns."""
+    device = device or active()
+    with on_device(device, [*modules, *frozen]):
+        return _optimize(modules, lengths, schedule, rng, loss_fn, description, lr_scale, device)
+
+
+@contextlib.contextmanager
+def on_device(device: TrainDevice, modules: Sequence[torch.nn.Module]):
+    for m in modules:
+        m.to(device.type)
+    try:
+        yield
+    finally:
+        for m in modules:
+            m.to("cpu")
+
+
+def _optimize(modules, lengths, schedule: Schedule, rng, loss_fn, description: str, lr_scale, device: TrainDevice):
+    # Long function: the optimizer, its schedule and the step loop share every local.
     import time
 
     named = [(n, p) for m in modules for n, p in m.named_parameters() if p.requires_grad]
@@ -124,6 +149,7 @@ def optimize(
         return max(0.0, (total_steps - s) / max(1, total_steps - warmup))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    scaler = device.grad_scaler()
     for m in modules:
         m.train()
     step, ema = 0, None
@@ -133,11 +159,19 @@ def optimize(
             for idx in length_grouped_batches(lengths, schedule.batch_size, rng):
                 if step >= total_steps:
                     break
-                loss = loss_fn(idx)
+                with device.autocast():
+                    loss = loss_fn(idx)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optimizer.step()
+                if scaler is not None:  # fp16 on CUDA: scale, then unscale before clipping
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, 1.0)
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(params, 1.0)
+                    optimizer.step()
                 scheduler.step()
                 step += 1
                 value = loss.item()
@@ -180,7 +214,7 @@ def fine_tune(model: Encoder, tokenizer: Tokenizer, train: Split, cfg: TeacherCo
 
     def loss_fn(idx: list[int]) -> torch.Tensor:
         ids, mask = collate(encoded, idx, tokenizer)
-        return F.cross_entropy(model(ids, mask), target[idx])
+        return F.cross_entropy(model(ids, mask), active().put(target[idx]))
 
     if cfg.freeze_word_embeddings:
         model.word_embeddings.weight.requires_grad_(False)
@@ -199,9 +233,20 @@ def predict_logits(model, tokenizer: Tokenizer, texts: Sequence[str], seq_len: i
 
 @torch.no_grad()
 def logits_for_ids(
-    model, tokenizer: Tokenizer, encoded: Sequence[Sequence[int]], batch_size: int = 64, description: str = ""
+    model,
+    tokenizer: Tokenizer,
+    encoded: Sequence[Sequence[int]],
+    batch_size: int = 64,
+    description: str = "",
+    device: TrainDevice = CPU_FP32,
 ) -> np.ndarray:
-    """Eager logits of id sequences, batched by length; a progress bar when described."""
+    """Eager logits of id sequences, batched by length; a progress bar when described. On the
+    CPU unless `device` says otherwise (the teacher's labelling pass follows the build's)."""
+    with on_device(device, [model]), training_on(device):
+        return _logits(model, tokenizer, encoded, batch_size, description)
+
+
+def _logits(model, tokenizer: Tokenizer, encoded, batch_size: int, description: str) -> np.ndarray:
     model.eval()
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     out = np.zeros((len(encoded), model.config.num_labels), dtype=np.float32)
@@ -211,7 +256,7 @@ def logits_for_ids(
         for start in starts:
             idx = order[start : start + batch_size]
             ids, mask = collate(encoded, idx, tokenizer)
-            out[idx] = model(ids, mask).numpy()
+            out[idx] = model(ids, mask).float().cpu().numpy()
             if bar is not None:
                 bar.advance(1)
     return out

@@ -3,7 +3,7 @@
 The layers (docs/architecture.md), lowest first; a module may import its own layer and the
 ones below, never above:
 
-    base       version, errors, fsutil, progress, fmt, recipe, exit_rule, manifest, tokenizer, task, ondevice/
+    base       version, errors, fsutil, progress, fmt, recipe, exit_rule, manifest, tokenizer, devices, task, ondevice/
     models     models/
     learning   train, compress/
     runtimes   converters/
@@ -49,6 +49,7 @@ LAYERS = (
             "exit_rule",
             "manifest",
             "tokenizer",
+            "devices",
             "task",
             "ondevice",
         ),

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from edgesdk.compress.augment import augment
 from edgesdk.compress.losses import attention_kl, hidden_mse, kd_loss, relation_kl
+from edgesdk.devices import CPU, active
 from edgesdk.errors import RecipeError
 from edgesdk.fsutil import atomic_write_npy, sha256_json
 from edgesdk.models.encoder import Encoder
@@ -107,7 +108,9 @@ def teacher_soft_labels(
         return np.load(path, allow_pickle=False)
     status(f"distill: computing {precision} teacher soft labels for {len(encoded)} rows (cached afterwards)")
     model = labelling_teacher(teacher, precision)
-    logits = logits_for_ids(model, tokenizer, encoded, batch_size=128, description="teacher soft labels")
+    # fp32 labelling runs where the build trains; the int8 labelling teacher is a CPU model.
+    device = active() if precision == "fp32" else CPU
+    logits = logits_for_ids(model, tokenizer, encoded, batch_size=128, description="teacher soft labels", device=device)
     if path is not None:
         atomic_write_npy(path, logits)
     return logits
@@ -184,10 +187,11 @@ class DistillObjective:
                     relation_kl(sa.query, sa.key, ta.query, ta.key, mask, r)
                     + relation_kl(sa.value, sa.value, ta.value, ta.value, mask, r)
                 )
+        device = active()
         if w.kd > 0:
-            total = total + w.kd * kd_loss(logits, self.soft[idx], self.cfg.temperature)
+            total = total + w.kd * kd_loss(logits, device.put(self.soft[idx]), self.cfg.temperature)
         if w.ce > 0:
-            total = total + w.ce * F.cross_entropy(logits, self.hard[idx])
+            total = total + w.ce * F.cross_entropy(logits, device.put(self.hard[idx]))
         return total
 
 
@@ -247,7 +251,7 @@ def distill(
         )
         modules = [student] + ([projections] if projections is not None and objective.internal else [])
         schedule = Schedule(epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)
-        result = optimize(modules, lengths, schedule, rng, objective, f"distill ({name})")
+        result = optimize(modules, lengths, schedule, rng, objective, f"distill ({name})", frozen=[teacher])
         losses = {k: v for k, v in weights.model_dump().items() if v > 0}
         done.append(
             {

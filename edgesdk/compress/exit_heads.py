@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from edgesdk.devices import active
 from edgesdk.exit_rule import NEVER, confidence, exit_taken
 from edgesdk.models.encoder import Encoder
 from edgesdk.recipe import ExitConfig
@@ -144,12 +145,13 @@ def train_exit_heads(
             soft = F.softmax(final, -1)
             losses = [F.kl_div(F.log_softmax(x, -1), soft, reduction="batchmean") for x in exits]
         else:
-            losses = [F.cross_entropy(x, target[idx]) for x in exits]
+            losses = [F.cross_entropy(x, active().put(target[idx])) for x in exits]
         return torch.stack(losses).mean()
 
     schedule = Schedule(cfg.epochs, cfg.batch_size, cfg.learning_rate, 0.06, 0.01)
     try:
-        result = optimize([heads], [len(e) for e in encoded], schedule, random.Random(seed), loss_fn, "exit heads")
+        lengths = [len(e) for e in encoded]
+        result = optimize([heads], lengths, schedule, random.Random(seed), loss_fn, "exit heads", frozen=[encoder])
     finally:
         for p in encoder.parameters():
             p.requires_grad_(True)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from edgesdk.compress.losses import kd_loss
+from edgesdk.devices import CPU
 from edgesdk.train import Schedule, optimize
 
 if TYPE_CHECKING:
@@ -247,7 +248,9 @@ def qat_finetune(model: nn.Module, data: QatData, config: "QuantizeConfig", seq_
 
     epochs = config.qat_steps * config.qat_batch_size / max(1, len(data.ids))
     schedule = Schedule(epochs, config.qat_batch_size, config.qat_learning_rate, 0.0, 0.0)
-    optimize([prepared], [seq_len] * len(data.ids), schedule, random.Random(seed), loss_fn, "QAT (int8 fake-quant)")
+    # An exported PT2E graph stays on the CPU it was traced on: QAT trains there.
+    lengths = [seq_len] * len(data.ids)
+    optimize([prepared], lengths, schedule, random.Random(seed), loss_fn, "QAT (int8 fake-quant)", device=CPU)
     trained = {k: v for k, v in prepared.state_dict().items() if k in trainable}
     missing = trainable - set(trained)
     if missing:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
+from edgesdk.devices import CPU, TrainDevice
 from edgesdk.manifest import Manifest, StepKey
 from edgesdk.recipe import Recipe
 from edgesdk.targets.registry import TargetSpec
@@ -29,6 +30,7 @@ class Build:
     out: Path
     data_hash: str
     teacher_base: Path  # the teacher checkpoint the build starts from
+    device: TrainDevice = CPU  # where the training steps train (recipe train:, --device)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class Upstream:
 
 Input = Union[Value, Upstream]
 
+# A Value that resolves to OMIT is left out of the key: an input at the default it had before it
+# existed keeps the keys (and caches) of the builds made before it.
+OMIT = object()
+
 
 def section(name: str, exclude: frozenset[str] = frozenset()) -> Value:
     """A recipe section as it enters a key (JSON dump, minus fields that do not change the output)."""
@@ -67,6 +73,8 @@ SEQ_LEN = Value("seq_len", lambda b: b.recipe.export.seq_len)
 TARGET = Value("target", lambda b: b.target.model_dump(exclude={"address"}))  # the device is not an input
 TARGET_ID = Value("target", lambda b: b.target.id)
 DEPLOYED = Upstream("model", ("prune", "student"))  # the model the artifacts are made of
+# Where a training step trained: other numerics off the CPU in fp32 (the default, left out).
+TRAIN = Value("train", lambda b: OMIT if b.device.is_default else b.device.to_json())
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,9 @@ class Step:
         values, provided = {}, {}
         for declared in self.inputs:
             if isinstance(declared, Value):
-                values[declared.name] = declared.resolve(build)
+                value = declared.resolve(build)
+                if value is not OMIT:
+                    values[declared.name] = value
                 continue
             step = next((s for s in declared.candidates if s in done), None)
             values[declared.name] = manifest.output_hash(step) if step else None

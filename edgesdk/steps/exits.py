@@ -19,7 +19,7 @@ from edgesdk.models.model_dir import load_model_dir
 from edgesdk.models.registry import write_safetensors
 from edgesdk.progress import status
 from edgesdk.recipe import Recipe
-from edgesdk.steps.base import DATA, DEPLOYED, SEED, SEQ_LEN, Context, Step, fixed, section
+from edgesdk.steps.base import DATA, DEPLOYED, SEED, SEQ_LEN, TRAIN, Context, Step, fixed, section
 from edgesdk.task import Task
 from edgesdk.train import use_available_cores
 
@@ -107,7 +107,7 @@ def run(ctx: Context) -> dict:
 
 STEP = Step(
     "exits",
-    (DEPLOYED, DATA, SEED, section("exits"), SEQ_LEN),
+    (DEPLOYED, DATA, SEED, section("exits"), SEQ_LEN, TRAIN),
     fixed(EXITS_DIR),
     run,
     active=lambda b: b.recipe.exits.active,

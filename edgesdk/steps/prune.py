@@ -27,7 +27,7 @@ from edgesdk.models.model_dir import labels_json, load_model_dir, write_model_di
 from edgesdk.models.registry import param_count
 from edgesdk.progress import status
 from edgesdk.recipe import DistillConfig, LossWeights, Recipe
-from edgesdk.steps.base import DATA, SEED, SEQ_LEN, Context, Step, Upstream, fixed, section
+from edgesdk.steps.base import DATA, SEED, SEQ_LEN, TRAIN, Context, Step, Upstream, fixed, section
 from edgesdk.task import Task
 from edgesdk.train import accuracy, predict_logits, use_available_cores
 
@@ -233,7 +233,7 @@ def run(ctx: Context) -> dict:
 
 STEP = Step(
     "prune",
-    (Upstream("student"), Upstream("teacher"), DATA, SEED, section("prune"), section("distill"), SEQ_LEN),
+    (Upstream("student"), Upstream("teacher"), DATA, SEED, section("prune"), section("distill"), SEQ_LEN, TRAIN),
     fixed(PRUNED_DIR),
     run,
     active=lambda b: b.recipe.prune.active,

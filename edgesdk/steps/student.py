@@ -17,7 +17,7 @@ from edgesdk.models.registry import param_count
 from edgesdk.models.student_families import build_student
 from edgesdk.progress import status
 from edgesdk.recipe import Recipe
-from edgesdk.steps.base import DATA, SEED, Context, Step, Upstream, fixed, section
+from edgesdk.steps.base import DATA, SEED, TRAIN, Context, Step, Upstream, fixed, section
 from edgesdk.task import Task
 from edgesdk.train import use_available_cores
 
@@ -60,7 +60,7 @@ def run(ctx: Context) -> dict:
 
 STEP = Step(
     "student",
-    (Upstream("teacher"), DATA, SEED, section("student"), section("distill")),
+    (Upstream("teacher"), DATA, SEED, section("student"), section("distill"), TRAIN),
     fixed("student"),
     run,
 )

@@ -23,7 +23,7 @@ from edgesdk.models.hf_import import import_hf_bert
 from edgesdk.models.model_dir import write_model_dir
 from edgesdk.progress import status
 from edgesdk.recipe import TeacherConfig
-from edgesdk.steps.base import DATA, SEED, Context, Step, Value, fixed
+from edgesdk.steps.base import DATA, SEED, TRAIN, Context, Step, Value, fixed
 from edgesdk.task import LabelMap, Task
 from edgesdk.tokenizer import Tokenizer
 from edgesdk.train import accuracy, fine_tune, predict_logits, use_available_cores
@@ -113,6 +113,7 @@ STEP = Step(
         Value("teacher", lambda b: b.recipe.teacher.model_dump(exclude={"path"})),
         SEED,
         Value("labels", lambda b: list(b.task.label_map.names)),
+        TRAIN,
     ),
     fixed("teacher"),
     run,

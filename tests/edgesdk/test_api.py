@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 import edgesdk
+from edgesdk.devices import resolve
 from edgesdk.errors import EdgeSDKError, TargetError
-from edgesdk.recipe import ProfileConfig
+from edgesdk.recipe import ProfileConfig, TrainConfig
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
@@ -31,6 +32,7 @@ def api_build(tmp_path_factory, tiny_teacher, sst2_slice, tiny_recipe):
 def test_build_returns_the_report_it_wrote_and_resumes(api_build, sst2_slice, tiny_teacher):
     result, recipe = api_build
     assert result.report == json.loads((result.out_dir / "report.json").read_text())
+    assert result.report["train"] == resolve(TrainConfig()).to_json()  # where this machine trains (auto)
     assert result.cached_steps == ()
     again = edgesdk.build(edgesdk.load_target("host"), recipe, edgesdk.DataOptions(*sst2_slice), tiny_teacher, result.out_dir)
     assert again.cached_steps == ("data", "teacher", "student", "lower", "verify", "profile", "fit")
