@@ -89,8 +89,11 @@ def frontier_section(data: dict) -> list[str]:
         "",
         "One build family on SST-2: the default recipe's build, then variants that add one lever (each a real "
         "build from the cached teacher). Accuracy from the artifact in its runtime on dev (eager rows say so), "
-        "and on the train-carved validation rows where the build recorded them; size and speed against the "
-        "teacher's fp32 .pte of the same build (never across builds). Mean latency is per dev sentence, batch 1.",
+        "and on the train-carved validation rows where the build recorded them (single graphs: the prune step's "
+        "2,000 validation rows, eager; staged rows: the eager exit controller on the exits step's 2,000 calibration "
+        "rows, also carved from train and held out of every model); size and speed against the teacher's fp32 "
+        ".pte of the same build (never across builds). Mean latency is per dev sentence, batch 1. Choices between "
+        "levers are made on the val column, never on dev.",
         "",
         markdown(data["rows"]).rstrip("\n"),
     ]
