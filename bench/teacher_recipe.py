@@ -48,7 +48,7 @@ def run_variant(name: str, overrides: dict, threads: int) -> dict:
     import torch
 
     from edgesdk.models.model_dir import load_model_dir, resolve_teacher_dir
-    from edgesdk.pipeline import prepare_task, task_hash
+    from edgesdk.steps.data import prepare_task, task_hash
     from edgesdk.recipe import load_recipe
     from edgesdk.steps.teacher import build_teacher, teacher_key
     from edgesdk.train import accuracy, predict_logits

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -59,13 +61,23 @@ def build(
     device: Optional[str] = typer.Option(
         None, "--device", help="where training runs: auto, cpu, cuda or mps (default: the recipe's train.device)"
     ),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="training processes (torchrun, data parallel; docs/scale.md)"),
 ) -> None:
     """Build verified, profiled artifacts for a target from labelled text."""
     import edgesdk.api as api  # lazy: `edgesdk --help` and `edgesdk targets` start without torch
 
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from edgesdk import launch  # lazy: see above
+
+        launch.check_nproc(nproc)
+        with tempfile.TemporaryDirectory() as tmp:
+            launch.run(launch.Launch(nproc, launch.without_nproc(sys.argv[1:])), Path(tmp) / "errors")
+        return
+
     data = api.DataOptions(train, dev, text_column, label_column)
     result = api.build(target, recipe, data, teacher, out, device)
-    _print_summary(result.report, result.out_dir, result.cached_steps)
+    if result.report:  # rank 0 of a multi-process build (or the only process) reports
+        _print_summary(result.report, result.out_dir, result.cached_steps)
 
 
 @app.command("eval")
@@ -325,7 +337,10 @@ def main() -> None:
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except EdgeSDKError as exc:
-        error(str(exc))
+        from edgesdk.launch import record_error  # lazy: see build
+
+        if not record_error(str(exc)):  # a launched rank leaves it to the launcher's one line
+            error(str(exc))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         exit_interrupted()

@@ -10,16 +10,18 @@ the steps downstream of it.
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, field
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
 from edgesdk.apps.packager_registry import PACKAGE_DIR
 from edgesdk.apps.packager_registry import preflight as package_preflight
-from edgesdk.compress.vocab import plan_vocabulary
 from edgesdk.devices import resolve as resolve_device
 from edgesdk.devices import training_on
+from edgesdk.distributed import SINGLE, World, barrier, from_rank0, join_from_env, leave
 from edgesdk.fsutil import (
     CACHE_FIX,
     atomic_write_text,
@@ -27,21 +29,20 @@ from edgesdk.fsutil import (
     check_output_dir,
     remove_stale_temps,
     sha256_file,
-    sha256_json,
 )
 from edgesdk.manifest import Manifest
 from edgesdk.models.hf_import import check_teacher_dir, read_teacher_config
 from edgesdk.models.model_dir import resolve_teacher_dir
-from edgesdk.progress import status
+from edgesdk.progress import console, status
 from edgesdk.recipe import Recipe
 from edgesdk.report import write_report
-from edgesdk.steps import PIPELINE, Build, Context
+from edgesdk.steps import PIPELINE, Build, Context, Step
 from edgesdk.steps.artifacts import artifact_entries
 from edgesdk.steps.base import Inputs
+from edgesdk.steps.data import prepare_task, task_hash
+from edgesdk.steps.prune import deployed_tokens
 from edgesdk.targets.budgets import check_fits_before_training, check_runtimes, image_floor
 from edgesdk.targets.registry import TargetSpec
-from edgesdk.task import Task, load_task
-from edgesdk.tokenizer import Tokenizer
 from edgesdk.version import __version__
 
 TOOL_PACKAGES = ("torch", "executorch", "litert-torch", "ai-edge-litert", "transformers", "tokenizers")
@@ -73,34 +74,24 @@ def tool_versions() -> dict:
     return versions
 
 
-def prepare_task(recipe: Recipe, data_overrides: Optional[dict] = None) -> Task:
-    """The task every step sees: the data read per the recipe, with the rows no model may
-    train on carved from train first (exit calibration, teacher validation)."""
-    task = load_task(recipe.data, recipe.seed, data_overrides)
-    if recipe.exits.active:
-        task = task.with_calibration(recipe.exits.calibration_rows, recipe.seed)
-    if recipe.teacher.validation_rows:
-        task = task.with_validation(recipe.teacher.validation_rows, recipe.seed)
-    return task
-
-
-def task_hash(task: Task) -> str:
-    validation = {"validation": [task.validation.texts, task.validation.labels]} if task.validation.texts else {}
-    return sha256_json(
-        {
-            "train": [task.train.texts, task.train.labels],
-            "dev": [task.dev.texts, task.dev.labels],
-            "calibration": [task.calibration.texts, task.calibration.labels],
-            "labels": task.label_map.names,
-            **validation,  # only when carved: builds without it keep their cache keys
-        }
-    )
-
-
 def build(request: BuildRequest) -> BuildResult:
-    """Validate, run the steps, write the report; the artifacts' hashes go in the manifest."""
-    spec = validate(request)
+    """Validate, run the steps, write the report; the artifacts' hashes go in the manifest.
+    Under torchrun, every process trains and rank 0 alone writes (edgesdk/distributed.py)."""
+    team = join_from_env()
+    try:
+        return _build(request, team)
+    finally:
+        leave()
+
+
+def _build(request: BuildRequest, team: World) -> BuildResult:
+    if not team.writes:
+        console.quiet = True  # rank 0 speaks for the build
+    spec = validate(request, team)
     out = request.out_dir
+    if not team.writes:  # trains in lockstep with rank 0, writes only to a scratch dir
+        run_steps(spec, Manifest(out), team)
+        return BuildResult(out, {}, ())
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)  # half-written files of a killed run: never read, never left behind
     header = {
@@ -111,18 +102,17 @@ def build(request: BuildRequest) -> BuildResult:
     }
     manifest = Manifest.load(out, header)
     atomic_write_text(out / "recipe.yaml", spec.recipe.to_yaml())
-    with training_on(spec.device):
-        cached = run_steps(spec, manifest)
+    cached = run_steps(spec, manifest, team)
     report = write_report(out, spec.target, manifest)
     manifest.header["artifacts"] = {a.path: sha256_file(out / a.path) for a in artifact_entries(spec.recipe)}
     manifest.save()
     return BuildResult(out, report, tuple(cached))
 
 
-def validate(request: BuildRequest) -> Build:
+def validate(request: BuildRequest, team: World = SINGLE) -> Build:
     """Every input checked before the build dir exists: bad input must leave nothing behind."""
     recipe, out, target = request.recipe, request.out_dir, request.target
-    device = resolve_device(recipe.train)  # first: a missing GPU is the cheapest thing to find out
+    device = replace(resolve_device(recipe.train), world_size=team.size)  # first: a missing GPU is found fastest
     check_output_dir(out, "build dir", "choose another --out")
     check_output_dir(out / PACKAGE_DIR, "package dir", "remove it or choose another --out")
     check_output_dir(cache_root(), "cache dir", CACHE_FIX)
@@ -141,39 +131,51 @@ def validate(request: BuildRequest) -> Build:
     return Build(recipe, task, target, out, task_hash(task), base_dir, device)
 
 
-def run_steps(build: Build, manifest: Manifest) -> list[str]:
-    """Each active step in order, skipped when the manifest holds it fresh; returns the cached ones."""
+def run_steps(build: Build, manifest: Manifest, team: World = SINGLE) -> list[str]:
+    """Each active step in order, skipped when the manifest holds it fresh; returns the cached
+    ones. With several processes, rank 0 runs every step and the others run the training steps
+    beside it (its record and decisions broadcast), then stop."""
+    steps = [s for s in PIPELINE if s.active(build)]
+    together = max((i for i, s in enumerate(steps) if s.trains), default=-1) if team.size > 1 else -1
+    scratch = None if team.writes else Path(tempfile.mkdtemp(prefix=f"edgesdk-rank{team.rank}-"))
     cached, done = [], set()
-    for step in PIPELINE:
-        if not step.active(build):
-            if step.when_inactive is not None:
+    try:
+        with training_on(build.device):
+            for i, step in enumerate(steps):
+                if not team.writes and i > together:
+                    break
+                if i <= together:
+                    manifest.steps = from_rank0(manifest.steps)
+                key, provided = step.resolve(build, manifest, done)
+                inputs, outputs = Inputs(build.out, manifest, provided), step.outputs(build)
+                runs = from_rank0(manifest.stale_reason(step.name, key) is not None) if i <= together else None
+                if team.writes:
+                    run_here(step, Context(build, inputs, key, build.out / outputs[0]), manifest, outputs, cached)
+                elif step.trains and runs:
+                    step.run(Context(build, inputs, key, scratch / outputs[0]))
+                if i <= together:
+                    barrier()
+                done.add(step.name)
+        for step in PIPELINE:
+            if team.writes and not step.active(build) and step.when_inactive is not None:
                 step.when_inactive(build, manifest)
-            continue
-        key, provided = step.resolve(build, manifest, done)
-        outputs = step.outputs(build)
-        context = Context(build, Inputs(build.out, manifest, provided), key, build.out / outputs[0])
-        status(f"step {step.name}")
-
-        def announce(reason: str, name: str = step.name) -> None:
-            if reason:  # a step that ran before: say what made it run again
-                status(f"step {name}: running again ({reason})")
-
-        info, was_cached = manifest.run(step.name, key, outputs, lambda: step.run(context), announce)
-        if was_cached:
-            cached.append(step.name)
-            status(f"step {step.name}: cached")
-        if step.check is not None:
-            step.check(info)
-        done.add(step.name)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     return cached
 
 
-def deployed_tokens(base_dir: Path, task: Task, recipe: Recipe) -> list[str]:
-    """The word-table rows the deployed model will keep: the teacher's vocabulary, or with
-    `prune.vocab: train` the tokens the training texts use (the vocabulary step's own plan)."""
-    tokenizer = Tokenizer.from_dir(base_dir)
-    by_id = {i: token for token, i in tokenizer.vocabulary().items()}
-    if recipe.prune.vocab == "none":
-        return list(by_id.values())
-    plan = plan_vocabulary(tokenizer, task.train.texts, recipe.prune.vocab_min_count, recipe.prune.vocab_max_size)
-    return [by_id[i] for i in plan.keep if i in by_id]
+def run_here(step: Step, context: Context, manifest: Manifest, outputs: list[str], cached: list[str]) -> None:
+    """Run one step in this process unless the manifest holds it fresh, saying why it runs."""
+    status(f"step {step.name}")
+
+    def announce(reason: str) -> None:
+        if reason:  # a step that ran before: say what made it run again
+            status(f"step {step.name}: running again ({reason})")
+
+    info, was_cached = manifest.run(step.name, context.key, outputs, lambda: step.run(context), announce)
+    if was_cached:
+        cached.append(step.name)
+        status(f"step {step.name}: cached")
+    if step.check is not None:
+        step.check(info)

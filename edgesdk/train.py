@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from edgesdk.devices import CPU as CPU_FP32
 from edgesdk.devices import TrainDevice, active, training_on
+from edgesdk.distributed import SINGLE, World, average, average_gradients, world
 from edgesdk.models.encoder import Encoder
 from edgesdk.progress import progress_bar
 from edgesdk.recipe import TeacherConfig
@@ -107,9 +108,11 @@ def optimize(
     `lr_scale(parameter name)` multiplies a parameter's learning rate (layer-wise decay).
     `modules` and `frozen` (models the loss reads but does not train: a teacher, a backbone)
     run on `device` (default: the build's) and are back on the CPU when this returns."""
+    # Data-parallel over the build's processes; a loop given its own device (QAT) runs alone.
+    team = world() if device is None else SINGLE
     device = device or active()
     with on_device(device, [*modules, *frozen]):
-        return _optimize(modules, lengths, schedule, rng, loss_fn, description, lr_scale, device)
+        return _optimize(modules, lengths, schedule, rng, loss_fn, description, lr_scale, device, team)
 
 
 @contextlib.contextmanager
@@ -123,7 +126,9 @@ def on_device(device: TrainDevice, modules: Sequence[torch.nn.Module]):
             m.to("cpu")
 
 
-def _optimize(modules, lengths, schedule: Schedule, rng, loss_fn, description: str, lr_scale, device: TrainDevice):
+def _optimize(
+    modules, lengths, schedule: Schedule, rng, loss_fn, description: str, lr_scale, device: TrainDevice, team: World
+):
     # Long function: the optimizer, its schedule and the step loop share every local.
     import time
 
@@ -159,27 +164,39 @@ def _optimize(modules, lengths, schedule: Schedule, rng, loss_fn, description: s
             for idx in length_grouped_batches(lengths, schedule.batch_size, rng):
                 if step >= total_steps:
                     break
-                with device.autocast():
-                    loss = loss_fn(idx)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:  # fp16 on CUDA: scale, then unscale before clipping
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(params, 1.0)
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(params, 1.0)
-                    optimizer.step()
+                value = _train_step(idx, loss_fn, optimizer, params, device, scaler, team)
                 scheduler.step()
                 step += 1
-                value = loss.item()
                 ema = value if ema is None else 0.98 * ema + 0.02 * value
                 bar.advance(1, f"loss {ema:.4f}")
     for m in modules:
         m.eval()
     return TrainResult(step, round(ema or 0.0, 6), round(time.perf_counter() - start, 2))
+
+
+def _train_step(idx, loss_fn, optimizer, params, device: TrainDevice, scaler, team: World) -> float:
+    """One optimizer step on a global batch: this rank's share of it (all of it in one process),
+    gradients averaged over the ranks, clipped, applied. Returns the (rank-averaged) loss."""
+    mine = team.share(idx) if team.size > 1 else idx
+    optimizer.zero_grad(set_to_none=True)
+    value = 0.0
+    if mine:
+        with device.autocast():
+            loss = loss_fn(mine)
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        value = loss.item()
+    if team.size > 1:
+        average_gradients(params)
+        value = average(value)
+    if scaler is not None:  # fp16 on CUDA: unscale before clipping
+        scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return value
 
 
 def subsample(texts: Sequence[str], labels: Sequence[int], cap, rng: random.Random) -> tuple[list, list]:

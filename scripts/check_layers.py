@@ -3,7 +3,7 @@
 The layers (docs/architecture.md), lowest first; a module may import its own layer and the
 ones below, never above:
 
-    base       version, errors, fsutil, progress, fmt, recipe, exit_rule, manifest, tokenizer, devices, task, ondevice/
+    base       version, errors, fsutil, progress, fmt, recipe, exit_rule, manifest, tokenizer, devices, distributed, task, ondevice/
     models     models/
     learning   train, compress/
     runtimes   converters/
@@ -50,6 +50,7 @@ LAYERS = (
             "manifest",
             "tokenizer",
             "devices",
+            "distributed",
             "task",
             "ondevice",
         ),
@@ -61,7 +62,7 @@ LAYERS = (
     ("apps", ("apps",)),
     ("steps", ("steps", "report", "report_markdown", "report_summary", "report_plots", "demo_data", "recipes")),
     ("pipeline", ("pipeline",)),
-    ("api", ("__init__", "api", "cli")),
+    ("api", ("__init__", "api", "launch", "cli")),
 )
 RANK = {part: rank for rank, (_, parts) in enumerate(LAYERS) for part in parts}
 

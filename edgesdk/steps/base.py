@@ -122,6 +122,7 @@ class Step:
     keyed_by_name: bool = False  # the key hashes the named mapping (the teacher's user-cache key)
     check: Optional[Callable[[dict], None]] = None  # run on the step's info, fresh or cached (gates)
     when_inactive: Optional[Callable[[Build, Manifest], None]] = None  # clean up an earlier build's output
+    trains: bool = False  # runs the build's training loops: every rank of a multi-process build takes part
 
     def resolve(self, build: Build, manifest: Manifest, done: set[str]) -> tuple[StepKey, dict[str, str]]:
         """The step's key from its declaration, and which finished step provides each upstream."""

@@ -111,4 +111,5 @@ STEP = Step(
     fixed(EXITS_DIR),
     run,
     active=lambda b: b.recipe.exits.active,
+    trains=True,
 )

@@ -29,6 +29,7 @@ from edgesdk.progress import status
 from edgesdk.recipe import DistillConfig, LossWeights, Recipe
 from edgesdk.steps.base import DATA, SEED, SEQ_LEN, TRAIN, Context, Step, Upstream, fixed, section
 from edgesdk.task import Task
+from edgesdk.tokenizer import Tokenizer
 from edgesdk.train import accuracy, predict_logits, use_available_cores
 
 PRUNED_DIR = "pruned"
@@ -224,6 +225,17 @@ def build_pruned_dir(
     return info
 
 
+def deployed_tokens(base_dir: Path, task: Task, recipe: Recipe) -> list[str]:
+    """The word-table rows the deployed model will keep: the teacher's vocabulary, or with
+    `prune.vocab: train` the tokens the training texts use (the vocabulary step's own plan)."""
+    tokenizer = Tokenizer.from_dir(base_dir)
+    by_id = {i: token for token, i in tokenizer.vocabulary().items()}
+    if recipe.prune.vocab == "none":
+        return list(by_id.values())
+    plan = plan_vocabulary(tokenizer, task.train.texts, recipe.prune.vocab_min_count, recipe.prune.vocab_max_size)
+    return [by_id[i] for i in plan.keep if i in by_id]
+
+
 def run(ctx: Context) -> dict:
     up = ctx.inputs
     return build_pruned_dir(
@@ -237,4 +249,5 @@ STEP = Step(
     fixed(PRUNED_DIR),
     run,
     active=lambda b: b.recipe.prune.active,
+    trains=True,
 )

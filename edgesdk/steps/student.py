@@ -63,4 +63,5 @@ STEP = Step(
     (Upstream("teacher"), DATA, SEED, section("student"), section("distill"), TRAIN),
     fixed("student"),
     run,
+    trains=True,
 )

@@ -118,4 +118,5 @@ STEP = Step(
     fixed("teacher"),
     run,
     keyed_by_name=True,
+    trains=True,
 )

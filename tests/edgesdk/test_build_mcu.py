@@ -65,7 +65,7 @@ def test_the_preflight_floor_is_a_true_lower_bound_of_the_built_image(mcu_build,
     from edgesdk.targets.registry import get_target
 
     from edgesdk.models.hf_import import read_teacher_config
-    from edgesdk.pipeline import deployed_tokens
+    from edgesdk.steps.prune import deployed_tokens
     from edgesdk.recipe import load_recipe
     from edgesdk.task import load_task
 
