@@ -48,8 +48,9 @@ def available_cores() -> int:
 
 
 def use_available_cores() -> int:
-    """Give torch one thread per available core."""
-    cores = available_cores()
+    """Give torch one thread per available core, shared out among the training processes
+    torchrun started on this machine (more threads than cores oversubscribe them)."""
+    cores = max(1, available_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     torch.set_num_threads(cores)
     return cores
 
