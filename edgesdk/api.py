@@ -25,7 +25,7 @@ from edgesdk.errors import RecipeError, TargetError
 from edgesdk.pipeline import BuildRequest, BuildResult
 from edgesdk.pipeline import build as run_build
 from edgesdk.recipe import ProfileConfig, Recipe, TrainConfig, load_recipe
-from edgesdk.report import rerender
+from edgesdk.report import finished_build, rerender
 from edgesdk.targets.adb_app import profile_adb_app
 from edgesdk.targets.profiler_registry import profile_artifact
 from edgesdk.targets.registry import ALIASES, TargetSpec, get_target
@@ -153,7 +153,7 @@ def package(build_dir: PathLike, check_data: Optional[PathLike] = None, text_col
     artifact its fit step chose, run the package's own check on `check_data`'s sentences
     (default: the bundled SST-2 dev) and re-render the report (`edgesdk package`)."""
     out = Path(build_dir)
-    spec = get_target(render_report(out)["target"])  # also checks that the build is finished
+    spec, _ = finished_build(out)
     if packager_for(spec.family) is None:
         raise TargetError(f"{spec.id} is a {spec.family} target: it ships no package (android, linux and mcu do)")
     texts = read_texts(Path(check_data) if check_data is not None else demo_data_paths()[1], text_column)

@@ -64,15 +64,14 @@ def build(
     nproc: int = typer.Option(1, "--nproc", min=1, help="training processes (torchrun, data parallel; docs/scale.md)"),
 ) -> None:
     """Build verified, profiled artifacts for a target from labelled text."""
-    import edgesdk.api as api  # lazy: `edgesdk --help` and `edgesdk targets` start without torch
-
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        from edgesdk import launch  # lazy: see above
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:  # start the processes; each runs this command
+        from edgesdk import launch  # lazy: `edgesdk --help` and `edgesdk targets` start without torch
 
         launch.check_nproc(nproc)
         with tempfile.TemporaryDirectory() as tmp:
             launch.run(launch.Launch(nproc, launch.without_nproc(sys.argv[1:])), Path(tmp) / "errors")
         return
+    import edgesdk.api as api  # lazy: see above
 
     data = api.DataOptions(train, dev, text_column, label_column)
     result = api.build(target, recipe, data, teacher, out, device)
@@ -131,7 +130,6 @@ def profile(
     (EDGESDK_ADB_SERIAL; runners EDGESDK_ANDROID_TFLITE_BENCHMARK, EDGESDK_ANDROID_EXECUTORCH_RUNNER,
     or an installed edgesdk app's own code with --app),
     Cortex-M parts as firmware under qemu (latency estimated from instruction counts)."""
-    # Long function: most of it is the Typer signature, one option per flag.
     import edgesdk.api as api  # lazy: see build
     from edgesdk.recipe import ProfileConfig  # lazy: see build
 
@@ -242,10 +240,6 @@ def _target_json(t, aliases: dict[str, str]) -> dict:
         "description": t.description,
         "aliases": [alias for alias, target_id in aliases.items() if target_id == t.id],
     }
-
-
-def _str(path: Optional[Path]) -> Optional[str]:
-    return None if path is None else str(path)
 
 
 def _size(n: Optional[int]) -> str:

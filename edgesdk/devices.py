@@ -77,19 +77,42 @@ def resolve(cfg: TrainConfig) -> TrainDevice:
     return TrainDevice(kind, precision)
 
 
-_active = CPU
+# Two settings: where the build trains (set around the build), and where tensors go right now
+# (set only inside a training or labelling loop, which moves its models there). Code outside
+# those loops (importance passes, calibration, evaluation) keeps its tensors on the CPU, beside
+# its CPU models, whatever the build trains on.
+_configured = CPU
+_placed = CPU
+
+
+def configured() -> TrainDevice:
+    """The device the current build trains on (CPU fp32 outside a build)."""
+    return _configured
 
 
 def active() -> TrainDevice:
-    """The device the current build trains on (CPU fp32 outside a build)."""
-    return _active
+    """Where batches and targets go now: the loop's device inside a training or labelling loop,
+    else the CPU."""
+    return _placed
 
 
 @contextlib.contextmanager
 def training_on(device: TrainDevice) -> Iterator[TrainDevice]:
-    global _active
-    before, _active = _active, device
+    """The build trains on `device` (pipeline.run_steps, around every step)."""
+    global _configured
+    before, _configured = _configured, device
     try:
         yield device
     finally:
-        _active = before
+        _configured = before
+
+
+@contextlib.contextmanager
+def placed_on(device: TrainDevice) -> Iterator[TrainDevice]:
+    """Tensors go to `device` (a loop whose models are there)."""
+    global _placed
+    before, _placed = _placed, device
+    try:
+        yield device
+    finally:
+        _placed = before

@@ -148,7 +148,9 @@ def run_steps(build: Build, manifest: Manifest, team: World = SINGLE) -> list[st
                     manifest.steps = from_rank0(manifest.steps)
                 key, provided = step.resolve(build, manifest, done)
                 inputs, outputs = Inputs(build.out, manifest, provided), step.outputs(build)
-                runs = from_rank0(manifest.stale_reason(step.name, key) is not None) if i <= together else None
+                runs = None
+                if i <= together and step.trains:  # rank 0's decision: every rank trains, or none does
+                    runs = from_rank0(manifest.stale_reason(step.name, key) is not None if team.writes else None)
                 if team.writes:
                     run_here(step, Context(build, inputs, key, build.out / outputs[0]), manifest, outputs, cached)
                 elif step.trains and runs:

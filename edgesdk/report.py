@@ -105,8 +105,6 @@ def build_report(out: Path, target: TargetSpec, manifest: Manifest) -> dict:
 
 # What the Cortex-M profiler adds (firmware under qemu): latency is an estimate from counted
 # instructions, so its method travels with it.
-
-
 MCU_PROFILE_KEYS = (
     "latency_method",
     "instructions",
@@ -120,8 +118,6 @@ MCU_PROFILE_KEYS = (
 
 # What the MCU package's device check adds to the row of the artifact it ships: the firmware
 # there tokenizes each sentence on the device (C WordPiece) before Invoke, and counts both.
-
-
 DEVICE_TOKENIZE_KEYS = (
     "tokenize_instructions",
     "tokenize_latency_ms",
@@ -195,6 +191,12 @@ def draw_plots(out: Path, report: dict) -> dict[str, str]:
 
 def rerender(out: Path) -> dict:
     """Rebuild report.json/report.md from a finished build dir (`edgesdk report`)."""
+    target, manifest = finished_build(out)
+    return write_report(out, target, manifest)
+
+
+def finished_build(out: Path) -> tuple[TargetSpec, Manifest]:
+    """The target and manifest of a finished, writable build dir; one line otherwise."""
     manifest_path = out / MANIFEST_FILE
     if not manifest_path.exists():
         raise ArtifactError(f"{out} is not an edgesdk build dir (no {MANIFEST_FILE}); run edgesdk build first")
@@ -204,4 +206,4 @@ def rerender(out: Path) -> dict:
     missing = [f for f in ("data/stats.json", "verify.json", "profile.json") if not (out / f).exists()]
     if missing:
         raise ArtifactError(f"build {out} is unfinished (missing {', '.join(missing)}); re-run edgesdk build to resume")
-    return write_report(out, get_target(header["target"]), manifest)
+    return get_target(header["target"]), manifest

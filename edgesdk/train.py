@@ -24,7 +24,7 @@ import torch
 from torch.nn import functional as F
 
 from edgesdk.devices import CPU as CPU_FP32
-from edgesdk.devices import TrainDevice, active, training_on
+from edgesdk.devices import TrainDevice, active, configured, placed_on
 from edgesdk.distributed import SINGLE, World, average, average_gradients, world
 from edgesdk.models.encoder import Encoder
 from edgesdk.progress import progress_bar
@@ -79,7 +79,7 @@ def collate(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     length = max(len(encoded[i]) for i in idx)
     ids, mask = tokenizer.pad([encoded[i] for i in idx], length)
-    device = active()  # training batches go where the build trains (a no-op on the CPU)
+    device = active()  # inside a training loop: where its models are (a no-op on the CPU)
     return device.put(torch.from_numpy(ids)), device.put(torch.from_numpy(mask))
 
 
@@ -111,8 +111,8 @@ def optimize(
     run on `device` (default: the build's) and are back on the CPU when this returns."""
     # Data-parallel over the build's processes; a loop given its own device (QAT) runs alone.
     team = world() if device is None else SINGLE
-    device = device or active()
-    with on_device(device, [*modules, *frozen]):
+    device = device or configured()
+    with on_device(device, [*modules, *frozen]), placed_on(device):
         return _optimize(modules, lengths, schedule, rng, loss_fn, description, lr_scale, device, team)
 
 
@@ -130,7 +130,6 @@ def on_device(device: TrainDevice, modules: Sequence[torch.nn.Module]):
 def _optimize(
     modules, lengths, schedule: Schedule, rng, loss_fn, description: str, lr_scale, device: TrainDevice, team: World
 ):
-    # Long function: the optimizer, its schedule and the step loop share every local.
     import time
 
     named = [(n, p) for m in modules for n, p in m.named_parameters() if p.requires_grad]
@@ -260,7 +259,7 @@ def logits_for_ids(
 ) -> np.ndarray:
     """Eager logits of id sequences, batched by length; a progress bar when described. On the
     CPU unless `device` says otherwise (the teacher's labelling pass follows the build's)."""
-    with on_device(device, [model]), training_on(device):
+    with on_device(device, [model]), placed_on(device):
         return _logits(model, tokenizer, encoded, batch_size, description)
 
 

@@ -351,11 +351,3 @@ def profile_adb(artifact: Path, texts: Sequence[str], config: ProfileConfig, ser
         "method": "measured",
         "method_detail": f"on the device with {runner.name}",
     }
-
-
-# --- the app's own BenchmarkActivity -------------------------------------------------------------
-
-
-# The contract with apps/android_template (BenchmarkExtras in edgesdk/.../Benchmark.kt).
-def _runtime(artifact: Path) -> str:
-    return backend_for_path(artifact).name

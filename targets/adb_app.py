@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from edgesdk.converters.evaluation import percentiles
-from edgesdk.targets.adb import RUN_TIMEOUT_S, Adb, _runtime, connect
-
+from edgesdk.converters.registry import backend_for_path
 from edgesdk.errors import TargetError
 from edgesdk.recipe import ProfileConfig
+from edgesdk.targets.adb import RUN_TIMEOUT_S, Adb, connect
 
+# The contract with apps/android_template (BenchmarkExtras in edgesdk/.../Benchmark.kt).
 BENCHMARK_ACTIVITY = "dev.edgesdk.app.BenchmarkActivity"
 BENCHMARK_RESULT = "bench.jsonl"
 POLL_S = 1.0
@@ -114,7 +115,7 @@ def profile_adb_app(
             pass
     return {
         **parse_benchmark_activity(output),
-        "runtime": _runtime(artifact),
+        "runtime": backend_for_path(artifact).name,
         "threads": config.threads,
         "warmup": config.warmup,
         "peak_rss_bytes": None,  # the activity's process is not sampled

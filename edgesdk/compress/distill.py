@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from edgesdk.compress.augment import augment
 from edgesdk.compress.losses import attention_kl, hidden_mse, kd_loss, relation_kl
-from edgesdk.devices import CPU, active
+from edgesdk.devices import CPU, active, configured
 from edgesdk.errors import RecipeError
 from edgesdk.fsutil import atomic_write_npy, sha256_json
 from edgesdk.models.encoder import Encoder
@@ -109,7 +109,7 @@ def teacher_soft_labels(
     status(f"distill: computing {precision} teacher soft labels for {len(encoded)} rows (cached afterwards)")
     model = labelling_teacher(teacher, precision)
     # fp32 labelling runs where the build trains; the int8 labelling teacher is a CPU model.
-    device = active() if precision == "fp32" else CPU
+    device = configured() if precision == "fp32" else CPU
     logits = logits_for_ids(model, tokenizer, encoded, batch_size=128, description="teacher soft labels", device=device)
     if path is not None:
         atomic_write_npy(path, logits)

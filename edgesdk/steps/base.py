@@ -97,9 +97,6 @@ class Inputs:
     def get(self, name: str) -> Optional[Path]:
         return self.path(name) if name in self.resolved else None
 
-    def __contains__(self, name: str) -> bool:
-        return name in self.resolved
-
 
 @dataclass(frozen=True)
 class Context:

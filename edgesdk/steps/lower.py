@@ -34,7 +34,7 @@ from edgesdk.converters.staged_plan import StagedPlan
 from edgesdk.converters.staging import stage_calibrations, stage_methods
 from edgesdk.errors import EdgeSDKError, LoweringError
 from edgesdk.fsutil import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_npy
-from edgesdk.models.model_dir import load_model_dir
+from edgesdk.models.model_dir import LABELS_FILE, load_model_dir
 from edgesdk.progress import native_output_to, status
 from edgesdk.recipe import Recipe
 from edgesdk.steps.artifacts import (
@@ -136,7 +136,7 @@ def lower_bundle(
         atomic_write_bytes(bundle_dir / Path(spec.path).name, data)
         info[f"{spec.runtime}/{spec.precision}"] = {"size_bytes": len(data)}
     tokenizer.save(bundle_dir)
-    shutil.copy2(model_dir / "labels.json", bundle_dir / "labels.json")
+    shutil.copy2(model_dir / LABELS_FILE, bundle_dir / LABELS_FILE)
     BundleInfo(seq_len, labels).write(bundle_dir)
     return info
 

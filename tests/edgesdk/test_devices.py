@@ -83,3 +83,19 @@ def test_a_device_the_build_cannot_use_is_one_line_and_writes_nothing(
     proc = run_cli(*build_args(tiny_recipe, sst2_slice, tiny_teacher, out), "--device", device)
     assert_one_line_error(proc, needle)
     assert not out.exists()
+
+
+def test_tensors_go_to_the_build_device_only_inside_a_training_loop():
+    """Outside optimize (importance passes, calibration, evaluation) models stay on the CPU, so
+    batches must too, whatever device the build trains on."""
+    from edgesdk.devices import active, configured, placed_on
+    from edgesdk.train import collate
+
+    gpu = TrainDevice("cuda", "bf16")  # never used to move a tensor here
+    with training_on(gpu):
+        assert configured() == gpu and active() == CPU
+        ids, _ = collate([[101, 7, 102]], [0], Tokenizer.from_dir(default_teacher_dir()))
+        assert ids.device.type == "cpu"
+        with placed_on(gpu):
+            assert active() == gpu
+    assert configured() == CPU and active() == CPU
