@@ -85,3 +85,11 @@ def test_the_docs_use_only_the_public_api_and_list_all_of_it():
     assert used and used <= public, used - public
     documented = set(re.findall(r"`edgesdk\.(\w+)", text))
     assert public - {"Recipe", "Target"} <= documented, public - documented
+
+
+def test_package_of_a_dir_that_is_no_build_is_one_line_and_writes_nothing(tmp_path):
+    from tests.conftest import assert_one_line_error, run_cli
+
+    proc = run_cli("package", tmp_path)
+    assert_one_line_error(proc, "is not an edgesdk build dir", "run edgesdk build first")
+    assert list(tmp_path.iterdir()) == []
