@@ -1,6 +1,6 @@
 """edgesdk: tiny, fast, verified BERT-class text classifiers for phones and MCUs.
 
-The public API (docs/api.md) is `build`, `evaluate`, `profile`, `package`, `render_report`,
+The public API (docs/api.md) is `build`, `evaluate`, `profile`, `package`, `sweep`, `render_report`,
 `list_targets`, `target_aliases`, `load_target`, `load_recipe`, `Recipe`, `Target` and
 `DataOptions`, defined in edgesdk/api.py. They load on first use: `import edgesdk.errors` (and the CLI's --help) must not
 pay for torch and the runtimes.
@@ -17,6 +17,7 @@ __all__ = [
     "evaluate",
     "profile",
     "package",
+    "sweep",
     "render_report",
     "list_targets",
     "target_aliases",

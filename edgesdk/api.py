@@ -26,6 +26,9 @@ from edgesdk.pipeline import BuildRequest, BuildResult
 from edgesdk.pipeline import build as run_build
 from edgesdk.recipe import ProfileConfig, Recipe, TrainConfig, load_recipe
 from edgesdk.report import finished_build, rerender
+from edgesdk.sweep.grid import default_grid
+from edgesdk.sweep.runner import SweepRequest
+from edgesdk.sweep.runner import sweep as run_sweep
 from edgesdk.targets.adb_app import profile_adb_app
 from edgesdk.targets.profiler_registry import profile_artifact
 from edgesdk.targets.registry import ALIASES, TargetSpec, get_target
@@ -160,6 +163,40 @@ def package(build_dir: PathLike, check_data: Optional[PathLike] = None, text_col
     result = package_build(out, spec, texts)
     render_report(out)
     return result
+
+
+def sweep(
+    target: Union[str, Target],
+    recipe: Union[str, Recipe, None] = None,
+    grid: Optional[PathLike] = None,
+    out: Optional[PathLike] = None,
+    data: Optional[DataOptions] = None,
+    teacher: Optional[PathLike] = None,
+    ray_address: Optional[str] = None,
+    cpus_per_variant: Optional[int] = None,
+    reuse: Sequence[PathLike] = (),
+) -> dict:
+    """Build every variant of `grid` (default: the recipe's bundled grid) as a Ray task, keep the
+    ones that fit `target` and return the Pareto front with the best fitting variant
+    (`edgesdk sweep`; docs/sweep.md). Writes sweep.json, sweep.md and sweep.png to `out`
+    (default build/sweep-<recipe>-<target>); a second call resumes from the finished variants.
+    `ray_address`: an existing cluster (host:port, ray://host:port, auto); None starts a local
+    Ray. `reuse`: finished builds whose steps the variants may take instead of re-running them."""
+    spec = load_target(target)
+    parsed = recipe if isinstance(recipe, Recipe) else load_recipe(recipe or spec.default_recipe)
+    out_dir = Path(out) if out is not None else Path("build") / f"sweep-{parsed.name}-{spec.id}"
+    request = SweepRequest(
+        spec,
+        parsed,
+        Path(grid) if grid is not None else default_grid(parsed),
+        out_dir,
+        (data or DataOptions()).overrides(),
+        None if teacher is None else str(teacher),
+        ray_address,
+        cpus_per_variant,
+        tuple(Path(p) for p in reuse),
+    )
+    return run_sweep(request)
 
 
 def render_report(build_dir: PathLike) -> dict:

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgesdk.errors import EdgeSDKError
-from edgesdk.fmt import fmt_mb, fmt_ms
+from edgesdk.fmt import fmt_bytes, fmt_mb, fmt_ms
 from edgesdk.progress import error, notice
 
 app = typer.Typer(
@@ -77,6 +77,56 @@ def build(
     result = api.build(target, recipe, data, teacher, out, device)
     if result.report:  # rank 0 of a multi-process build (or the only process) reports
         _print_summary(result.report, result.out_dir, result.cached_steps)
+
+
+@app.command()
+def sweep(
+    target: str = typer.Option(..., "--target", "-t", help=TARGET_HELP),
+    recipe: Optional[str] = typer.Option(
+        None, "--recipe", "-r", help="the base recipe (default: the target's default_recipe)"
+    ),
+    grid: Optional[Path] = typer.Option(
+        None, "--grid", help="grid YAML: recipe keys and their values (default: the recipe's bundled grid)"
+    ),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="an existing Ray cluster (host:port, ray://host:port, auto); default: a local Ray"
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="sweep dir (default: build/sweep-<recipe>-<target>)"),
+    train: Optional[Path] = typer.Option(None, "--train", help="training data (default: bundled SST-2)"),
+    dev: Optional[Path] = typer.Option(None, "--dev", help="dev data (default: carved from --train)"),
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help="HF BERT-family checkpoint dir"),
+    cpus_per_variant: Optional[int] = typer.Option(
+        None,
+        "--cpus-per-variant",
+        min=1,
+        help="CPUs each variant's build declares to Ray (default: all of this machine's)",
+    ),
+    reuse: list[Path] = typer.Option([], "--from", help="a finished build whose steps variants may reuse (repeatable)"),
+) -> None:
+    """Build a grid of recipe variants on Ray, keep those that fit the target, write the Pareto front."""
+    import edgesdk.api as api  # lazy: see build
+
+    data = api.DataOptions(train, dev)
+    result = api.sweep(target, recipe, grid, out, data, teacher, ray_address, cpus_per_variant, reuse)
+    _print_sweep(result)
+
+
+def _print_sweep(result: dict) -> None:
+    table = Table(title=f"sweep {result['recipe']} on {result['target']}")
+    for col in ("variant", "status", "accuracy", "latency ms", "size", "front"):
+        table.add_column(col)
+    for r in result["variants"]:
+        fits = r["status"] == "fits"
+        table.add_row(
+            r["name"],
+            r["status"],
+            f"{r['accuracy']:.4f}" if fits else "-",
+            fmt_ms(r["latency_ms_mean"]) if fits else "-",
+            fmt_bytes(r["size_bytes"]) if fits else "-",
+            "yes" if r.get("front") else "",
+        )
+    out_console.print(table)
+    out_console.print(f"best fitting variant: {result['best'] or 'none fits'}")
 
 
 @app.command("eval")

@@ -58,3 +58,7 @@ class OutputError(EdgeSDKError):
 
 class PackageError(EdgeSDKError):
     """An app or firmware package cannot be written or fails its own check."""
+
+
+class SweepError(EdgeSDKError):
+    """A sweep cannot start: a grid file that names no recipe key, an unreachable Ray cluster."""

@@ -36,6 +36,7 @@ from edgesdk.models.model_dir import resolve_teacher_dir
 from edgesdk.progress import console, status
 from edgesdk.recipe import Recipe
 from edgesdk.report import write_report
+from edgesdk.step_store import StepStore
 from edgesdk.steps import PIPELINE, Build, Context, Step
 from edgesdk.steps.artifacts import artifact_entries
 from edgesdk.steps.base import Inputs
@@ -55,6 +56,7 @@ class BuildRequest:
     out_dir: Path
     data_overrides: dict = field(default_factory=dict)  # train/dev/text_column/label_column
     teacher_dir: Optional[str] = None
+    step_store: Optional[Path] = None  # finished steps shared with other builds by key (edgesdk/step_store.py)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,8 @@ def validate(request: BuildRequest, team: World = SINGLE) -> Build:
     status(f"data: {len(task.train)} train / {len(task.dev)} dev rows, labels {', '.join(task.label_map.names[:8])}")
     if not device.is_default:
         status(f"train: on {device.type} in {device.precision}")
-    return Build(recipe, task, target, out, task_hash(task), base_dir, device)
+    store = None if request.step_store is None else StepStore(request.step_store)
+    return Build(recipe, task, target, out, task_hash(task), base_dir, device, store)
 
 
 def run_steps(build: Build, manifest: Manifest, team: World = SINGLE) -> list[str]:
@@ -152,7 +155,8 @@ def run_steps(build: Build, manifest: Manifest, team: World = SINGLE) -> list[st
                 if i <= together and step.trains:  # rank 0's decision: every rank trains, or none does
                     runs = from_rank0(manifest.stale_reason(step.name, key) is not None if team.writes else None)
                 if team.writes:
-                    run_here(step, Context(build, inputs, key, build.out / outputs[0]), manifest, outputs, cached)
+                    context = Context(build, inputs, key, build.out / outputs[0])
+                    run_here(step, context, manifest, outputs, cached, build.step_store)
                 elif step.trains and runs:
                     step.run(Context(build, inputs, key, scratch / outputs[0]))
                 if i <= together:
@@ -167,9 +171,14 @@ def run_steps(build: Build, manifest: Manifest, team: World = SINGLE) -> list[st
     return cached
 
 
-def run_here(step: Step, context: Context, manifest: Manifest, outputs: list[str], cached: list[str]) -> None:
-    """Run one step in this process unless the manifest holds it fresh, saying why it runs."""
+def run_here(
+    step: Step, context: Context, manifest: Manifest, outputs: list[str], cached: list[str], store: Optional[StepStore]
+) -> None:
+    """Run one step in this process unless the manifest (or the step store) holds it fresh, saying why it runs."""
     status(f"step {step.name}")
+    if store is not None and manifest.stale_reason(step.name, context.key) is not None:
+        if store.restore(manifest, step.name, context.key):
+            status(f"step {step.name}: taken from the step store ({store.root})")
 
     def announce(reason: str) -> None:
         if reason:  # a step that ran before: say what made it run again
@@ -179,5 +188,7 @@ def run_here(step: Step, context: Context, manifest: Manifest, outputs: list[str
     if was_cached:
         cached.append(step.name)
         status(f"step {step.name}: cached")
+    if store is not None:
+        store.publish(manifest, step.name)
     if step.check is not None:
         step.check(info)

@@ -405,7 +405,7 @@ class Recipe(_Section):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def _format_validation_error(source: str, err: ValidationError) -> str:
+def format_validation_error(source: str, err: ValidationError) -> str:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
@@ -427,7 +427,7 @@ def parse_recipe(text: str, source: str = "<string>") -> Recipe:
     try:
         return Recipe.model_validate(raw)
     except ValidationError as exc:
-        raise RecipeError(_format_validation_error(source, exc)) from None
+        raise RecipeError(format_validation_error(source, exc)) from None
 
 
 def load_recipe(path_or_name: Optional[str] = None) -> Recipe:

@@ -40,11 +40,14 @@ LENGTH_POOL_BATCHES = 50
 def available_cores() -> int:
     """Cores this process may run on: the affinity mask, not `os.cpu_count()`. Under
     `taskset` or a container's cpuset, more threads than cores oversubscribe them and every
-    step waits on the others."""
+    step waits on the others. OMP_NUM_THREADS lowers it (Ray sets it to a task's num_cpus:
+    two sweep variants side by side must not each take every core)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS has no affinity mask
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return min(cores, int(limit)) if limit.isdigit() and int(limit) > 0 else cores
 
 
 def use_available_cores() -> int:

@@ -19,5 +19,5 @@ echo "> creating .venv with the pinned toolchain (first time: ~2 min)" >&2
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first and alone: an unpinned resolve would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -c requirements.lock -e ".[test]"
+.venv/bin/python -m pip install -q -c requirements.lock -e ".[test,sweep]"
 echo "$want" > "$stamp"

@@ -3,7 +3,7 @@
 The layers (docs/architecture.md), lowest first; a module may import its own layer and the
 ones below, never above:
 
-    base       version, errors, fsutil, progress, fmt, recipe, exit_rule, manifest, tokenizer, devices, distributed, task, ondevice/
+    base       version, errors, fsutil, progress, fmt, recipe, exit_rule, manifest, step_store, tokenizer, devices, distributed, task, ondevice/
     models     models/
     learning   train, compress/
     runtimes   converters/
@@ -11,6 +11,7 @@ ones below, never above:
     apps       apps/
     steps      steps/, report, report_summary, report_plots
     pipeline   pipeline
+    sweep      sweep/
     api        edgesdk/__init__ (the public API), api, cli
 
 Sizes: no module over 450 lines, no function over 60 unless a `# Long function: why` comment
@@ -48,6 +49,7 @@ LAYERS = (
             "recipe",
             "exit_rule",
             "manifest",
+            "step_store",
             "tokenizer",
             "devices",
             "distributed",
@@ -62,6 +64,7 @@ LAYERS = (
     ("apps", ("apps",)),
     ("steps", ("steps", "report", "report_markdown", "report_summary", "report_plots", "demo_data", "recipes")),
     ("pipeline", ("pipeline",)),
+    ("sweep", ("sweep",)),
     ("api", ("__init__", "api", "launch", "cli")),
 )
 RANK = {part: rank for rank, (_, parts) in enumerate(LAYERS) for part in parts}

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional, Union
 from edgesdk.devices import CPU, TrainDevice
 from edgesdk.manifest import Manifest, StepKey
 from edgesdk.recipe import Recipe
+from edgesdk.step_store import StepStore
 from edgesdk.targets.registry import TargetSpec
 from edgesdk.task import Task
 
@@ -31,6 +32,7 @@ class Build:
     data_hash: str
     teacher_base: Path  # the teacher checkpoint the build starts from
     device: TrainDevice = CPU  # where the training steps train (recipe train:, --device)
+    step_store: Optional[StepStore] = None  # finished steps shared with other builds (a sweep's variants)
 
 
 @dataclass(frozen=True)
