@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import checkout  # noqa: E402
 import peers  # noqa: E402
 import students  # noqa: E402
+from edgesdk.sweep.front import dominates  # noqa: E402  (the sweep's rule: accuracy up, the rest down)
 
 DEFAULT_VARIANTS = {  # the sweep a fresh run builds: student size x the quantization modes
     "sst2": ["teacher", "enc4x128", "enc2x128", "cnn"],
@@ -63,12 +64,6 @@ def dev_fingerprint(build: Path) -> tuple[str, list[str], list[int]]:
 
 def point_of(row: dict) -> tuple[float, float, float]:
     return row["accuracy"], row["latency_ms"]["mean"], row["size_bytes"]
-
-
-def dominates(a: tuple, b: tuple) -> bool:
-    """a is at least as accurate, fast and small as b, and strictly better in one."""
-    no_worse = a[0] >= b[0] and a[1] <= b[1] and a[2] <= b[2]
-    return no_worse and (a[0] > b[0] or a[1] < b[1] or a[2] < b[2])
 
 
 def mark_fronts(rows: list[dict]) -> None:

@@ -96,6 +96,7 @@ def sweep(request: SweepRequest) -> dict:
         "target": request.target.id,
         "recipe": request.recipe.name,
         "grid": str(request.grid),
+        "sweep_dir": str(out),
         "dev_rows": len(dev_texts),
         "latency_note": note,
         "best": best,
@@ -151,7 +152,7 @@ def ray_session(address: Optional[str]) -> Iterator:
             num_cpus=None if address else available_cores(),
             include_dashboard=False,
             log_to_driver=False,
-            logging_level=logging.WARNING,
+            logging_level=logging.ERROR,  # not Ray's start-up notices: the sweep reports itself
             runtime_env={"env_vars": env},
         )
     except (ConnectionError, RuntimeError) as exc:
