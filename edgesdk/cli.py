@@ -38,25 +38,27 @@ out_console = Console(markup=False, width=None if sys.stdout.isatty() else 100_0
 OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 TARGET_HELP = "target id or family alias (see `edgesdk targets`): host, android, ..."
+# Options `build` and `sweep` share (one declaration, one help text).
+TARGET_OPTION = typer.Option(..., "--target", "-t", help=TARGET_HELP)
+RECIPE_OPTION = typer.Option(
+    None, "--recipe", "-r", help="recipe YAML file or bundled recipe name (default: the target's default_recipe)"
+)
+TRAIN_OPTION = typer.Option(None, "--train", help="training data (.csv/.tsv/.jsonl); default: bundled SST-2")
+DEV_OPTION = typer.Option(None, "--dev", help="dev data; default: carved from --train (stratified, seeded)")
+TEXT_COLUMN_OPTION = typer.Option(None, "--text-column", help="text column (default: detected)")
+LABEL_COLUMN_OPTION = typer.Option(None, "--label-column", help="label column (default: detected)")
+TEACHER_OPTION = typer.Option(None, "--teacher", help="HF BERT-family checkpoint dir (default: all-MiniLM-L6-v2)")
 
 
 @app.command()
 def build(
-    target: str = typer.Option(..., "--target", "-t", help=TARGET_HELP),
-    recipe: Optional[str] = typer.Option(
-        None, "--recipe", "-r", help="recipe YAML file or bundled recipe name (default: the target's default_recipe)"
-    ),
-    train: Optional[Path] = typer.Option(
-        None, "--train", help="training data (.csv/.tsv/.jsonl); default: bundled SST-2"
-    ),
-    dev: Optional[Path] = typer.Option(
-        None, "--dev", help="dev data; default: carved from --train (stratified, seeded)"
-    ),
-    text_column: Optional[str] = typer.Option(None, "--text-column", help="text column (default: detected)"),
-    label_column: Optional[str] = typer.Option(None, "--label-column", help="label column (default: detected)"),
-    teacher: Optional[Path] = typer.Option(
-        None, "--teacher", help="HF BERT-family checkpoint dir (default: all-MiniLM-L6-v2)"
-    ),
+    target: str = TARGET_OPTION,
+    recipe: Optional[str] = RECIPE_OPTION,
+    train: Optional[Path] = TRAIN_OPTION,
+    dev: Optional[Path] = DEV_OPTION,
+    text_column: Optional[str] = TEXT_COLUMN_OPTION,
+    label_column: Optional[str] = LABEL_COLUMN_OPTION,
+    teacher: Optional[Path] = TEACHER_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="build dir (default: build/<recipe name>)"),
     device: Optional[str] = typer.Option(
         None, "--device", help="where training runs: auto, cpu, cuda or mps (default: the recipe's train.device)"
@@ -81,10 +83,8 @@ def build(
 
 @app.command()
 def sweep(
-    target: str = typer.Option(..., "--target", "-t", help=TARGET_HELP),
-    recipe: Optional[str] = typer.Option(
-        None, "--recipe", "-r", help="the base recipe (default: the target's default_recipe)"
-    ),
+    target: str = TARGET_OPTION,
+    recipe: Optional[str] = RECIPE_OPTION,
     grid: Optional[Path] = typer.Option(
         None, "--grid", help="grid YAML: recipe keys and their values (default: the recipe's bundled grid)"
     ),
@@ -92,9 +92,11 @@ def sweep(
         None, "--ray-address", help="an existing Ray cluster (host:port, ray://host:port, auto); default: a local Ray"
     ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="sweep dir (default: build/sweep-<recipe>-<target>)"),
-    train: Optional[Path] = typer.Option(None, "--train", help="training data (default: bundled SST-2)"),
-    dev: Optional[Path] = typer.Option(None, "--dev", help="dev data (default: carved from --train)"),
-    teacher: Optional[Path] = typer.Option(None, "--teacher", help="HF BERT-family checkpoint dir"),
+    train: Optional[Path] = TRAIN_OPTION,
+    dev: Optional[Path] = DEV_OPTION,
+    text_column: Optional[str] = TEXT_COLUMN_OPTION,
+    label_column: Optional[str] = LABEL_COLUMN_OPTION,
+    teacher: Optional[Path] = TEACHER_OPTION,
     cpus_per_variant: Optional[int] = typer.Option(
         None,
         "--cpus-per-variant",
@@ -106,7 +108,7 @@ def sweep(
     """Build a grid of recipe variants on Ray, keep those that fit the target, write the Pareto front."""
     import edgesdk.api as api  # lazy: see build
 
-    data = api.DataOptions(train, dev)
+    data = api.DataOptions(train, dev, text_column, label_column)
     result = api.sweep(target, recipe, grid, out, data, teacher, ray_address, cpus_per_variant, reuse)
     _print_sweep(result)
 

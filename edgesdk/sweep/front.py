@@ -62,8 +62,8 @@ def markdown(sweep: dict) -> str:
         "",
         f"**Best fitting variant: {sweep['best'] or 'none fits'}**",
         "",
-        "| variant | status | artifact | accuracy | latency ms | size | RAM | front |",
-        "|---|---|---|---:|---:|---:|---:|:---:|",
+        "| variant | status | artifact | accuracy | latency ms | size | flash | RAM | front |",
+        "|---|---|---|---:|---:|---:|---:|---:|:---:|",
     ]
     for r in sweep["variants"]:
         if r["status"] == "fits":
@@ -72,11 +72,12 @@ def markdown(sweep: dict) -> str:
                 f"{r['accuracy']:.4f}",
                 fmt_ms(r["latency_ms_mean"]) + (" (est.)" if r["latency_kind"] == "estimate" else ""),
                 fmt_bytes(r["size_bytes"]),
+                fmt_bytes(r["flash_bytes"]),
                 fmt_bytes(r["ram_bytes"]),
                 "yes" if r.get("front") else "",
             ]
         else:
-            cells = [r.get("reason", "")[:160].replace("|", "/"), "", "", "", "", ""]
+            cells = [r.get("reason", "")[:160].replace("|", "/"), "", "", "", "", "", ""]
         lines.append(f"| {r['name']} | {r['status']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

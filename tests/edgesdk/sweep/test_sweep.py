@@ -11,6 +11,7 @@ import sys
 import time
 
 from tests.conftest import assert_one_line_error, run_cli
+from tests.edgesdk.test_build_quantized import build_args
 from tests.edgesdk.test_distributed import lean_recipe
 
 GRID = "axes:\n  quantize.precisions: [[fp32], [int8-dynamic]]\n"
@@ -18,25 +19,7 @@ NAMES = ["precisions=fp32", "precisions=int8-dynamic"]
 
 
 def sweep_args(recipe, grid, sst2_slice, teacher, out, *extra):
-    train, dev = sst2_slice
-    return [
-        "sweep",
-        "--target",
-        "host",
-        "--recipe",
-        recipe,
-        "--grid",
-        grid,
-        "--train",
-        train,
-        "--dev",
-        dev,
-        "--teacher",
-        teacher,
-        "--out",
-        out,
-        *extra,
-    ]
+    return ("sweep", *build_args(recipe, sst2_slice, teacher, out)[1:], "--grid", grid, *extra)
 
 
 def test_an_interrupted_sweep_resumes_from_its_finished_variant(tmp_path, tiny_teacher, sst2_slice):
