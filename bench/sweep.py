@@ -36,16 +36,32 @@ def main() -> None:
     sweep = edgesdk.sweep(args.target, args.recipe, args.grid, args.out, reuse=args.reuse)
     seconds = round(time.perf_counter() - start, 1)
     out = Path(sweep["sweep_dir"])
+    built = build_seconds(out, sweep["variants"])
     stem = args.results / f"sweep_{sweep['target']}"
     args.results.mkdir(parents=True, exist_ok=True)
-    (stem.with_suffix(".json")).write_text(json.dumps({**sweep, "seconds": seconds}, indent=1) + "\n")
+    (stem.with_suffix(".json")).write_text(
+        json.dumps({**sweep, "seconds": seconds, "build_seconds": built}, indent=1) + "\n"
+    )
     for suffix in (".md", ".png"):
         if (out / f"sweep{suffix}").exists():
             shutil.copy2(out / f"sweep{suffix}", stem.with_suffix(suffix))
     print((out / "sweep.md").read_text())
     print(
-        f"sweep on {sweep['target']}: {len(sweep['variants'])} variants in {seconds:.0f} s; best fitting: {sweep['best']}"
+        f"sweep on {sweep['target']}: {len(sweep['variants'])} variants; this run {seconds:.0f} s, the variants' builds "
+        f"{built:.0f} s of steps run (not taken from the step store); best fitting: {sweep['best']}"
     )
+
+
+def build_seconds(out: Path, rows: list[dict]) -> float:
+    """Seconds of the steps the sweep's builds ran themselves (restored and cached steps excluded),
+    over every run of the sweep (a resumed one too): what the sweep cost beyond what it reused."""
+    total = 0.0
+    for row in rows:
+        manifest = out / row["build_dir"] / "manifest.json"
+        if manifest.exists():
+            steps = json.loads(manifest.read_text())["steps"].values()
+            total += sum(s.get("seconds", 0.0) for s in steps if "restored" not in s)
+    return round(total, 1)
 
 
 if __name__ == "__main__":

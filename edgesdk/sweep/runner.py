@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from edgesdk.errors import EdgeSDKError, FitError, SweepError
-from edgesdk.fsutil import CACHE_FIX, atomic_write_json, cache_root, check_output_dir
+from edgesdk.fsutil import CACHE_FIX, atomic_write_json, cache_root, check_output_dir, sha256_file
 from edgesdk.manifest import MANIFEST_FILE
 from edgesdk.models.hf_import import check_teacher_dir
 from edgesdk.models.model_dir import resolve_teacher_dir
@@ -42,7 +42,7 @@ from edgesdk.targets.profiler_registry import profile_artifact
 from edgesdk.targets.registry import TargetSpec, get_target
 from edgesdk.train import available_cores
 
-RETIME_ROUNDS = 3
+RETIME_ROUNDS = 5
 RAY_MISSING = (
     "Ray is not installed in this environment; install it with `pip install 'edgesdk[sweep]'` (`make venv` does)"
 )
@@ -267,25 +267,32 @@ def finished_rows(out: Path, variants: list[Variant]) -> dict[str, dict]:
 
 
 def retime(rows: list[dict], out: Path, target: TargetSpec, texts: list[str], recipe: Recipe) -> str:
-    """Time every measured shipped artifact again, interleaved, with nothing else running."""
+    """Time every measured shipped artifact again, interleaved, with nothing else running.
+    Variants that ship the same bytes (another runtime list that picked the same file) are
+    timed once and share the figure: two timings of one file differ only by the machine's noise."""
     timed = [r for r in rows if r["status"] == "fits" and r["latency_kind"] == "measured"]
     if not timed:
         return "estimated from instruction counts (cycles per instruction x clock)"
-    samples: dict[str, list[float]] = {r["name"]: [] for r in timed}
-    with progress_bar("re-timing the fitting artifacts", RETIME_ROUNDS * len(timed)) as bar:
+    files: dict[str, tuple[Path, TargetSpec]] = {}
+    for r in timed:
+        build = out / r["build_dir"]
+        r["artifact_sha256"] = sha256_file(build / r["artifact"])
+        files.setdefault(r["artifact_sha256"], (build / r["artifact"], profiled_on(build, r["artifact"], target)))
+    samples: dict[str, list[float]] = {digest: [] for digest in files}
+    order = list(files)
+    with progress_bar("re-timing the fitting artifacts", RETIME_ROUNDS * len(order)) as bar:
         for round_ in range(RETIME_ROUNDS):
-            for r in timed if round_ % 2 == 0 else timed[::-1]:
-                build = out / r["build_dir"]
-                where = profiled_on(build, r["artifact"], target)
-                measured = profile_artifact(where, build / r["artifact"], texts, recipe.profile)
-                samples[r["name"]].append(measured["latency_ms"]["mean"])
+            for digest in order if round_ % 2 == 0 else order[::-1]:
+                path, where = files[digest]
+                samples[digest].append(profile_artifact(where, path, texts, recipe.profile)["latency_ms"]["mean"])
                 bar.advance()
     for r in timed:
         r.setdefault("latency_ms_build", r["latency_ms_mean"])
-        r["latency_ms_mean"] = round(statistics.median(samples[r["name"]]), 4)
+        r["latency_ms_rounds"] = [round(x, 4) for x in samples[r["artifact_sha256"]]]
+        r["latency_ms_mean"] = round(statistics.median(samples[r["artifact_sha256"]]), 4)
     return (
         f"measured again after the builds, the median of {RETIME_ROUNDS} interleaved rounds of "
-        f"{recipe.profile.repetitions} runs at {recipe.profile.threads} threads"
+        f"{recipe.profile.repetitions} runs at {recipe.profile.threads} threads (each distinct file once)"
     )
 
 

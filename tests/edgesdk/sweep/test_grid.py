@@ -61,8 +61,8 @@ def test_a_bad_grid_is_one_sweep_error_naming_it(tmp_path, text, needle):
 
 
 def test_bundled_grids_load_and_hold_six_variants():
-    for name in ("default", "mcu"):
+    for name in ("default", "mcu", "mcu-512k"):
         recipe = load_recipe(name)
-        assert len(load_grid(default_grid(recipe), recipe)) == 6
+        assert len(load_grid(default_grid(recipe), recipe)) == {"mcu-512k": 4}.get(name, 6)
     with pytest.raises(SweepError, match="pass --grid"):
         default_grid(load_recipe("student"))

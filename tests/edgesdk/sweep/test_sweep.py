@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+from edgesdk.sweep.runner import RETIME_ROUNDS
 from tests.conftest import assert_one_line_error, run_cli
 from tests.edgesdk.test_build_quantized import build_args
 from tests.edgesdk.test_distributed import lean_recipe
@@ -50,7 +51,9 @@ def test_an_interrupted_sweep_resumes_from_its_finished_variant(tmp_path, tiny_t
     for r in sweep["variants"]:  # accuracy as the build verified it in the runtime; latency taken again
         report = json.loads((out / r["build_dir"] / "report.json").read_text())
         assert r["accuracy"] == report["summary"]["artifact"]["accuracy"]
-        assert r["precision"] == r["name"].split("=")[1] and r["latency_ms_mean"] > 0 and "latency_ms_build" in r
+        assert r["precision"] == r["name"].split("=")[1] and "latency_ms_build" in r
+        assert len(r["latency_ms_rounds"]) == RETIME_ROUNDS and min(r["latency_ms_rounds"]) > 0
+        assert r["latency_ms_mean"] == sorted(r["latency_ms_rounds"])[RETIME_ROUNDS // 2]  # their median
     # The second variant took the first one's teacher and student from the step store.
     steps = json.loads((out / "variants" / NAMES[1] / "manifest.json").read_text())["steps"]
     assert steps["student"].get("restored") == "step store" and steps["teacher"].get("restored") == "step store"
