@@ -37,7 +37,7 @@ from edgesdk.recipe import Recipe
 from edgesdk.step_store import StepStore
 from edgesdk.steps.data import prepare_task
 from edgesdk.sweep import front
-from edgesdk.sweep.grid import Variant, dir_name, load_grid
+from edgesdk.sweep.grid import GRIDS_DIR, Variant, dir_name, load_grid
 from edgesdk.targets.profiler_registry import profile_artifact
 from edgesdk.targets.registry import TargetSpec, get_target
 from edgesdk.train import available_cores
@@ -95,7 +95,7 @@ def sweep(request: SweepRequest) -> dict:
     result = {
         "target": request.target.id,
         "recipe": request.recipe.name,
-        "grid": str(request.grid),
+        "grid": grid_label(request.grid),
         "sweep_dir": str(out),
         "dev_rows": len(dev_texts),
         "latency_note": note,
@@ -105,6 +105,14 @@ def sweep(request: SweepRequest) -> dict:
     }
     front.write(out, result)
     return result
+
+
+def grid_label(grid: Path) -> str:
+    """A bundled grid by its place in the package (recipes/grids/NAME.yaml), any other as given."""
+    try:
+        return f"recipes/grids/{grid.resolve().relative_to(GRIDS_DIR.resolve())}"
+    except ValueError:
+        return str(grid)
 
 
 def validate(request: SweepRequest, out: Path) -> list[Variant]:
