@@ -21,7 +21,8 @@ from edgesdk.targets.registry import get_target
 from edgesdk.errors import EdgeSDKError
 from edgesdk.recipe import load_recipe
 from edgesdk.steps.artifacts import ArtifactSpec
-from edgesdk.steps.fit import fit_all, read_json
+from edgesdk.fsutil import read_json
+from edgesdk.steps.fit import fit_all
 from edgesdk.steps.lower import LoweredModels, lower_all
 from edgesdk.steps.profile import profile_all
 from edgesdk.steps.prune import PRUNED_DIR, build_pruned_dir

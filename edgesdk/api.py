@@ -75,6 +75,12 @@ class DataOptions:
         }
 
 
+def _target_and_recipe(target: Union[str, Target], recipe: Union[str, Recipe, None]) -> tuple[Target, Recipe]:
+    """The target, and the recipe given (a Recipe, a YAML path, a bundled name) or the target's default."""
+    spec = load_target(target)
+    return spec, recipe if isinstance(recipe, Recipe) else load_recipe(recipe or spec.default_recipe)
+
+
 def build(
     target: Union[str, Target],
     recipe: Union[str, Recipe, None] = None,
@@ -87,8 +93,7 @@ def build(
     (`edgesdk build`). `recipe`: a Recipe, a YAML path or a bundled recipe name (default: the
     target's). `out` defaults to build/<recipe name>. Resumes an interrupted build in `out`.
     `device` (cpu, cuda, mps, auto) overrides the recipe's `train.device`."""
-    spec = load_target(target)
-    parsed = recipe if isinstance(recipe, Recipe) else load_recipe(recipe or spec.default_recipe)
+    spec, parsed = _target_and_recipe(target, recipe)
     if device is not None:
         choices = get_args(TrainConfig.model_fields["device"].annotation)
         if device not in choices:
@@ -182,8 +187,7 @@ def sweep(
     (default build/sweep-<recipe>-<target>); a second call resumes from the finished variants.
     `ray_address`: an existing cluster (host:port, ray://host:port, auto); None starts a local
     Ray. `reuse`: finished builds whose steps the variants may take instead of re-running them."""
-    spec = load_target(target)
-    parsed = recipe if isinstance(recipe, Recipe) else load_recipe(recipe or spec.default_recipe)
+    spec, parsed = _target_and_recipe(target, recipe)
     out_dir = Path(out) if out is not None else Path("build") / f"sweep-{parsed.name}-{spec.id}"
     request = SweepRequest(
         spec,

@@ -132,7 +132,16 @@ def atomic_copy_dir(src: Path, dst: Path) -> Path:
 
 
 def publish_dir(src: Path, dst: Path) -> Path:
-    """Copy the flat dir `src` to `dst` unless another writer got there first: for
+    """Copy the flat dir `src` to `dst` unless another writer got there first (`first_writer_dir`)."""
+    with first_writer_dir(dst) as tmp:
+        for f in src.iterdir():
+            shutil.copy2(f, tmp / f.name)
+    return dst
+
+
+@contextmanager
+def first_writer_dir(dst: Path) -> Iterator[Path]:
+    """Yield a temp dir that becomes `dst` unless another writer got there first: for
     content-keyed caches that two builds may fill at once (same key, same content). Unlike
     atomic_dir, an existing `dst` is never removed, so a build reading it meanwhile cannot see
     it half gone; the rename either lands the whole copy or finds the other writer's and keeps
@@ -140,8 +149,7 @@ def publish_dir(src: Path, dst: Path) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=TEMP_SUFFIX, dir=dst.parent))
     try:
-        for f in src.iterdir():
-            shutil.copy2(f, tmp / f.name)
+        yield tmp
         try:
             os.rename(tmp, dst)  # fails on a non-empty dst: the first copy stays
         except OSError:
@@ -150,7 +158,10 @@ def publish_dir(src: Path, dst: Path) -> Path:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return dst
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def sha256_file(path: Path) -> str:

@@ -95,11 +95,14 @@ class Manifest:
         outputs: list[str],
         fn: Callable[[], dict | None],
         announce: Callable[[str], None] = lambda reason: None,
+        restore: Callable[[], bool] = lambda: False,
     ) -> tuple[dict, bool]:
-        """Run `fn` unless fresh, first telling `announce` why (see `stale_reason`). Returns
-        (the step's recorded info, whether it was cached)."""
+        """Run `fn` unless fresh, first telling `announce` why (see `stale_reason`). A stale step
+        is first offered to `restore` (a step store filling in the outputs and this manifest's
+        entry); when it does, the step counts as cached. Returns (the step's recorded info,
+        whether it was cached)."""
         reason = self.stale_reason(name, key)
-        if reason is None:
+        if reason is None or restore():
             return self.steps[name].get("info", {}), True
         announce(reason)
         self.steps.pop(name, None)

@@ -155,8 +155,7 @@ def run_steps(build: Build, manifest: Manifest, team: World = SINGLE) -> list[st
                 if i <= together and step.trains:  # rank 0's decision: every rank trains, or none does
                     runs = from_rank0(manifest.stale_reason(step.name, key) is not None if team.writes else None)
                 if team.writes:
-                    context = Context(build, inputs, key, build.out / outputs[0])
-                    run_here(step, context, manifest, outputs, cached, build.step_store)
+                    run_here(step, Context(build, inputs, key, build.out / outputs[0]), manifest, outputs, cached)
                 elif step.trains and runs:
                     step.run(Context(build, inputs, key, scratch / outputs[0]))
                 if i <= together:
@@ -171,20 +170,23 @@ def run_steps(build: Build, manifest: Manifest, team: World = SINGLE) -> list[st
     return cached
 
 
-def run_here(
-    step: Step, context: Context, manifest: Manifest, outputs: list[str], cached: list[str], store: Optional[StepStore]
-) -> None:
-    """Run one step in this process unless the manifest (or the step store) holds it fresh, saying why it runs."""
+def run_here(step: Step, context: Context, manifest: Manifest, outputs: list[str], cached: list[str]) -> None:
+    """Run one step in this process unless the manifest holds it fresh or the build's step
+    store has it, saying why it runs."""
     status(f"step {step.name}")
-    if store is not None and manifest.stale_reason(step.name, context.key) is not None:
-        if store.restore(manifest, step.name, context.key):
-            status(f"step {step.name}: taken from the step store ({store.root})")
+    store = context.build.step_store
 
     def announce(reason: str) -> None:
         if reason:  # a step that ran before: say what made it run again
             status(f"step {step.name}: running again ({reason})")
 
-    info, was_cached = manifest.run(step.name, context.key, outputs, lambda: step.run(context), announce)
+    def restore() -> bool:
+        if store is None or not store.restore(manifest, step.name, context.key):
+            return False
+        status(f"step {step.name}: taken from the step store ({store.root})")
+        return True
+
+    info, was_cached = manifest.run(step.name, context.key, outputs, lambda: step.run(context), announce, restore)
     if was_cached:
         cached.append(step.name)
         status(f"step {step.name}: cached")

@@ -12,14 +12,11 @@ has the hash recorded for it.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from edgesdk.fsutil import TEMP_SUFFIX, atomic_write_json
-from edgesdk.manifest import MANIFEST_FILE, Manifest, StepKey, hash_output
+from edgesdk.fsutil import atomic_dir, atomic_write_bytes, atomic_write_json, first_writer_dir, read_json
+from edgesdk.manifest import Manifest, StepKey, hash_output
 
 ENTRY_FILE = "entry.json"
 
@@ -35,8 +32,8 @@ class StepStore:
         """Copy the stored outputs of step `name` at `key` into the build; False when absent or damaged."""
         where = self._dir(name, key.key)
         try:
-            entry = json.loads((where / ENTRY_FILE).read_text())
-        except (OSError, json.JSONDecodeError):
+            entry = read_json(where / ENTRY_FILE)
+        except (OSError, ValueError):  # never published (or not JSON)
             return False
         stored = where / "files"
         outputs = entry["outputs"].items()
@@ -53,50 +50,33 @@ class StepStore:
         entry = manifest.steps.get(name)
         if not entry or self._dir(name, entry["key"]).is_dir():
             return
-        dst = self._dir(name, entry["key"])
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=TEMP_SUFFIX, dir=dst.parent))
-        try:
+        with first_writer_dir(self._dir(name, entry["key"])) as tmp:
             for rel in entry["outputs"]:
-                _copy(manifest.build_dir / rel, tmp / "files" / rel)
+                src, dst = manifest.build_dir / rel, tmp / "files" / rel
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                if src.is_dir():
+                    shutil.copytree(src, dst)
+                else:
+                    shutil.copy2(src, dst)
             atomic_write_json(tmp / ENTRY_FILE, {k: v for k, v in entry.items() if k != "restored"})
-            try:
-                os.rename(tmp, dst)  # fails when another writer got there first: its copy stays
-            except OSError:
-                if not dst.is_dir():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     def add_build(self, build_dir: Path) -> int:
         """Publish every finished step of an existing build (`edgesdk sweep --from`); returns how many."""
-        try:
-            steps = json.loads((Path(build_dir) / MANIFEST_FILE).read_text()).get("steps", {})
-        except (OSError, json.JSONDecodeError):
-            return 0
-        manifest = Manifest(Path(build_dir), {}, steps)
+        manifest = Manifest.load(Path(build_dir), {})  # a missing or damaged manifest: no steps
         fresh = [
-            name for name, entry in steps.items() if manifest.stale_reason(name, StepKey(entry["key"], {})) is None
+            name
+            for name, entry in manifest.steps.items()
+            if manifest.stale_reason(name, StepKey(entry["key"], {})) is None
         ]
         for name in fresh:
             self.publish(manifest, name)
         return len(fresh)
 
 
-def _copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, dst)
-    else:
-        shutil.copy2(src, dst)
-
-
 def _replace(src: Path, dst: Path) -> None:
-    """dst becomes a copy of src, swapped in by a rename so a killed copy leaves no half of it."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.parent / f".{dst.name}.{os.getpid():08d}{TEMP_SUFFIX}"[-255:]
-    shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
-    _copy(src, tmp)
-    if dst.is_dir():
-        shutil.rmtree(dst)
-    os.replace(tmp, dst)
+    """dst becomes a copy of src, whole or not at all (a killed copy leaves no half of it)."""
+    if src.is_dir():
+        with atomic_dir(dst) as tmp:
+            shutil.copytree(src, tmp, dirs_exist_ok=True)
+    else:  # a step's file outputs are its small JSON records; its models and artifacts are dirs
+        atomic_write_bytes(dst, src.read_bytes())

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from edgesdk.errors import FitError
-from edgesdk.fsutil import atomic_write_json
+from edgesdk.fsutil import atomic_write_json, read_json
 from edgesdk.progress import status
 from edgesdk.steps.artifacts import ArtifactSpec, artifact_entries
 from edgesdk.steps.base import TARGET, Context, Step, Upstream, fixed
@@ -30,10 +29,6 @@ def fit_all(out: Path, target: TargetSpec, artifacts: list[ArtifactSpec]) -> dic
         f"{result['needs']['ram_bytes'] or 0:,} B RAM (budgets: {result['budgets']})"
     )
     return {"ok": result["ok"]}
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def run(ctx: Context) -> dict:

@@ -16,8 +16,6 @@ from edgesdk.fmt import fmt_bytes, fmt_ms
 from edgesdk.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
 from edgesdk.report_plots import STYLE, log_axis, new_figure, png_bytes
 
-FILES = ("sweep.json", "sweep.md", "sweep.png")
-
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     """a is at least as accurate (first) and as low in every other coordinate as b, and strictly better in one."""

@@ -15,7 +15,6 @@ builds that ran side by side timed each other's noise.
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import statistics
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from edgesdk.errors import EdgeSDKError, FitError, SweepError
-from edgesdk.fsutil import CACHE_FIX, atomic_write_json, cache_root, check_output_dir, sha256_file
+from edgesdk.fsutil import CACHE_FIX, atomic_write_json, cache_root, check_output_dir, read_json, sha256_file
 from edgesdk.manifest import MANIFEST_FILE
 from edgesdk.models.hf_import import check_teacher_dir
 from edgesdk.models.model_dir import resolve_teacher_dir
@@ -40,6 +39,7 @@ from edgesdk.sweep import front
 from edgesdk.sweep.grid import GRIDS_DIR, Variant, dir_name, load_grid
 from edgesdk.targets.profiler_registry import profile_artifact
 from edgesdk.targets.registry import TargetSpec, get_target
+from edgesdk.task import Task
 from edgesdk.train import available_cores
 
 RETIME_ROUNDS = 5
@@ -67,19 +67,38 @@ class VariantJob:
 
     variant: Variant
     target: TargetSpec
-    out_dir: Path
-    log: Path
-    store: Path
+    sweep_dir: Path
     data_overrides: dict
     teacher_dir: Optional[str]
+
+    @property
+    def out_dir(self) -> Path:
+        return variant_dir(self.sweep_dir, self.variant)
+
+    @property
+    def log(self) -> Path:
+        return self.sweep_dir / "logs" / f"{dir_name(self.variant.name)}.log"
+
+
+def variant_dir(sweep_dir: Path, variant: Variant) -> Path:
+    return sweep_dir / "variants" / dir_name(variant.name)
+
+
+def result_file(sweep_dir: Path, variant: Variant) -> Path:
+    """A finished variant's row: written when its task returns, read back on resume."""
+    return sweep_dir / "results" / f"{dir_name(variant.name)}.json"
+
+
+def store_dir(sweep_dir: Path) -> Path:
+    return sweep_dir / "store"
 
 
 def sweep(request: SweepRequest) -> dict:
     """Build every variant of the grid that has not finished, then write the front."""
     out = request.out_dir.resolve()
-    variants = validate(request, out)
+    variants, task = validate(request, out)
     out.mkdir(parents=True, exist_ok=True)
-    store = StepStore(out / "store")
+    store = StepStore(store_dir(out))
     for build_dir in request.reuse:
         status(f"sweep: {store.add_build(build_dir)} finished steps of {build_dir} in the step store")
     rows = finished_rows(out, variants)
@@ -89,15 +108,14 @@ def sweep(request: SweepRequest) -> dict:
         with ray_session(request.ray_address) as ray:
             rows.update(run_on_ray(ray, request, out, todo))
     ordered = [rows[v.name] for v in variants]
-    dev_texts = prepare_task(request.recipe, request.data_overrides).dev.texts
-    note = retime(ordered, out, request.target, dev_texts, request.recipe)
+    note = retime(ordered, out, request.target, task.dev.texts, request.recipe)
     best = front.summarize(ordered)
     result = {
         "target": request.target.id,
         "recipe": request.recipe.name,
         "grid": grid_label(request.grid),
         "sweep_dir": str(out),
-        "dev_rows": len(dev_texts),
+        "dev_rows": len(task.dev.texts),
         "latency_note": note,
         "best": best,
         "front": [r["name"] for r in ordered if r.get("front")],
@@ -115,12 +133,13 @@ def grid_label(grid: Path) -> str:
         return str(grid)
 
 
-def validate(request: SweepRequest, out: Path) -> list[Variant]:
-    """Everything checked before the sweep dir exists: grid, data, teacher, dirs, Ray address."""
+def validate(request: SweepRequest, out: Path) -> tuple[list[Variant], Task]:
+    """Everything checked before the sweep dir exists: grid, data, teacher, dirs, Ray address.
+    Returns the variants and the base recipe's task (its dev rows time the artifacts)."""
     variants = load_grid(request.grid, request.recipe)
     check_output_dir(out, "sweep dir", "choose another --out")
     check_output_dir(cache_root(), "cache dir", CACHE_FIX)
-    prepare_task(request.recipe, request.data_overrides)
+    task = prepare_task(request.recipe, request.data_overrides)
     check_teacher_dir(resolve_teacher_dir(request.recipe.teacher, request.teacher_dir))
     for build_dir in request.reuse:
         if not (build_dir / MANIFEST_FILE).is_file():
@@ -128,7 +147,7 @@ def validate(request: SweepRequest, out: Path) -> list[Variant]:
                 f"--from {build_dir} is not an edgesdk build dir (no {MANIFEST_FILE}); give a finished build"
             )
     check_ray_address(request.ray_address)
-    return variants
+    return variants, task
 
 
 def check_ray_address(address: Optional[str]) -> None:
@@ -174,20 +193,19 @@ def ray_session(address: Optional[str]) -> Iterator:
 
 
 def run_on_ray(ray, request: SweepRequest, out: Path, todo: list[Variant]) -> dict[str, dict]:
-    cpus = request.cpus_per_variant or available_cores()
-    gpus = 1 if request.recipe.train.device == "cuda" else 0
-    task = ray.remote(build_variant).options(num_cpus=cpus, num_gpus=gpus, max_retries=0)
+    task, cpus = ray.remote(build_variant), request.cpus_per_variant or available_cores()
     overrides = {
         k: str(Path(v).resolve()) if k in ("train", "dev") and v else v for k, v in request.data_overrides.items()
     }
     teacher = str(Path(request.teacher_dir).resolve()) if request.teacher_dir else None
-    pending = {}
-    for v in todo:
-        where = out / "variants" / dir_name(v.name)
-        job = VariantJob(
-            v, request.target, where, out / "logs" / f"{dir_name(v.name)}.log", out / "store", overrides, teacher
-        )
-        pending[task.remote(job)] = v
+    pending = {
+        task.options(
+            num_cpus=cpus,
+            num_gpus=1 if v.recipe.train.device == "cuda" else 0,
+            max_retries=0,  # its own recipe's device
+        ).remote(VariantJob(v, request.target, out, overrides, teacher)): v
+        for v in todo
+    }
     rows = {}
     with progress_bar("sweep", len(todo)) as bar:
         while pending:
@@ -196,10 +214,8 @@ def run_on_ray(ray, request: SweepRequest, out: Path, todo: list[Variant]) -> di
             try:
                 row = ray.get(ref)
             except Exception as exc:  # the worker died (killed, out of memory): the variant failed, the sweep goes on
-                row = variant_row(
-                    variant, out / "variants" / dir_name(variant.name), out, "failed", str(exc).splitlines()[0]
-                )
-            atomic_write_json(out / "results" / f"{dir_name(variant.name)}.json", row)
+                row = variant_row(variant, out, "failed", str(exc).splitlines()[0])
+            atomic_write_json(result_file(out, variant), row)
             rows[variant.name] = row
             bar.advance(info=f"{variant.name}: {row['status']}")
     return rows
@@ -208,34 +224,36 @@ def run_on_ray(ray, request: SweepRequest, out: Path, todo: list[Variant]) -> di
 def build_variant(job: VariantJob) -> dict:
     """One Ray task: the variant's whole build, its console into its log file."""
     job.log.parent.mkdir(parents=True, exist_ok=True)
-    out_root = job.out_dir.parent.parent
     with open(job.log, "a", encoding="utf-8") as log:
         console.file = log
         try:
             request = BuildRequest(
-                job.variant.recipe, job.target, job.out_dir, job.data_overrides, job.teacher_dir, job.store
+                job.variant.recipe,
+                job.target,
+                job.out_dir,
+                job.data_overrides,
+                job.teacher_dir,
+                store_dir(job.sweep_dir),
             )
             report = run_build(request).report
-            return {**variant_row(job.variant, job.out_dir, out_root, "fits", ""), **shipped(report)}
+            return {**variant_row(job.variant, job.sweep_dir, "fits", ""), **shipped(report)}
         except FitError as exc:
-            return variant_row(job.variant, job.out_dir, out_root, "does-not-fit", str(exc))
+            return variant_row(job.variant, job.sweep_dir, "does-not-fit", str(exc))
         except EdgeSDKError as exc:
-            return variant_row(job.variant, job.out_dir, out_root, "failed", str(exc))
+            return variant_row(job.variant, job.sweep_dir, "failed", str(exc))
         except Exception as exc:  # a bug: the sweep goes on, the log keeps the traceback
             log.write(traceback.format_exc())
-            return variant_row(
-                job.variant, job.out_dir, out_root, "failed", f"{type(exc).__name__}: {exc} (see {job.log})"
-            )
+            return variant_row(job.variant, job.sweep_dir, "failed", f"{type(exc).__name__}: {exc} (see {job.log})")
         finally:
             console.file = None
 
 
-def variant_row(variant: Variant, build_dir: Path, out: Path, status_: str, reason: str) -> dict:
+def variant_row(variant: Variant, sweep_dir: Path, status_: str, reason: str) -> dict:
     return {
         "name": variant.name,
         "set": variant.overrides,
         "recipe_hash": variant.recipe_hash,
-        "build_dir": str(build_dir.relative_to(out)),
+        "build_dir": str(variant_dir(sweep_dir, variant).relative_to(sweep_dir)),
         "status": status_,
         "reason": reason,
     }
@@ -266,7 +284,7 @@ def finished_rows(out: Path, variants: list[Variant]) -> dict[str, dict]:
     rows = {}
     for v in variants:
         try:
-            row = read_json(out / "results" / f"{dir_name(v.name)}.json")
+            row = read_json(result_file(out, v))
         except (OSError, ValueError):
             continue
         if row.get("recipe_hash") == v.recipe_hash:
@@ -302,10 +320,6 @@ def retime(rows: list[dict], out: Path, target: TargetSpec, texts: list[str], re
         f"measured again after the builds, the median of {RETIME_ROUNDS} interleaved rounds of "
         f"{recipe.profile.repetitions} runs at {recipe.profile.threads} threads (each distinct file once)"
     )
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def profiled_on(build: Path, artifact: str, target: TargetSpec) -> TargetSpec:

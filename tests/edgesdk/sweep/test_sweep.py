@@ -77,6 +77,8 @@ def test_bad_sweep_input_is_one_line_and_writes_nothing(tmp_path, tiny_teacher, 
     assert_one_line_error(
         run_cli(*sweep_args(recipe, good, sst2_slice, tiny_teacher, out, "--ray-address", "nohost")), "not host:port"
     )
+    not_a_build = sweep_args(recipe, good, sst2_slice, tiny_teacher, out, "--from", tmp_path)
+    assert_one_line_error(run_cli(*not_a_build), "is not an edgesdk build dir")
     missing = sweep_args(recipe, tmp_path / "none.yaml", sst2_slice, tiny_teacher, out)
     assert_one_line_error(run_cli(*missing), "grid file", "not found")
     assert not out.exists()
