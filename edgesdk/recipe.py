@@ -120,6 +120,15 @@ class AugmentConfig(_Section):
     neighbours: int = Field(15, ge=1)
 
 
+class QuantNoiseConfig(_Section):
+    """Quant-Noise (Fan et al. 2020): a random `rate` of weight blocks fake-quantized per
+    training step, the rest in float (edgesdk/compress/quant_noise.py)."""
+
+    rate: float = Field(0.0, ge=0.0, le=1.0, description="fraction of blocks quantized per step (0 = off, 1 = QAT)")
+    bits: int = Field(8, ge=2, le=8, description="the quantizer's width (8: int8 artifacts; 4: int4 weights)")
+    block_size: int = Field(8, ge=1, description="consecutive input weights of one row quantized together")
+
+
 class DistillConfig(_Section):
     epochs: float = Field(3.0, gt=0.0)
     batch_size: int = Field(32, ge=1)
@@ -140,31 +149,16 @@ class DistillConfig(_Section):
     soft_labels: Literal["fp32", "int8-dynamic"] = Field(
         "fp32", description="precision of the teacher pass that labels the rows and copies (cached)"
     )
+    quant_noise: QuantNoiseConfig = QuantNoiseConfig()
 
 
 class PruneConfig(_Section):
-    """Structured pruning and vocabulary pruning of the deployed model, after distillation.
-
-    Heads, FFN neurons and layers are sliced out of the weights (the exported graph is
-    smaller, not masked): `heads` is the fraction of all attention heads removed, ranked
-    globally by head-mask gradient importance (Michel et al. 2019) with at least one head
-    kept per layer; `ffn` the fraction of each layer's FFN neurons removed (ranked within the
-    layer; the kept width rounded down to `ffn_multiple`, so at least that fraction goes);
-    `layers` lists layer indices dropped. The removal is spread over `iterations`, each
-    followed by `recovery_epochs` of distillation from the teacher (on the training rows plus
-    `recovery_augment` word-replaced copies of each, fresh copies every round; the prediction
-    losses only, unless `recovery_losses` adds hidden-state, attention, MiniLM or embedding
-    losses, whose layer map follows the kept layers). Then, each
-    recovered the same way: `share_layers` ties the layers' attention and/or FFN modules
-    (ALBERT), `embedding_size` factorizes the word table by SVD, and `sparsity` zeroes that
-    fraction of the layer weights by magnitude over `sparsity_iterations` (dense kernels do
-    not get faster: it only shrinks the zipped file),
-    or `cluster` k-means-clusters each layer weight (and with `cluster_embeddings` the word
-    table) into k values, fine-tuned with the clusters tied (again a zip-size gain).
-    `vocab: train` then keeps only the special tokens and the tokens the
-    training texts use (at least `vocab_min_count` times; the `vocab_max_size` most
-    frequent) and remaps ids; `vocab_unseen` says where the other tokens go (the nearest kept
-    token, [UNK], or `pieces`: a smaller vocabulary file whose greedy match finds other pieces).
+    """Reshaping of the deployed model after distillation, each stage recovered by distillation
+    from the teacher, in this order: layers, heads and FFN neurons sliced out (importance
+    ranked, over `iterations`), cross-layer sharing, word-table factorization, low-rank
+    layers, then sparsity or clustering; `vocab: train` then cuts the word table to the
+    training texts' tokens. What each does to the weights and why: docs/pruning.md; every
+    option: docs/recipes.md.
     """
 
     heads: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of all heads removed")
@@ -182,8 +176,13 @@ class PruneConfig(_Section):
     recovery_losses: Optional[LossWeights] = Field(
         None, description="recovery's loss weights (default: distill.losses' kd and ce only)"
     )
-    share_layers: Literal["none", "all", "attention", "ffn"] = Field("none", description="cross-layer sharing")
+    share_layers: Literal["none", "all", "attention", "ffn", "sandwich"] = Field(
+        "none", description="cross-layer sharing (sandwich: all but the first and last layer)"
+    )
     embedding_size: Optional[int] = Field(None, ge=8, description="factorize the word table to V x E + E x H")
+    low_rank: Optional[float] = Field(
+        None, gt=0.0, lt=1.0, description="SVD: layer Linears as two of rank = this fraction of the hidden size"
+    )
     sparsity: float = Field(0.0, ge=0.0, lt=1.0, description="unstructured: fraction of layer weights zeroed")
     sparsity_iterations: int = Field(3, ge=1, description="gradual (cubic) schedule rounds, each recovered")
     cluster: Optional[int] = Field(None, ge=2, le=256, description="k-means centroids per weight tensor")
@@ -206,6 +205,7 @@ class PruneConfig(_Section):
             self.structured
             or self.share_layers != "none"
             or self.embedding_size is not None
+            or self.low_rank is not None
             or self.sparsity > 0
             or self.cluster is not None
         )
@@ -379,7 +379,7 @@ class Recipe(_Section):
     def _prunable(self) -> "Recipe":
         if self.prune.reshapes and self.student.family in ("cnn", "bilstm"):
             raise ValueError(
-                f"prune.heads/ffn/layers/share_layers/embedding_size/sparsity/cluster need an encoder student, not {self.student.family}; "
+                f"prune.heads/ffn/layers/share_layers/embedding_size/low_rank/sparsity/cluster need an encoder student, not {self.student.family}; "
                 "use prune.vocab alone for CNN/BiLSTM students"
             )
         return self

@@ -50,6 +50,8 @@ def combined_levers(report: dict, artifact: dict) -> list[str]:
     kind = student["kind"]
     article = "an" if kind[0] in "aeiou" else "a"
     levers = [] if kind == "teacher" else [f"distilled from the teacher into {article} {kind} student"]
+    if (student.get("distill") or {}).get("quant_noise_tensors"):
+        levers.append("trained with Quant-Noise")
     if pruning.get("heads_removed") or pruning.get("ffn_removed") or pruning.get("layers_removed"):
         levers.append(
             f"pruned: {pruning['heads_removed']} of {pruning['heads_total']} heads, {pruning['ffn_removed']} of "
@@ -59,6 +61,8 @@ def combined_levers(report: dict, artifact: dict) -> list[str]:
         levers.append(f"layers share {pruning['share_layers']}")
     if pruning.get("embedding_size"):
         levers.append(f"word table factorized to {pruning['embedding_size']} dimensions")
+    if pruning.get("low_rank"):
+        levers.append(f"layer Linears at rank {pruning['low_rank']['rank']} (SVD)")
     if pruning.get("sparsity"):
         levers.append(f"{pruning['sparsity']:.0%} of layer weights zeroed")
     if pruning.get("cluster_distinct_values"):

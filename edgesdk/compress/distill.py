@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from edgesdk.compress.augment import augment
+from edgesdk.compress.quant_noise import quant_noise
 from edgesdk.compress.losses import attention_kl, hidden_mse, kd_loss, relation_kl
 from edgesdk.devices import CPU, active, configured
 from edgesdk.errors import RecipeError
@@ -41,6 +42,7 @@ class DistillResult:
     augmented_rows: int
     stages: list
     layer_map: Optional[list[int]] = None  # teacher layer per student layer, when internal losses ran
+    quant_noise_tensors: int = 0  # weight tensors trained with Quant-Noise (0 = off)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -245,22 +247,23 @@ def distill(
         word_table(student).requires_grad_(False)
     lengths = [len(e) for e in encoded]
     done = []
-    for name, epochs, weights in stages:
-        objective = DistillObjective(
-            student, teacher, tokenizer, encoded, hard, soft, cfg, weights, projections, mapped
-        )
-        modules = [student] + ([projections] if projections is not None and objective.internal else [])
-        schedule = Schedule(epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)
-        result = optimize(modules, lengths, schedule, rng, objective, f"distill ({name})", frozen=[teacher])
-        losses = {k: v for k, v in weights.model_dump().items() if v > 0}
-        done.append(
-            {
-                "stage": name,
-                "losses": losses,
-                "steps": result.steps,
-                "final_loss": result.final_loss,
-                "seconds": result.seconds,
-            }
-        )
+    with quant_noise(student, cfg.quant_noise) as noisy:
+        for name, epochs, weights in stages:
+            objective = DistillObjective(
+                student, teacher, tokenizer, encoded, hard, soft, cfg, weights, projections, mapped
+            )
+            modules = [student] + ([projections] if projections is not None and objective.internal else [])
+            schedule = Schedule(epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)
+            result = optimize(modules, lengths, schedule, rng, objective, f"distill ({name})", frozen=[teacher])
+            losses = {k: v for k, v in weights.model_dump().items() if v > 0}
+            done.append(
+                {
+                    "stage": name,
+                    "losses": losses,
+                    "steps": result.steps,
+                    "final_loss": result.final_loss,
+                    "seconds": result.seconds,
+                }
+            )
     word_table(student).requires_grad_(True)
-    return DistillResult(len(texts), len(extra), done, mapped)
+    return DistillResult(len(texts), len(extra), done, mapped, noisy)

@@ -15,27 +15,31 @@ import torch
 
 from edgesdk.compress.structured import layer_linears
 from edgesdk.compress.vocab import word_table_rows
-from edgesdk.models.encoder import SHARED_PARTS, Encoder
+from edgesdk.models.encoder import SHARED_PARTS, Encoder, tied_layers
 from edgesdk.models.mapping import principal_directions
 
 
 def share_layers(model: Encoder, mode: str) -> Encoder:
-    """A copy of `model` whose layers share their `mode` parts, initialised to the layer mean."""
+    """A copy of `model` whose tied layers (see `tied_layers`) share their `mode` parts,
+    initialised to the mean of those layers."""
     cfg = model.config
-    if len(set(cfg.layers)) != 1:
+    tied = tied_layers(mode, cfg.num_layers)
+    if len({cfg.layers[i] for i in tied}) > 1:
         raise ValueError(
             f"layer sharing needs identical layer shapes; the model has {[(s.heads, s.ffn) for s in cfg.layers]}"
         )
-    shared = Encoder(cfg.model_copy(update={"share": mode}))
+    # Validated (model_copy would skip the config's checks, e.g. sandwich's layer count).
+    shared = Encoder(type(cfg).model_validate({**cfg.model_dump(), "share": mode}))
     state = model.state_dict()
     parts = SHARED_PARTS[mode]
     new_state = dict(state)
+    owner = f"layers.{tied[0]}."
     for key in state:
-        if not key.startswith("layers.0.") or key.split(".")[2] not in parts:
+        if not key.startswith(owner) or key.split(".")[2] not in parts:
             continue
-        rest = key[len("layers.0.") :]
-        mean = torch.stack([state[f"layers.{i}.{rest}"] for i in range(cfg.num_layers)]).mean(0)
-        for i in range(cfg.num_layers):
+        rest = key[len(owner) :]
+        mean = torch.stack([state[f"layers.{i}.{rest}"] for i in tied]).mean(0)
+        for i in tied:
             new_state[f"layers.{i}.{rest}"] = mean
     shared.load_state_dict(new_state)
     shared.mask_bias = model.mask_bias

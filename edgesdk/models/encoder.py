@@ -40,6 +40,35 @@ class LayerShape(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     heads: int = Field(ge=1)
     ffn: int = Field(ge=1)
+    rank: Optional[int] = Field(None, ge=1, description="low-rank Linears (see `linear`) when set")
+
+
+class LowRankLinear(nn.Module):
+    """W x + b as B (A x) + b with A: in -> rank, B: rank -> out, from W's truncated SVD
+    (edgesdk/compress/low_rank.py). Lowered as two thin Linears, which every runtime runs as
+    two ordinary (smaller) matmuls."""
+
+    def __init__(self, in_features: int, out_features: int, rank: int):
+        super().__init__()
+        self.in_features, self.out_features, self.rank = in_features, out_features, rank
+        self.first = nn.Linear(in_features, rank, bias=False)
+        self.second = nn.Linear(rank, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.first(x))
+
+
+def low_rank_pays(in_features: int, out_features: int, rank: Optional[int]) -> bool:
+    """A rank-`rank` pair holds fewer weights (and multiply-accumulates) than the Linear."""
+    return rank is not None and rank * (in_features + out_features) < in_features * out_features
+
+
+def linear(in_features: int, out_features: int, rank: Optional[int] = None) -> nn.Module:
+    """A Linear, or its rank-`rank` factorization where that pays (the rule follows from the
+    config, not the weights, so a saved model rebuilds the same modules)."""
+    if low_rank_pays(in_features, out_features, rank):
+        return LowRankLinear(in_features, out_features, rank)
+    return nn.Linear(in_features, out_features)
 
 
 class EncoderConfig(BaseModel):
@@ -59,7 +88,9 @@ class EncoderConfig(BaseModel):
     dropout: float = 0.1
     pad_token_id: int = 0
     embedding_size: Optional[int] = Field(None, ge=1, description="factorized V x E + E x H when set")
-    share: Literal["none", "all", "attention", "ffn"] = Field("none", description="cross-layer sharing (ALBERT)")
+    share: Literal["none", "all", "attention", "ffn", "sandwich"] = Field(
+        "none", description="cross-layer sharing (ALBERT; sandwich: first and last layers own)"
+    )
 
     @property
     def num_layers(self) -> int:
@@ -67,13 +98,36 @@ class EncoderConfig(BaseModel):
 
     @model_validator(mode="after")
     def _shareable(self) -> "EncoderConfig":
-        if self.share != "none" and len(set(self.layers)) != 1:
-            raise ValueError("cross-layer sharing needs every layer to have the same heads and FFN width")
+        tied = tied_layers(self.share, self.num_layers)
+        if self.share == "sandwich" and len(tied) < 2:
+            raise ValueError(
+                f"sandwich sharing needs at least 4 layers (first, two shared, last); got {self.num_layers}"
+            )
+        if len({self.layers[i] for i in tied}) > 1:
+            raise ValueError("cross-layer sharing needs the shared layers to have the same heads and FFN width")
         return self
 
 
 # Which sub-modules of a layer `share` ties across layers.
-SHARED_PARTS = {"none": (), "all": ("attention", "ffn"), "attention": ("attention",), "ffn": ("ffn",)}
+SHARED_PARTS = {
+    "none": (),
+    "all": ("attention", "ffn"),
+    "attention": ("attention",),
+    "ffn": ("ffn",),
+    "sandwich": ("attention", "ffn"),
+}
+
+
+def tied_layers(share: str, num_layers: int) -> list[int]:
+    """The layers whose SHARED_PARTS are one module, owned by the first of them. Sandwich
+    sharing (Sandwich-style parameter sharing, Reid et al. 2021 "Subformer") keeps the first and
+    last layers their own, where sharing costs the most accuracy: the layer next to the
+    embeddings and the one the classifier reads."""
+    if share == "none":
+        return []
+    if share == "sandwich":
+        return list(range(1, num_layers - 1))
+    return list(range(num_layers))
 
 
 @dataclass
@@ -95,14 +149,14 @@ class EncoderTrace:
 
 
 class Attention(nn.Module):
-    def __init__(self, hidden: int, heads: int, head_dim: int, eps: float, dropout: float):
+    def __init__(self, hidden: int, heads: int, head_dim: int, eps: float, dropout: float, rank: Optional[int] = None):
         super().__init__()
         self.heads, self.head_dim = heads, head_dim
         inner = heads * head_dim
-        self.query = nn.Linear(hidden, inner)
-        self.key = nn.Linear(hidden, inner)
-        self.value = nn.Linear(hidden, inner)
-        self.output = nn.Linear(inner, hidden)
+        self.query = linear(hidden, inner, rank)
+        self.key = linear(hidden, inner, rank)
+        self.value = linear(hidden, inner, rank)
+        self.output = linear(inner, hidden, rank)
         self.norm = nn.LayerNorm(hidden, eps=eps)
         self.dropout = Dropout(dropout)
         self.scale = 1.0 / math.sqrt(head_dim)
@@ -142,10 +196,10 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    def __init__(self, hidden: int, ffn: int, activation: str, eps: float, dropout: float):
+    def __init__(self, hidden: int, ffn: int, activation: str, eps: float, dropout: float, rank: Optional[int] = None):
         super().__init__()
-        self.up = nn.Linear(hidden, ffn)
-        self.down = nn.Linear(ffn, hidden)
+        self.up = linear(hidden, ffn, rank)
+        self.down = linear(ffn, hidden, rank)
         self.norm = nn.LayerNorm(hidden, eps=eps)
         self.dropout = Dropout(dropout)
         self.act = nn.GELU() if activation == "gelu" else nn.ReLU()
@@ -161,8 +215,9 @@ class FeedForward(nn.Module):
 class Layer(nn.Module):
     def __init__(self, cfg: EncoderConfig, shape: LayerShape):
         super().__init__()
-        self.attention = Attention(cfg.hidden_size, shape.heads, cfg.head_dim, cfg.layer_norm_eps, cfg.dropout)
-        self.ffn = FeedForward(cfg.hidden_size, shape.ffn, cfg.activation, cfg.layer_norm_eps, cfg.dropout)
+        eps, dropout, rank = cfg.layer_norm_eps, cfg.dropout, shape.rank
+        self.attention = Attention(cfg.hidden_size, shape.heads, cfg.head_dim, eps, dropout, rank)
+        self.ffn = FeedForward(cfg.hidden_size, shape.ffn, cfg.activation, eps, dropout, rank)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         return self.ffn(self.attention(x, bias))
@@ -183,9 +238,10 @@ class Encoder(nn.Module):
         self.embedding_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.embedding_dropout = Dropout(cfg.dropout)
         self.layers = nn.ModuleList(Layer(cfg, shape) for shape in cfg.layers)
-        for layer in self.layers[1:]:  # shared parts: one module called by every layer
+        owner, *tied = tied_layers(cfg.share, cfg.num_layers) or [0]
+        for i in tied:  # shared parts: one module called by every tied layer
             for part in SHARED_PARTS[cfg.share]:
-                setattr(layer, part, getattr(self.layers[0], part))
+                setattr(self.layers[i], part, getattr(self.layers[owner], part))
         self.pooler = nn.Linear(cfg.hidden_size, cfg.hidden_size) if cfg.pooler else None
         self.head_dropout = Dropout(cfg.dropout)
         self.classifier = nn.Linear(cfg.hidden_size, cfg.num_labels)

@@ -7,10 +7,18 @@ usual in the distillation literature's FLOP comparisons. Embedding gathers are f
 
 from __future__ import annotations
 
+from typing import Optional
+
 from torch import nn
 
-from edgesdk.models.encoder import Encoder
+from edgesdk.models.encoder import Encoder, low_rank_pays
 from edgesdk.models.small import BiLSTMClassifier, CNNClassifier
+
+
+def linear_macs(a: int, b: int, rank: Optional[int]) -> int:
+    """Multiply-accumulates of an a x b Linear per token, or of its low-rank pair where the
+    encoder builds one (the rule is symmetric in a and b)."""
+    return rank * (a + b) if low_rank_pays(a, b, rank) else a * b
 
 
 def encoder_flops(model: Encoder, seq_len: int, include_head: bool = True) -> int:
@@ -20,10 +28,9 @@ def encoder_flops(model: Encoder, seq_len: int, include_head: bool = True) -> in
         macs += t * cfg.embedding_size * h
     for shape in cfg.layers:
         inner = shape.heads * cfg.head_dim
-        macs += 3 * t * h * inner  # q, k, v
+        macs += 4 * t * linear_macs(h, inner, shape.rank)  # q, k, v and the output projection
         macs += 2 * shape.heads * t * t * cfg.head_dim  # scores and context
-        macs += t * inner * h  # output projection
-        macs += 2 * t * h * shape.ffn  # FFN up and down
+        macs += 2 * t * linear_macs(h, shape.ffn, shape.rank)  # FFN up and down
     if include_head:
         macs += (h * h if cfg.pooler else 0) + h * cfg.num_labels
     return 2 * macs

@@ -64,9 +64,20 @@ Input = Union[Value, Upstream]
 OMIT = object()
 
 
+# Recipe fields added after builds existed, left out of a key while at their default (off), so
+# those builds keep their keys and caches; set to anything else, they enter it.
+UNKEYED_DEFAULTS = {"distill": ("quant_noise",), "prune": ("low_rank",)}
+
+
 def section(name: str, exclude: frozenset[str] = frozenset()) -> Value:
     """A recipe section as it enters a key (JSON dump, minus fields that do not change the output)."""
-    return Value(name, lambda b: getattr(b.recipe, name).model_dump(mode="json", exclude=set(exclude) or None))
+
+    def dump(b) -> dict:
+        cfg = getattr(b.recipe, name)
+        at_default = {f for f in UNKEYED_DEFAULTS.get(name, ()) if getattr(cfg, f) == type(cfg).model_fields[f].default}
+        return cfg.model_dump(mode="json", exclude=set(exclude) | at_default or None)
+
+    return Value(name, dump)
 
 
 DATA = Value("data", lambda b: b.data_hash)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from edgesdk.compress.distill import distill
+from edgesdk.compress.low_rank import low_rank_layers, low_rank_rank
 from edgesdk.compress.share import bake_clusters, cluster_weights, factorize_embeddings, share_layers
 from edgesdk.compress.structured import bake_masks, cubic_sparsity, importance_batches, mask_smallest, prune_structure
 from edgesdk.compress.vocab import plan_vocabulary, prune_vocabulary
@@ -150,6 +151,10 @@ class Pruning:
                 status(f"prune: factorizing the word table to {cfg.embedding_size} dimensions")
                 model = factorize_embeddings(model, cfg.embedding_size)
                 stage(f"embedding {cfg.embedding_size}", model)
+            if cfg.low_rank is not None:
+                status(f"prune: layer Linears to rank {low_rank_rank(model.config.hidden_size, cfg.low_rank)} (SVD)")
+                model = low_rank_layers(model, cfg.low_rank)
+                stage(f"low rank {cfg.low_rank}", model)
         except ValueError as exc:
             raise RecipeError(f"prune: {exc}; adjust the recipe's prune section") from None
         if cfg.sparsity > 0:
@@ -166,6 +171,8 @@ class Pruning:
             info["cluster_distinct_values"] = bake_clusters(model, cfg.cluster_embeddings)
             info["cluster_embeddings"] = cfg.cluster_embeddings
         info.update({"share_layers": cfg.share_layers, "embedding_size": cfg.embedding_size})
+        if cfg.low_rank is not None:
+            info["low_rank"] = {"fraction": cfg.low_rank, "rank": model.config.layers[0].rank}
         return model
 
     def cut_vocabulary(self, model, info: dict):

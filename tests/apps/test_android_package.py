@@ -213,7 +213,7 @@ def test_runtime_version_is_a_gradle_property_that_the_build_uses_and_the_readme
 
     readme = (dest / "README.md").read_text()
     section = readme.split("## Runtime version", 1)[1].split("\n## ", 1)[0]
-    assert f"`com.google.ai.edge.litert:litert` at the Gradle property `edgesdk.runtimeVersion`" in " ".join(
+    assert "`com.google.ai.edge.litert:litert` at the Gradle property `edgesdk.runtimeVersion`" in " ".join(
         section.split()
     )
     assert f"`{props['edgesdk.runtimeVersion']}`" in section

@@ -120,27 +120,48 @@ def test_pruning_the_teacher_itself_ships_it_beside_the_unpruned_teacher(tmp_pat
 
 def test_pruning_a_cnn_student_by_heads_is_one_line(tmp_path, tiny_teacher, sst2_slice):
     recipe = pruned_recipe(tmp_path, "{family: cnn, filters: 8, embedding_size: 16}", "prune: {heads: 0.5}")
-    text = open(recipe).read().replace("losses: {kd: 1.0, hidden: 1.0, attention: 1.0, minilm: 1.0, embedding: 1.0}", "losses: {kd: 1.0}")
+    text = (
+        open(recipe)
+        .read()
+        .replace("losses: {kd: 1.0, hidden: 1.0, attention: 1.0, minilm: 1.0, embedding: 1.0}", "losses: {kd: 1.0}")
+    )
     open(recipe, "w").write(text)
     proc = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp_path / "b"))
     assert_one_line_error(proc, "need an encoder student", "prune.vocab alone")
 
 
-def test_shared_factorized_sparse_student_builds_and_verifies(tmp_path, tiny_teacher, sst2_slice):
+def test_shared_factorized_low_rank_sparse_student_builds_and_verifies(tmp_path, tiny_teacher, sst2_slice):
     prune = (
-        "prune: {share_layers: all, embedding_size: 16, sparsity: 0.5, sparsity_iterations: 2, "
+        "prune: {share_layers: sandwich, embedding_size: 16, low_rank: 0.25, sparsity: 0.5, sparsity_iterations: 2, "
         "recovery_rows: 64, vocab: train, vocab_max_size: 500}"
     )
-    recipe = pruned_recipe(tmp_path, "{layers: 2, hidden: 32, heads: 2, ffn: 64}", prune, teacher_artifacts=False)
+    student = "{layers: 4, hidden: 32, heads: 2, ffn: 64, layer_init: [0, 0, 1, 1]}"  # the tiny teacher has 2
+    recipe = pruned_recipe(tmp_path, student, prune, teacher_artifacts=False)
+    text = (
+        Path(recipe)
+        .read_text()
+        .replace("relation_heads: 2}", "relation_heads: 2, layer_map: [0, 0, 1, 1], quant_noise: {rate: 0.5}}")
+    )
+    Path(recipe).write_text(text)
+    assert "quant_noise" in text
     proc = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp_path / "b"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "b" / "report.json").read_text())
     p = report["pruning"]
-    assert [h["stage"] for h in p["history"]] == ["share all", "embedding 16", "sparsity 0.438", "sparsity 0.500"]
-    assert p["share_layers"] == "all" and p["embedding_size"] == 16 and 0.49 < p["sparsity"] < 0.52
+    stages = ["share sandwich", "embedding 16", "low rank 0.25", "sparsity 0.438", "sparsity 0.500"]
+    assert [h["stage"] for h in p["history"]] == stages
+    assert p["share_layers"] == "sandwich" and p["embedding_size"] == 16 and 0.49 < p["sparsity"] < 0.52
+    assert p["low_rank"] == {"fraction": 0.25, "rank": 8}
     assert p["vocab_after"] == 500 + 5
     config = report["student"]["config"]
-    assert config["share"] == "all" and config["embedding_size"] == 16 and config["vocab_size"] == 505
+    assert config["share"] == "sandwich" and config["embedding_size"] == 16 and config["vocab_size"] == 505
+    assert all(layer["rank"] == 8 for layer in config["layers"])
+    # Quant-Noise ran in the student's distillation and in the recoveries; under sparsity masks
+    # only on what they leave plain (the word table, the classifier).
+    noisy = [h["recovery"]["quant_noise_tensors"] for h in p["history"]]
+    assert report["student"]["distill"]["quant_noise_tensors"] > noisy[-1] > 0 and noisy[0] > noisy[-1]
+    assert "trained with Quant-Noise" in report["summary"]["combined"]
+    assert "layer Linears at rank 8 (SVD)" in report["summary"]["combined"]
     fp32 = [a for a in report["artifacts"] if a["model"] == "student" and a["precision"] == "fp32"]
     assert {a["runtime"] for a in fp32} == {"executorch", "litert"}
     assert all(a["agreement"] >= 0.99 for a in fp32)

@@ -41,6 +41,27 @@ def test_shared_layers_are_one_module_and_survive_save_load(mode, parts, tmp_pat
     torch.testing.assert_close(loaded(*inputs()), shared(*inputs()))
 
 
+def test_sandwich_sharing_ties_the_middle_layers_only(tmp_path):
+    base = tiny_encoder(seed=2, vocab_size=500, hidden=64, heads=4, ffn=128, layers=5, dropout=0.0).eval()
+    shared = share_layers(base, "sandwich")
+    first, *middle, last = shared.layers
+    assert all(layer.attention is middle[0].attention and layer.ffn is middle[0].ffn for layer in middle)
+    assert first.ffn is not middle[0].ffn and last.attention is not middle[0].attention
+    # The outer layers keep their trained weights; the middle starts from the middle layers' mean.
+    torch.testing.assert_close(first.ffn.up.weight, base.layers[0].ffn.up.weight)
+    torch.testing.assert_close(last.attention.query.weight, base.layers[4].attention.query.weight)
+    mean = torch.stack([layer.ffn.up.weight for layer in base.layers[1:4]]).mean(0)
+    torch.testing.assert_close(middle[1].ffn.up.weight, mean)
+    per_layer = (param_count(base) - param_count(share_layers(base, "all"))) // 4  # one layer's weights
+    assert param_count(shared) == param_count(base) - 2 * per_layer
+    save_model(shared, tmp_path)
+    loaded = load_model(tmp_path)
+    assert loaded.layers[3].ffn is loaded.layers[1].ffn and loaded.layers[4].ffn is not loaded.layers[1].ffn
+    torch.testing.assert_close(loaded(*inputs()), shared(*inputs()))
+    with pytest.raises(ValueError, match="at least 4 layers"):
+        share_layers(tiny_encoder(seed=2, vocab_size=500, hidden=64, heads=4, ffn=128, layers=3), "sandwich")
+
+
 def test_shared_layer_starts_from_the_mean_of_the_layers():
     base = model()
     shared = share_layers(base, "ffn")
@@ -84,6 +105,7 @@ def test_magnitude_masks_hold_through_training_and_bake_to_zeros():
 TRANSFORMS = {
     "sliced": lambda: slice_encoder(model(), Plan([0, 2, 3], [[0, 3], [1], [0, 1, 2]], [list(range(0, 128, 3))] * 3)),
     "shared": lambda: share_layers(model(), "all"),
+    "sandwich": lambda: share_layers(model(), "sandwich"),
     "factorized": lambda: factorize_embeddings(model(), 16),
 }
 
