@@ -29,3 +29,18 @@ def test_the_key_is_the_declared_inputs_in_order_and_a_default_device_is_left_ou
 def test_an_upstream_not_run_in_this_build_enters_the_key_as_none(tmp_path):
     key, provided = STEP.resolve(_build(CPU), Manifest(tmp_path), set())
     assert key == StepKey.of(teacher=None, data="d1") and provided == {}
+
+
+def test_options_added_later_stay_out_of_keys_until_set():
+    from edgesdk.recipe import Recipe
+    from edgesdk.steps.base import section
+
+    def dump(name: str, recipe: Recipe) -> dict:
+        return section(name).resolve(SimpleNamespace(recipe=recipe))
+
+    plain = Recipe()
+    assert "quant_noise" not in dump("distill", plain) and "low_rank" not in dump("prune", plain)
+    noisy = Recipe.model_validate({"distill": {"quant_noise": {"rate": 0.1}}, "prune": {"low_rank": 0.5}})
+    assert dump("distill", noisy)["quant_noise"] == {"rate": 0.1, "bits": 8, "block_size": 8}
+    assert dump("prune", noisy)["low_rank"] == 0.5
+    assert dump("distill", noisy) != dump("distill", plain)
