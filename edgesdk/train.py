@@ -119,6 +119,11 @@ def optimize(
         return _optimize(modules, lengths, schedule, rng, loss_fn, description, lr_scale, device, team)
 
 
+def schedule_steps(rows: int, schedule: Schedule) -> int:
+    """Optimizer steps `optimize` takes for `rows` rows (a curriculum keyed to them needs it)."""
+    return max(1, math.ceil(math.ceil(rows / schedule.batch_size) * schedule.epochs))
+
+
 @contextlib.contextmanager
 def on_device(device: TrainDevice, modules: Sequence[torch.nn.Module]):
     for m in modules:
@@ -148,7 +153,7 @@ def _optimize(
         lr=schedule.learning_rate,
         fused=True,  # one kernel per step instead of ~10 ops per tensor
     )
-    total_steps = max(1, math.ceil(math.ceil(len(lengths) / schedule.batch_size) * schedule.epochs))
+    total_steps = schedule_steps(len(lengths), schedule)
     warmup = int(total_steps * schedule.warmup_ratio)
 
     def lr_factor(s: int) -> float:

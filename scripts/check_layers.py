@@ -47,6 +47,7 @@ LAYERS = (
             "progress",
             "fmt",
             "recipe",
+            "recipe_distill",
             "exit_rule",
             "manifest",
             "step_store",

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from edgesdk.compress.augment import augment
 from edgesdk.compress.quant_noise import quant_noise
+from edgesdk.compress.theseus import RisingRate, TheseusHybrid, theseus_problem
 from edgesdk.compress.losses import attention_kl, hidden_mse, kd_loss, relation_kl
 from edgesdk.devices import CPU, active, configured
 from edgesdk.errors import RecipeError
@@ -33,7 +34,7 @@ from edgesdk.progress import status
 from edgesdk.recipe import DistillConfig, LossWeights
 from edgesdk.task import Split
 from edgesdk.tokenizer import Tokenizer
-from edgesdk.train import Schedule, collate, logits_for_ids, optimize, subsample
+from edgesdk.train import Schedule, collate, logits_for_ids, optimize, schedule_steps, subsample
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,10 @@ def _check(student: nn.Module, teacher: Encoder, cfg: DistillConfig) -> Optional
         )
     if weights.all_zero:
         raise RecipeError("every distill.losses weight is 0; give at least kd or ce a positive weight")
+    if cfg.theseus.epochs > 0:
+        problem = theseus_problem(student, teacher)
+        if problem or weights.kd + weights.ce == 0:
+            raise RecipeError(f"{problem or 'distill.theseus trains on the kd/ce losses; give one a weight'}")
     if not internal:
         return None
     try:
@@ -243,17 +248,24 @@ def distill(
         stages = [("intermediate", cfg.intermediate_epochs, intermediate), ("prediction", cfg.epochs, prediction)]
     else:
         stages = [("joint", cfg.epochs, cfg.losses)]
+    hybrid = TheseusHybrid(student, teacher, seed) if cfg.theseus.epochs > 0 else None
+    if hybrid is not None:  # module replacement first, then the student alone
+        stages.insert(0, ("theseus", cfg.theseus.epochs, prediction))
     if cfg.freeze_word_embeddings:
         word_table(student).requires_grad_(False)
     lengths = [len(e) for e in encoded]
     done = []
     with quant_noise(student, cfg.quant_noise) as noisy:
         for name, epochs, weights in stages:
+            trained = hybrid if name == "theseus" else student
             objective = DistillObjective(
-                student, teacher, tokenizer, encoded, hard, soft, cfg, weights, projections, mapped
+                trained, teacher, tokenizer, encoded, hard, soft, cfg, weights, projections, mapped
             )
             modules = [student] + ([projections] if projections is not None and objective.internal else [])
             schedule = Schedule(epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)
+            if trained is hybrid:
+                steps = schedule_steps(len(lengths), schedule)
+                objective = RisingRate(hybrid, objective, cfg.theseus.start_rate, steps)
             result = optimize(modules, lengths, schedule, rng, objective, f"distill ({name})", frozen=[teacher])
             losses = {k: v for k, v in weights.model_dump().items() if v > 0}
             done.append(

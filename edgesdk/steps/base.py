@@ -66,7 +66,7 @@ OMIT = object()
 
 # Recipe fields added after builds existed, left out of a key while at their default (off), so
 # those builds keep their keys and caches; set to anything else, they enter it.
-UNKEYED_DEFAULTS = {"distill": ("quant_noise",), "prune": ("low_rank",)}
+UNKEYED_DEFAULTS = {"distill": ("quant_noise", "theseus"), "prune": ("low_rank",)}
 
 
 def section(name: str, exclude: frozenset[str] = frozenset()) -> Value:

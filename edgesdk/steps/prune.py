@@ -27,7 +27,7 @@ from edgesdk.models.mapping import layer_map
 from edgesdk.models.model_dir import labels_json, load_model_dir, write_model_dir
 from edgesdk.models.registry import param_count
 from edgesdk.progress import status
-from edgesdk.recipe import DistillConfig, LossWeights, Recipe
+from edgesdk.recipe import DistillConfig, LossWeights, Recipe, TheseusConfig
 from edgesdk.steps.base import DATA, SEED, SEQ_LEN, TRAIN, Context, Step, Upstream, fixed, section
 from edgesdk.task import Task
 from edgesdk.tokenizer import Tokenizer
@@ -38,8 +38,8 @@ PRUNE_INFO_FILE = "prune.json"
 
 
 def recovery_config(recipe: Recipe) -> DistillConfig:
-    """Recovery = the recipe's distillation on the prediction losses only, unless
-    `prune.recovery_losses` names others (the distillation's own internal losses are not
+    """Recovery = the recipe's distillation (Quant-Noise included, Theseus module replacement
+    not) on the prediction losses only, unless `prune.recovery_losses` names others (the distillation's own internal losses are not
     inherited: they were tuned for a student that pruning just reshaped), augmented only when
     `prune.recovery_augment` asks (the student's own augmentation was for its distillation);
     a pruned teacher keeps the teacher's fine-tuning learning rate and frozen word table."""
@@ -57,6 +57,7 @@ def recovery_config(recipe: Recipe) -> DistillConfig:
             "losses": losses,
             "two_stage": False,
             "augment": d.augment.model_copy(update={"factor": p.recovery_augment}),
+            "theseus": TheseusConfig(),  # module replacement is how a student starts, not a recovery
             "freeze_word_embeddings": d.freeze_word_embeddings or is_teacher,
             "max_length": recipe.teacher.max_length if is_teacher else d.max_length,
         }

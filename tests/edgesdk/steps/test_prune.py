@@ -27,3 +27,9 @@ def test_recovery_uses_prediction_losses_unless_the_recipe_names_its_own():
         "distill: {losses: {kd: 1.0, hidden: 2.0}}\nprune: {heads: 0.5, recovery_losses: {kd: 1.0, minilm: 1.0}}"
     )
     assert recovery_config(own).losses == LossWeights(kd=1.0, minilm=1.0)
+
+
+def test_recovery_keeps_quant_noise_but_not_module_replacement():
+    recipe = parse_recipe("distill: {quant_noise: {rate: 0.2}, theseus: {epochs: 1}}\nprune: {heads: 0.5}")
+    recovery = recovery_config(recipe)
+    assert recovery.quant_noise.rate == 0.2 and recovery.theseus.epochs == 0.0
