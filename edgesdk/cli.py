@@ -47,7 +47,11 @@ TRAIN_OPTION = typer.Option(None, "--train", help="training data (.csv/.tsv/.jso
 DEV_OPTION = typer.Option(None, "--dev", help="dev data; default: carved from --train (stratified, seeded)")
 TEXT_COLUMN_OPTION = typer.Option(None, "--text-column", help="text column (default: detected)")
 LABEL_COLUMN_OPTION = typer.Option(None, "--label-column", help="label column (default: detected)")
-TEACHER_OPTION = typer.Option(None, "--teacher", help="HF BERT-family checkpoint dir (default: all-MiniLM-L6-v2)")
+TEACHER_OPTION = typer.Option(
+    None,
+    "--teacher",
+    help="HF BERT-family checkpoint dir, or an earlier build's teacher/ or pruned/ dir (default: all-MiniLM-L6-v2)",
+)
 
 
 @app.command()

@@ -31,8 +31,7 @@ from edgesdk.fsutil import (
     sha256_file,
 )
 from edgesdk.manifest import Manifest
-from edgesdk.models.hf_import import check_teacher_dir, read_teacher_config
-from edgesdk.models.model_dir import resolve_teacher_dir
+from edgesdk.models.model_dir import check_teacher_labels, check_teacher_source, resolve_teacher_dir, teacher_shape
 from edgesdk.progress import console, status
 from edgesdk.recipe import Recipe
 from edgesdk.report import write_report
@@ -121,10 +120,11 @@ def validate(request: BuildRequest, team: World = SINGLE) -> Build:
     check_runtimes(target, recipe.export.runtimes)
     task = prepare_task(recipe, request.data_overrides)
     base_dir = resolve_teacher_dir(recipe.teacher, request.teacher_dir)
-    check_teacher_dir(base_dir)
+    check_teacher_source(base_dir)
+    check_teacher_labels(base_dir, task.label_map)
     if target.flash_bytes is not None:
         tokens = deployed_tokens(base_dir, task, recipe)
-        floor = image_floor(target, recipe, read_teacher_config(base_dir), len(task.label_map), tokens)
+        floor = image_floor(target, recipe, teacher_shape(base_dir), len(task.label_map), tokens)
         check_fits_before_training(target, floor)
     package_preflight(target)
     status(f"data: {len(task.train)} train / {len(task.dev)} dev rows, labels {', '.join(task.label_map.names[:8])}")

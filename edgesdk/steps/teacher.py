@@ -20,7 +20,7 @@ from edgesdk.fsutil import (
     sha256_json,
 )
 from edgesdk.models.hf_import import import_hf_bert
-from edgesdk.models.model_dir import write_model_dir
+from edgesdk.models.model_dir import check_teacher_labels, is_model_dir, load_model_dir, write_model_dir
 from edgesdk.progress import status
 from edgesdk.recipe import TeacherConfig
 from edgesdk.steps.base import DATA, SEED, TRAIN, Context, Step, Value, fixed
@@ -61,6 +61,12 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
     import torch
 
     use_available_cores()
+    if is_model_dir(base_dir):  # an earlier build's fine-tuned model (teacher/, or pruned/ as an assistant)
+        check_teacher_labels(base_dir, task.label_map)
+        model, tokenizer, _ = load_model_dir(base_dir)
+        status(f"teacher: using the fine-tuned model of an earlier build ({base_dir}) as is")
+        info = {"base": str(base_dir), "parameters": sum(p.numel() for p in model.parameters()), "fine_tuned": False}
+        return finish_teacher(model, tokenizer, task, cfg, info, out_dir, cached)
     torch.manual_seed(seed)  # the new classification head is initialised here: seed it
     checkpoint = import_hf_bert(base_dir, num_labels=len(task.label_map), pooling=cfg.pooling, dropout=cfg.dropout)
     tokenizer = Tokenizer.from_dir(base_dir)
@@ -80,6 +86,13 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
         status(f"teacher: fine-tuning {info['parameters'] / 1e6:.1f}M parameters on {len(task.train)} rows")
         result = fine_tune(model, tokenizer, task.train, cfg, seed)
         info.update(fine_tuned=True, steps=result.steps, final_loss=result.final_loss, train_seconds=result.seconds)
+    return finish_teacher(model, tokenizer, task, cfg, info, out_dir, cached)
+
+
+def finish_teacher(
+    model, tokenizer: Tokenizer, task: Task, cfg: TeacherConfig, info: dict, out_dir: Path, cached: Path
+) -> dict:
+    """Score on the train-carved validation rows, write the teacher dir, publish it to the user cache."""
     if task.validation.texts:  # rows carved from train: what teacher settings are chosen on, never dev
         predicted = predict_logits(model, tokenizer, task.validation.texts, cfg.max_length).argmax(1)
         info.update(

@@ -27,8 +27,7 @@ from typing import Iterator, Optional
 from edgesdk.errors import EdgeSDKError, FitError, SweepError
 from edgesdk.fsutil import CACHE_FIX, atomic_write_json, cache_root, check_output_dir, read_json, sha256_file
 from edgesdk.manifest import MANIFEST_FILE
-from edgesdk.models.hf_import import check_teacher_dir
-from edgesdk.models.model_dir import resolve_teacher_dir
+from edgesdk.models.model_dir import check_teacher_source, resolve_teacher_dir
 from edgesdk.pipeline import BuildRequest
 from edgesdk.pipeline import build as run_build
 from edgesdk.progress import console, progress_bar, status
@@ -140,7 +139,7 @@ def validate(request: SweepRequest, out: Path) -> tuple[list[Variant], Task]:
     check_output_dir(out, "sweep dir", "choose another --out")
     check_output_dir(cache_root(), "cache dir", CACHE_FIX)
     task = prepare_task(request.recipe, request.data_overrides)
-    check_teacher_dir(resolve_teacher_dir(request.recipe.teacher, request.teacher_dir))
+    check_teacher_source(resolve_teacher_dir(request.recipe.teacher, request.teacher_dir))
     for build_dir in request.reuse:
         if not (build_dir / MANIFEST_FILE).is_file():
             raise SweepError(

@@ -4,6 +4,7 @@ distilled student, lowered to ExecuTorch, LiteRT and TFLM, verified against its 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,26 @@ def test_eval_of_a_pruned_artifact_uses_its_own_vocabulary(built, sst2_slice):
     out, report = built
     row = next(a for a in report["artifacts"] if a["model"] == "student" and a["runtime"] == "litert")
     assert_eval_matches(out / row["path"], sst2_slice[1], row["accuracy"])
+
+
+def test_a_builds_pruned_model_teaches_the_next_build_as_an_assistant(built, tmp_path, sst2_slice):
+    """Teacher -> pruned teacher -> student: `--teacher` takes an earlier build's model dir."""
+    out, report = built
+    recipe = pruned_recipe(tmp_path, "{layers: 1, hidden: 16, heads: 2, ffn: 32}", "prune: {vocab: none}")
+    text = Path(recipe).read_text()
+    Path(recipe).write_text(text.replace("runtimes: [executorch, litert, tflm]", "runtimes: [litert]"))
+    proc = run_cli(*build_args(recipe, sst2_slice, out / "pruned", tmp_path / "b"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "using the fine-tuned model of an earlier build" in proc.stderr
+    taught = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert taught["teacher"]["fine_tuned"] is False
+    assert taught["teacher"]["params"] == report["pruning"]["after"]["params"]
+    labels = tmp_path / "relabelled"
+    shutil.copytree(out / "pruned", labels)
+    (labels / "labels.json").write_text('{"labels": ["x", "y"]}')
+    proc = run_cli(*build_args(recipe, sst2_slice, labels, tmp_path / "c"))
+    assert_one_line_error(proc, "was trained for labels")
+    assert not (tmp_path / "c").exists()
 
 
 def test_pruning_the_teacher_itself_ships_it_beside_the_unpruned_teacher(tmp_path, tiny_teacher, sst2_slice):

@@ -93,3 +93,25 @@ def test_fine_tuned_teacher_is_bit_identical_across_processes(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         outs.append((out / "model.safetensors").read_bytes())
     assert outs[0] == outs[1]
+
+
+def test_an_earlier_builds_model_dir_is_a_teacher_as_is_for_its_own_labels(tmp_path):
+    import torch
+
+    from edgesdk.errors import TeacherError
+    from edgesdk.models.model_dir import check_teacher_labels, check_teacher_source, teacher_shape
+
+    base = _checkpoint(tmp_path, {0: "neg", 1: "pos"})
+    build_teacher(base, TASK, CFG, 0, teacher_key(base, "h", CFG, 0, TASK.label_map), tmp_path / "built")
+    earlier = tmp_path / "built"  # an edgesdk model dir now, as a build's teacher/ or pruned/
+    check_teacher_source(earlier)
+    info = build_teacher(earlier, TASK, CFG, 0, teacher_key(earlier, "h", CFG, 0, TASK.label_map), tmp_path / "again")
+    assert info["fine_tuned"] is False and "steps" not in info
+    (a, _, _), (b, _, _) = load_model_dir(earlier), load_model_dir(tmp_path / "again")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert teacher_shape(earlier)["num_hidden_layers"] == 1 and teacher_shape(earlier)["hidden_size"] == 16
+    with pytest.raises(TeacherError, match="was trained for labels"):
+        check_teacher_labels(earlier, LabelMap(("a", "b", "c")))
+    (earlier / "model.safetensors").unlink()
+    with pytest.raises(TeacherError, match="without model.safetensors"):
+        check_teacher_source(earlier)

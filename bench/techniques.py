@@ -1,0 +1,80 @@
+"""Issue 28's compression techniques measured in one build family on SST-2: `edgesdk sweep`
+over bench/techniques/grid.yaml (the base recipe bench/techniques/base.yaml and one variant
+per technique), then one table row per variant from its report.json: parameters, FLOPs,
+training seconds, the eager student's dev accuracy and each LiteRT artifact's dev accuracy
+and size, measured by running the file. Writes bench/results/techniques_sst2.{json,md}.
+A benchmark, never a test.
+
+    EDGESDK_CACHE_DIR=... .venv/bin/python bench/techniques.py --out build/techniques
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import edgesdk
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def row(variant: dict, sweep_dir: Path) -> dict:
+    report = json.loads((sweep_dir / variant["build_dir"] / "report.json").read_text())
+    student, pruning = report["student"], report.get("pruning") or {}
+    stages = student["distill"]["stages"] + [s for h in pruning.get("history", []) for s in h["recovery"].get("stages", [])]
+    shipped = pruning.get("after") or {"params": student["params"], "flops": student["flops"]}
+    artifacts = {
+        a["precision"]: {"accuracy": round(a["accuracy"], 4), "size_bytes": a["size_bytes"]}
+        for a in report["artifacts"]
+        if a["model"] == "student" and a["runtime"] == "litert" and not a.get("staged")
+    }
+    return {
+        "variant": variant["name"],
+        "set": variant["set"],
+        "params": shipped["params"],
+        "flops": shipped["flops"],
+        "train_seconds": round(sum(s["seconds"] for s in stages), 1),
+        "stages": [s["stage"] for s in stages],
+        "eager_accuracy": round(student["accuracy"], 4),
+        "pruned_accuracy": round(pruning["history"][-1]["accuracy"], 4) if pruning.get("history") else None,
+        "teacher_accuracy": round(report["teacher"]["accuracy"], 4),
+        "artifacts": artifacts,
+    }
+
+
+def markdown(rows: list[dict]) -> str:
+    precisions = sorted({p for r in rows for p in r["artifacts"]}, key=["fp32", "int8", "int8-qat"].index)
+    head = ["variant", "params", "MFLOPs", "train s", "eager"] + [f".tflite {p}" for p in precisions] + ["int8 MB"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        accs = [f"{r['artifacts'][p]['accuracy']:.4f}" if p in r["artifacts"] else "-" for p in precisions]
+        int8 = r["artifacts"].get("int8", {}).get("size_bytes")
+        cells = [r["variant"], f"{r['params']:,}", f"{r['flops'] / 1e6:.0f}", f"{r['train_seconds']:.0f}"]
+        eager = r["pruned_accuracy"] if r["pruned_accuracy"] is not None else r["eager_accuracy"]
+        cells += [f"{eager:.4f}", *accs, f"{int8 / 1e6:.2f}" if int8 else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("build/techniques"))
+    ap.add_argument("--target", default="host")
+    args = ap.parse_args()
+    start = time.perf_counter()
+    sweep = edgesdk.sweep(args.target, str(HERE / "techniques" / "base.yaml"), HERE / "techniques" / "grid.yaml", args.out)
+    sweep_dir = Path(sweep["sweep_dir"])
+    rows = [row(v, sweep_dir) for v in sweep["variants"] if v["status"] == "fits"]
+    result = {"target": args.target, "seconds": round(time.perf_counter() - start, 1), "rows": rows, "sweep": sweep}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "techniques_sst2.json").write_text(json.dumps(result, indent=1) + "\n")
+    table = markdown(rows)
+    (RESULTS / "techniques_sst2.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
