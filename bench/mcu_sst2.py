@@ -73,7 +73,7 @@ def main() -> None:
     profile = read_json(args.work / "profile.json")[specs[0].path]
     result["profile"] = {k: v for k, v in profile.items() if k not in ("instructions_per_input", "firmware")}
     try:
-        fit_all(args.work, target, specs)
+        fit_all(args.work, target, specs, list(task.dev.texts), recipe.profile)
         result["fit"] = read_json(args.work / "fit.json")
         from edgesdk.apps.packager_registry import package_build
 

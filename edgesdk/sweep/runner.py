@@ -36,12 +36,11 @@ from edgesdk.step_store import StepStore
 from edgesdk.steps.data import prepare_task
 from edgesdk.sweep import front
 from edgesdk.sweep.grid import GRIDS_DIR, Variant, dir_name, load_grid
-from edgesdk.targets.profiler_registry import profile_artifact
+from edgesdk.targets.profiler_registry import RETIME_ROUNDS, interleaved_means
 from edgesdk.targets.registry import TargetSpec, get_target
 from edgesdk.task import Task
 from edgesdk.train import available_cores
 
-RETIME_ROUNDS = 5
 RAY_MISSING = (
     "Ray is not installed in this environment; install it with `pip install 'edgesdk[sweep]'` (`make venv` does)"
 )
@@ -303,14 +302,9 @@ def retime(rows: list[dict], out: Path, target: TargetSpec, texts: list[str], re
         build = out / r["build_dir"]
         r["artifact_sha256"] = sha256_file(build / r["artifact"])
         files.setdefault(r["artifact_sha256"], (build / r["artifact"], profiled_on(build, r["artifact"], target)))
-    samples: dict[str, list[float]] = {digest: [] for digest in files}
-    order = list(files)
-    with progress_bar("re-timing the fitting artifacts", RETIME_ROUNDS * len(order)) as bar:
-        for round_ in range(RETIME_ROUNDS):
-            for digest in order if round_ % 2 == 0 else order[::-1]:
-                path, where = files[digest]
-                samples[digest].append(profile_artifact(where, path, texts, recipe.profile)["latency_ms"]["mean"])
-                bar.advance()
+    runs = [(where, path) for path, where in files.values()]
+    with progress_bar("re-timing the fitting artifacts", RETIME_ROUNDS * len(runs)) as bar:
+        samples = dict(zip(files, interleaved_means(runs, texts, recipe.profile, advance=bar.advance)))
     for r in timed:
         r.setdefault("latency_ms_build", r["latency_ms_mean"])
         r["latency_ms_rounds"] = [round(x, 4) for x in samples[r["artifact_sha256"]]]

@@ -43,3 +43,20 @@ def test_a_staged_artifact_ships_first_and_unmeasured_latency_loses_to_measured(
         shipping_choice([fit_row("a/y.tflite", 10.0, None, 3.5), fit_row("a/y.pte", 10.0, None, 2.0)])["artifact"]
         == "a/y.pte"
     )
+
+
+def test_only_measured_pool_rows_within_the_noise_band_are_timed_again():
+    from edgesdk.targets.budgets import CLOSE_LATENCY, close_contenders
+
+    def measured(artifact, mb, ms, kind="measured"):
+        return {**fit_row(artifact, mb, ms), "latency_kind": kind}
+
+    near = 1.0 + CLOSE_LATENCY * 0.8
+    a, b = measured("x.int8.pte", 10.0, 1.0), measured("x.int8.tflite", 10.2, near)
+    far = measured("x.int8.tflite", 10.2, 1.0 + CLOSE_LATENCY * 1.2)
+    assert close_contenders([a, b]) == [a, b]
+    assert close_contenders([a, far]) == []  # clearly slower: one timing each is enough
+    assert close_contenders([a, measured("x.fp32.pte", 40.0, 1.01)]) == []  # not the same size class
+    estimated = [measured("m.micro.tflite", 0.3, 200.0, "estimate"), measured("n.micro.tflite", 0.3, 201.0, "estimate")]
+    assert close_contenders(estimated) == []  # instruction counts do not jitter
+    assert close_contenders([a]) == []
