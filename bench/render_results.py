@@ -566,14 +566,14 @@ def techniques_section(data: dict) -> list[str]:
     """bench/techniques.py: issue 28's techniques, one variant each against the base."""
     from techniques import markdown
 
-    seconds = data["seconds"]
     return [
-        f"## Compression techniques on SST-2, one build family (bench/techniques.py, {seconds / 60:.0f} min)",
+        "## Compression techniques on SST-2, one build family (bench/techniques.py)",
         "",
         "Base: bench/techniques/base.yaml (2 of the teacher's layers at full width, distilled on a "
         "seeded 20,000-row subsample for one epoch); each other row changes one thing "
         "(bench/techniques/grid.yaml). eager = the deployed model in PyTorch; .tflite columns: the "
-        "LiteRT artifacts run over all 872 dev rows; train s = distillation and recovery seconds.",
+        "LiteRT artifacts run over all 872 dev rows; train s = distillation and recovery seconds. "
+        "Sandwich sharing needs 4+ layers and is not in this 2-layer family.",
         "",
         *markdown(data["rows"]).splitlines(),
         "",
