@@ -163,6 +163,8 @@ CLOSE_LATENCY = 0.25
 def close_contenders(fitting: list[dict]) -> list[dict]:
     """The pool's rows whose measured latency is within CLOSE_LATENCY of the fastest: when there
     are two or more, one timing each cannot tell which ships."""
+    if not fitting:  # nothing fits: nothing ships, nothing to rank
+        return []
     timed = [r for r in shipping_pool(fitting) if r.get("latency_ms_mean") and r.get("latency_kind") == "measured"]
     if len(timed) < 2:
         return []

@@ -59,4 +59,4 @@ def test_only_measured_pool_rows_within_the_noise_band_are_timed_again():
     assert close_contenders([a, measured("x.fp32.pte", 40.0, 1.01)]) == []  # not the same size class
     estimated = [measured("m.micro.tflite", 0.3, 200.0, "estimate"), measured("n.micro.tflite", 0.3, 201.0, "estimate")]
     assert close_contenders(estimated) == []  # instruction counts do not jitter
-    assert close_contenders([a]) == []
+    assert close_contenders([a]) == [] and close_contenders([]) == []
