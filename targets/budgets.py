@@ -110,8 +110,9 @@ def check_fit(
             }
         )
     fitting = [r for r in rows if r["fits"]]
-    if retime is not None and close_contenders(fitting):
-        retime(close_contenders(fitting))
+    contenders = close_contenders(fitting)
+    if retime is not None and contenders:
+        retime(contenders)
     best = shipping_choice(fitting) if fitting else min(rows, key=lambda r: r["flash_bytes"])
     result = {
         "ok": bool(fitting),

@@ -9,6 +9,7 @@ clear error; a build falls back to the host and labels the numbers `profiled_on:
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -19,7 +20,7 @@ from edgesdk.targets.cortex_m.boards import board_for
 from edgesdk.targets.cortex_m.mcu_profiler import profile_mcu
 from edgesdk.targets.cortex_m.toolchain import find_toolchain
 from edgesdk.targets.host import profile_host
-from edgesdk.targets.registry import TargetSpec
+from edgesdk.targets.registry import TargetSpec, get_target
 from edgesdk.targets.ssh import SshBoard, profile_ssh
 
 from edgesdk.errors import TargetError
@@ -83,6 +84,21 @@ def profile_artifact(target: TargetSpec, artifact: Path, texts: Sequence[str], c
 
 # Rounds of an interleaved re-timing: enough for a median to shrug off one disturbed round.
 RETIME_ROUNDS = 5
+
+
+def profiled_on(profile: dict, target: TargetSpec) -> TargetSpec:
+    """Where an artifact's profile.json entry was timed: on the build's target when it was
+    reachable (which may be a target file, not a registered name), else the host."""
+    where = profile.get("target", "host")
+    return target if where == target.id else get_target(where)
+
+
+def record_rounds(row: dict, rounds: Sequence[float], keep_as: str) -> None:
+    """`row`'s latency_ms_mean becomes the median of the re-timed `rounds` (kept, each round, in
+    latency_ms_rounds); the single timing it replaces stays under `keep_as`."""
+    row.setdefault(keep_as, row["latency_ms_mean"])
+    row["latency_ms_rounds"] = [round(x, 4) for x in rounds]
+    row["latency_ms_mean"] = round(statistics.median(rounds), 4)
 
 
 def interleaved_means(

@@ -133,8 +133,10 @@ def _check(student: nn.Module, teacher: Encoder, cfg: DistillConfig) -> Optional
         raise RecipeError("every distill.losses weight is 0; give at least kd or ce a positive weight")
     if cfg.theseus.epochs > 0:
         problem = theseus_problem(student, teacher)
-        if problem or weights.kd + weights.ce == 0:
-            raise RecipeError(f"{problem or 'distill.theseus trains on the kd/ce losses; give one a weight'}")
+        if problem:
+            raise RecipeError(problem)
+        if weights.kd + weights.ce == 0:
+            raise RecipeError("distill.theseus trains on the kd/ce losses; give one a weight")
     if not internal:
         return None
     try:

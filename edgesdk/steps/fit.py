@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 from edgesdk.errors import FitError
@@ -12,8 +11,8 @@ from edgesdk.steps.artifacts import ArtifactSpec, artifact_entries
 from edgesdk.recipe import ProfileConfig
 from edgesdk.steps.base import TARGET, Context, Step, Upstream, fixed, section
 from edgesdk.targets.budgets import CLOSE_LATENCY, check_fit
-from edgesdk.targets.profiler_registry import interleaved_means
-from edgesdk.targets.registry import TargetSpec, get_target
+from edgesdk.targets.profiler_registry import interleaved_means, profiled_on, record_rounds
+from edgesdk.targets.registry import TargetSpec
 
 
 def fit_all(
@@ -28,11 +27,9 @@ def fit_all(
         """Artifacts whose single timings are too close to rank: the median of interleaved rounds decides."""
         names = ", ".join(r["artifact"] for r in contenders)
         status(f"fit: {names} are within {CLOSE_LATENCY:.0%} of each other; timing them again, interleaved")
-        runs = [(get_target(profiles[r["artifact"]].get("target", "host")), out / r["artifact"]) for r in contenders]
+        runs = [(profiled_on(profiles[r["artifact"]], target), out / r["artifact"]) for r in contenders]
         for row, rounds in zip(contenders, interleaved_means(runs, texts, profile)):
-            row["latency_ms_profile"] = row["latency_ms_mean"]
-            row["latency_ms_rounds"] = [round(x, 4) for x in rounds]
-            row["latency_ms_mean"] = round(statistics.median(rounds), 4)
+            record_rounds(row, rounds, "latency_ms_profile")
 
     try:
         result = check_fit(target, out, candidates, profiles, retime)

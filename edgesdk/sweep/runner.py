@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import statistics
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,8 +35,8 @@ from edgesdk.step_store import StepStore
 from edgesdk.steps.data import prepare_task
 from edgesdk.sweep import front
 from edgesdk.sweep.grid import GRIDS_DIR, Variant, dir_name, load_grid
-from edgesdk.targets.profiler_registry import RETIME_ROUNDS, interleaved_means
-from edgesdk.targets.registry import TargetSpec, get_target
+from edgesdk.targets.profiler_registry import RETIME_ROUNDS, interleaved_means, profiled_on, record_rounds
+from edgesdk.targets.registry import TargetSpec
 from edgesdk.task import Task
 from edgesdk.train import available_cores
 
@@ -301,24 +300,23 @@ def retime(rows: list[dict], out: Path, target: TargetSpec, texts: list[str], re
     for r in timed:
         build = out / r["build_dir"]
         r["artifact_sha256"] = sha256_file(build / r["artifact"])
-        files.setdefault(r["artifact_sha256"], (build / r["artifact"], profiled_on(build, r["artifact"], target)))
+        files.setdefault(r["artifact_sha256"], (build / r["artifact"], build_profiled_on(build, r["artifact"], target)))
     runs = [(where, path) for path, where in files.values()]
     with progress_bar("re-timing the fitting artifacts", RETIME_ROUNDS * len(runs)) as bar:
         samples = dict(zip(files, interleaved_means(runs, texts, recipe.profile, advance=bar.advance)))
     for r in timed:
-        r.setdefault("latency_ms_build", r["latency_ms_mean"])
-        r["latency_ms_rounds"] = [round(x, 4) for x in samples[r["artifact_sha256"]]]
-        r["latency_ms_mean"] = round(statistics.median(samples[r["artifact_sha256"]]), 4)
+        record_rounds(r, samples[r["artifact_sha256"]], "latency_ms_build")
     return (
         f"measured again after the builds, the median of {RETIME_ROUNDS} interleaved rounds of "
         f"{recipe.profile.repetitions} runs at {recipe.profile.threads} threads (each distinct file once)"
     )
 
 
-def profiled_on(build: Path, artifact: str, target: TargetSpec) -> TargetSpec:
-    """Where the build timed this artifact: on the target when it was reachable, else the host."""
+def build_profiled_on(build: Path, artifact: str, target: TargetSpec) -> TargetSpec:
+    """Where the build timed this artifact (`profiled_on` its profile.json entry; the host when
+    the entry cannot be read)."""
     try:
-        where = read_json(build / "profile.json")[artifact].get("target", "host")
+        profile = read_json(build / "profile.json")[artifact]
     except (OSError, ValueError, KeyError):
-        where = "host"
-    return target if where == target.id else get_target(where)
+        profile = {}
+    return profiled_on(profile, target)

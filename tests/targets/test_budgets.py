@@ -60,3 +60,17 @@ def test_only_measured_pool_rows_within_the_noise_band_are_timed_again():
     estimated = [measured("m.micro.tflite", 0.3, 200.0, "estimate"), measured("n.micro.tflite", 0.3, 201.0, "estimate")]
     assert close_contenders(estimated) == []  # instruction counts do not jitter
     assert close_contenders([a]) == [] and close_contenders([]) == []
+
+
+def test_a_retimed_artifact_runs_where_it_was_profiled_and_keeps_its_first_figure(tmp_path):
+    from edgesdk.targets.profiler_registry import profiled_on, record_rounds
+    from edgesdk.targets.registry import load_target_file
+
+    spec = tmp_path / "my-board.yaml"
+    spec.write_text("id: my-board\nfamily: linux\ndescription: custom\ncpu: Cortex-A76\nruntimes: [litert]\n")
+    board = load_target_file(spec)  # defined in a file: no registered target has its id
+    assert profiled_on({"target": "my-board"}, board) is board
+    assert profiled_on({"target": "host"}, board).id == profiled_on({}, board).id == "host"
+    row = {"latency_ms_mean": 2.0}
+    record_rounds(row, [1.5, 1.2, 9.0, 1.4, 1.3], "latency_ms_profile")
+    assert row == {"latency_ms_mean": 1.4, "latency_ms_profile": 2.0, "latency_ms_rounds": [1.5, 1.2, 9.0, 1.4, 1.3]}
