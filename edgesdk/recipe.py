@@ -322,6 +322,15 @@ class Recipe(_Section):
                 f"prune.heads/ffn/layers/share_layers/embedding_size/low_rank/sparsity/cluster need an encoder student, not {self.student.family}; "
                 "use prune.vocab alone for CNN/BiLSTM students"
             )
+        kept = self.student.layers - len(self.prune.layers)
+        if self.prune.share_layers == "sandwich" and self.student.family == "encoder" and kept < 4:
+            raise ValueError(
+                f"prune.share_layers: sandwich needs 4+ layers (first, 2 shared, last); the student keeps {kept}"
+            )
+        if self.distill.theseus.epochs > 0 and self.student.family != "encoder":
+            raise ValueError(
+                f"distill.theseus needs an encoder student (its layers replace the teacher's), not {self.student.family}"
+            )
         return self
 
     @model_validator(mode="after")
