@@ -84,6 +84,12 @@ class StudentConfig(_Section):
     kernel_sizes: list[int] = Field(default_factory=lambda: [3, 4, 5])
     filters: int = Field(128, ge=1)
     lstm_hidden: int = Field(128, ge=1)
+    word_rows: Optional[int] = Field(
+        None, ge=8, description="share the word table: this many rows, tokens mapped to them in the tokenizer"
+    )
+    word_table: Literal["codebook", "hash"] = Field(
+        "codebook", description="with word_rows: k-means of the word vectors, or the hashing trick"
+    )
 
     @model_validator(mode="after")
     def _shapes(self) -> "StudentConfig":
@@ -330,6 +336,11 @@ class Recipe(_Section):
         if self.distill.theseus.epochs > 0 and self.student.family != "encoder":
             raise ValueError(
                 f"distill.theseus needs an encoder student (its layers replace the teacher's), not {self.student.family}"
+            )
+        if self.student.word_rows is not None and (self.student.family == "teacher" or self.prune.active):
+            raise ValueError(
+                "student.word_rows shares a distilled student's word table and is baked into its tokenizer: "
+                "it needs a distilled student (family encoder/cnn/bilstm) and no prune section (it already cuts the table)"
             )
         return self
 

@@ -77,6 +77,18 @@ def render_models(report: dict) -> list[str]:
         "",
         f"Student vs teacher: {t['params'] / max(s['params'], 1):.1f}x fewer parameters, "
         f"{t['flops'] / max(s['flops'], 1):.1f}x fewer FLOPs, accuracy {100 * (s['accuracy'] - t['accuracy']):+.2f} pt.",
+    ] + shared_rows_line(s.get("distill", {}))
+
+
+def shared_rows_line(distill: dict) -> list[str]:
+    """student.word_rows: how the word table was shared (the tokenizer emits the row ids)."""
+    rows = distill.get("word_rows")
+    if not rows:
+        return []
+    return [
+        "",
+        f"Word table shared ({rows['method']}): {rows['tokens']:,} tokens on {rows['rows']:,} rows; the "
+        f"{rows['tokens_seen']:,} tokens of the training texts use {rows['rows_used_by_seen_tokens']:,} of them.",
     ]
 
 

@@ -191,7 +191,7 @@ WEIGHT_BYTES = {"fp32": 4.0, "int8": 1.0, "int8-dynamic": 1.0, "int8-qat": 1.0, 
 class ImageFloor:
     """A lower bound on what the deployed model needs in flash, known before any training."""
 
-    tokens: int  # word-table rows after the recipe's vocabulary cut
+    tokens: int  # word-table rows after the recipe's vocabulary cut (or student.word_rows)
     width: int
     layer_weights: int  # matmul/conv/LSTM weights besides the word table
     weight_bytes: float  # per layer weight, at the recipe's most compact precision
@@ -271,8 +271,9 @@ def image_floor(target: TargetSpec, recipe, teacher_config: dict, labels: int, k
     width, weights = layer_weight_count(recipe, teacher_config, labels)
     runtimes = [r for r in recipe.export.runtimes if r in target.runtimes] or list(target.runtimes)
     on_device_tokenizer = "tflm" in runtimes
+    shared_rows = recipe.student.word_rows  # the table's rows; the tokenizer still keeps every token
     return ImageFloor(
-        tokens=len(kept_tokens),
+        tokens=len(kept_tokens) if shared_rows is None else min(shared_rows, len(kept_tokens)),
         width=width,
         layer_weights=weights,
         weight_bytes=min(WEIGHT_BYTES[p] for p in recipe.quantize.precisions),
@@ -289,7 +290,7 @@ def check_fits_before_training(target: TargetSpec, floor: ImageFloor) -> None:
     raise FitError(
         f"{target.id} has {target.flash_bytes:,} B flash but the recipe's model needs at least {floor.total:,} B "
         f"(over by {floor.total - target.flash_bytes:,} B): the word table alone needs at least "
-        f"{floor.word_table:,} B ({floor.tokens:,} tokens x {floor.width} at int8), the layers "
+        f"{floor.word_table:,} B ({floor.tokens:,} rows x {floor.width} at int8), the layers "
         f"{floor.layers:,} B ({floor.layer_weights:,} weights at {floor.weight_bytes:g} B), runtime code "
         f"~{floor.runtime_code:,} B{tokenizer}; shrink it with prune.vocab: train (keeps the tokens the training "
         "texts use, prune.vocab_max_size caps them), a smaller student.embedding_size or student, or int8 weights"

@@ -33,10 +33,15 @@ class VocabPlan:
     special: int
 
 
+def token_counts(tokenizer: Tokenizer, texts: Sequence[str]) -> Counter:
+    """How often each token id occurs in `texts` (whole texts, not just export-length heads)."""
+    return Counter(i for ids in tokenizer.encode(texts, COUNT_MAX_LENGTH) for i in ids)
+
+
 def plan_vocabulary(
     tokenizer: Tokenizer, texts: Sequence[str], min_count: int, max_size: Optional[int]
 ) -> VocabPlan:
-    counts = Counter(i for ids in tokenizer.encode(texts, COUNT_MAX_LENGTH) for i in ids)
+    counts = token_counts(tokenizer, texts)
     special = tokenizer.special_ids()
     frequent = sorted((i for i, c in counts.items() if c >= min_count and i not in special), key=lambda i: (-counts[i], i))
     if max_size is not None:

@@ -10,16 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgesdk.compress.distill import distill
+from edgesdk.compress.vocab import token_counts
+from edgesdk.compress.word_rows import bake_word_rows, share_word_rows
 from edgesdk.errors import RecipeError
 from edgesdk.fsutil import atomic_copy_dir, atomic_write_json, cache_root
 from edgesdk.models.model_dir import labels_json, load_model_dir, write_model_dir
 from edgesdk.models.registry import param_count
 from edgesdk.models.student_families import build_student
 from edgesdk.progress import status
-from edgesdk.recipe import Recipe
+from edgesdk.recipe import Recipe, StudentConfig
 from edgesdk.steps.base import DATA, SEED, TRAIN, Context, Step, Upstream, fixed, section
 from edgesdk.task import Task
-from edgesdk.train import use_available_cores
+from edgesdk.train import accuracy, predict_logits, use_available_cores
 
 STUDENT_INFO_FILE = "student.json"
 
@@ -43,12 +45,37 @@ def build_student_dir(teacher_dir: Path, task: Task, recipe: Recipe, teacher_has
         f"student: {recipe.student.family}, {param_count(student) / 1e6:.2f}M parameters "
         f"(teacher {param_count(teacher) / 1e6:.1f}M)"
     )
+    shared = None
+    if recipe.student.word_rows is not None:
+        shared = share_rows(student, tokenizer, task, recipe.student)
     result = distill(
         student, teacher, tokenizer, task.train, recipe.distill, recipe.seed, cache_root() / "soft_labels", teacher_hash
     )
     info = {"kind": recipe.student.family, **result.to_json()}
+    if shared is not None:
+        student, tokenizer = bake_word_rows(student, tokenizer)
+        info["word_rows"] = shared
+    if task.validation.texts:  # train-carved rows: what student settings are chosen on, never dev
+        predicted = predict_logits(student, tokenizer, task.validation.texts, recipe.export.seq_len).argmax(1)
+        info["validation_accuracy"] = round(accuracy(predicted, task.validation.labels), 6)
     write_model_dir(out_dir, student, tokenizer, labels_json(teacher_dir), {STUDENT_INFO_FILE: info})
     return info
+
+
+def share_rows(student, tokenizer, task: Task, cfg: StudentConfig) -> dict:
+    """student.word_rows: the student trains through a shared-row table (baked after)."""
+    import torch
+
+    counts = token_counts(tokenizer, task.train.texts)
+    vocab = student.word_embeddings.weight.shape[0]
+    seen = torch.zeros(vocab, dtype=torch.long)
+    for token, n in counts.items():
+        seen[token] = n
+    status(f"student: word table shared as {cfg.word_rows} rows ({cfg.word_table})")
+    try:
+        return share_word_rows(student, cfg.word_table, cfg.word_rows, seen, tokenizer.special_ids())
+    except ValueError as exc:
+        raise RecipeError(f"student: {exc}; adjust the recipe's student section") from None
 
 
 def run(ctx: Context) -> dict:

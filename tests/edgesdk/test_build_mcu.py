@@ -20,7 +20,9 @@ def mcu_build(tmp_path_factory, tiny_teacher):
     recipe = d / "mcu.yaml"
     text = TINY_RECIPE.replace("export: {seq_len: 32}", "export: {seq_len: 32, runtimes: [tflm]}")
     text = text.replace("quantize: {precisions: [fp32]}", "quantize: {precisions: [int8], calibration_samples: 64}")
-    assert text.count("tflm") == 1 and "int8" in text
+    # a shared 512-row word table: the C tokenizer must emit the baked row ids Python does
+    text = text.replace("ffn: 32}", "ffn: 32, word_rows: 512}")
+    assert text.count("tflm") == 1 and "int8" in text and "word_rows" in text
     recipe.write_text(text)
     (d / "train.tsv").write_text("\n".join(sst2_rows("train", 300)) + "\n")
     (d / "dev.tsv").write_text("\n".join(sst2_rows("dev", DEV_ROWS)) + "\n")
@@ -65,8 +67,8 @@ def test_the_preflight_floor_is_a_true_lower_bound_of_the_built_image(mcu_build,
     from edgesdk.targets.registry import get_target
 
     from edgesdk.models.hf_import import read_teacher_config
-    from edgesdk.steps.prune import deployed_tokens
     from edgesdk.recipe import load_recipe
+    from edgesdk.steps.prune import deployed_tokens
     from edgesdk.task import load_task
 
     recipe = load_recipe(str(mcu_build / "recipe.yaml"))
