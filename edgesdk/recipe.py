@@ -295,6 +295,9 @@ class ProfileConfig(_Section):
     warmup: int = Field(10, ge=0)
     repetitions: int = Field(200, ge=1)
     per_op: bool = True
+    retime_rounds: int = Field(
+        5, ge=0, description="interleaved re-timing rounds when artifacts are too close to rank (0 = one timing each)"
+    )
 
 
 class TrainConfig(_Section):

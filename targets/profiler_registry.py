@@ -82,10 +82,6 @@ def profile_artifact(target: TargetSpec, artifact: Path, texts: Sequence[str], c
     return PROFILERS[target.family].profile(artifact, texts, config, target)
 
 
-# Rounds of an interleaved re-timing: enough for a median to shrug off one disturbed round.
-RETIME_ROUNDS = 5
-
-
 def profiled_on(profile: dict, target: TargetSpec) -> TargetSpec:
     """Where an artifact's profile.json entry was timed: on the build's target when it was
     reachable (which may be a target file, not a registered name), else the host."""
@@ -105,16 +101,15 @@ def interleaved_means(
     runs: Sequence[tuple[TargetSpec, Path]],
     texts: Sequence[str],
     config: ProfileConfig,
-    rounds: int = RETIME_ROUNDS,
     advance: Callable[[], None] = lambda: None,
 ) -> list[list[float]]:
-    """Each (target, artifact)'s mean latency in each of `rounds` rounds, the files taking
+    """Each (target, artifact)'s mean latency in each of `config.retime_rounds` rounds, the files taking
     turns and the order reversed every other round, so the machine's drift and a neighbour's
     load fall on every file alike (on a shared machine one file timed twice in a row differed
     by 25 %). `advance` is called after each timing (a progress bar)."""
     samples: list[list[float]] = [[] for _ in runs]
     order = list(range(len(runs)))
-    for round_ in range(rounds):
+    for round_ in range(config.retime_rounds):
         for i in order if round_ % 2 == 0 else order[::-1]:
             where, path = runs[i]
             samples[i].append(profile_artifact(where, path, texts, config)["latency_ms"]["mean"])

@@ -30,7 +30,7 @@ distill: {epochs: 1, batch_size: 16, max_length: 32, losses: {kd: 1.0, hidden: 1
 export: {seq_len: 32}
 quantize: {precisions: [fp32]}
 verify: {max_accuracy_drop: 0.01, min_agreement: 0.95}
-profile: {repetitions: 20, warmup: 2}
+profile: {repetitions: 20, warmup: 2, retime_rounds: 3}
 """
 
 

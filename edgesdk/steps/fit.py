@@ -32,7 +32,7 @@ def fit_all(
             record_rounds(row, rounds, "latency_ms_profile")
 
     try:
-        result = check_fit(target, out, candidates, profiles, retime)
+        result = check_fit(target, out, candidates, profiles, retime if profile.retime_rounds else None)
     except FitError as exc:
         atomic_write_json(out / "fit.json", exc.details)
         raise

@@ -35,7 +35,7 @@ from edgesdk.step_store import StepStore
 from edgesdk.steps.data import prepare_task
 from edgesdk.sweep import front
 from edgesdk.sweep.grid import GRIDS_DIR, Variant, dir_name, load_grid
-from edgesdk.targets.profiler_registry import RETIME_ROUNDS, interleaved_means, profiled_on, record_rounds
+from edgesdk.targets.profiler_registry import interleaved_means, profiled_on, record_rounds
 from edgesdk.targets.registry import TargetSpec
 from edgesdk.task import Task
 from edgesdk.train import available_cores
@@ -296,18 +296,21 @@ def retime(rows: list[dict], out: Path, target: TargetSpec, texts: list[str], re
     timed = [r for r in rows if r["status"] == "fits" and r["latency_kind"] == "measured"]
     if not timed:
         return "estimated from instruction counts (cycles per instruction x clock)"
+    rounds = recipe.profile.retime_rounds
+    if not rounds:  # the recipe trusts each build's own timing
+        return f"each build's own profile: {recipe.profile.repetitions} runs at {recipe.profile.threads} threads"
     files: dict[str, tuple[Path, TargetSpec]] = {}
     for r in timed:
         build = out / r["build_dir"]
         r["artifact_sha256"] = sha256_file(build / r["artifact"])
         files.setdefault(r["artifact_sha256"], (build / r["artifact"], build_profiled_on(build, r["artifact"], target)))
     runs = [(where, path) for path, where in files.values()]
-    with progress_bar("re-timing the fitting artifacts", RETIME_ROUNDS * len(runs)) as bar:
+    with progress_bar("re-timing the fitting artifacts", rounds * len(runs)) as bar:
         samples = dict(zip(files, interleaved_means(runs, texts, recipe.profile, advance=bar.advance)))
     for r in timed:
         record_rounds(r, samples[r["artifact_sha256"]], "latency_ms_build")
     return (
-        f"measured again after the builds, the median of {RETIME_ROUNDS} interleaved rounds of "
+        f"measured again after the builds, the median of {rounds} interleaved rounds of "
         f"{recipe.profile.repetitions} runs at {recipe.profile.threads} threads (each distinct file once)"
     )
 

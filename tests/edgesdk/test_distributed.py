@@ -17,7 +17,7 @@ from tests.edgesdk.test_build_quantized import build_args
 # Lean: one runtime, no teacher artifacts, few profile runs; training is what is under test.
 LEAN = TINY_RECIPE.replace(
     "export: {seq_len: 32}", "export: {seq_len: 32, runtimes: [litert], teacher: false}"
-).replace("profile: {repetitions: 20, warmup: 2}", "profile: {repetitions: 3, warmup: 1}")
+).replace("profile: {repetitions: 20, warmup: 2, retime_rounds: 3}", "profile: {repetitions: 3, warmup: 1, retime_rounds: 3}")
 
 
 def lean_recipe(tmp_path: Path, text: str = LEAN) -> Path:
