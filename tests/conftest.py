@@ -122,3 +122,20 @@ def assert_eval_matches(artifact: Path, data: Path, accuracy: float) -> None:
     proc = run_cli("eval", artifact, "--data", data, "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1])["accuracy"] == accuracy
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Seconds per test file (setup + call + teardown, summed over its tests): with
+    `--dist loadfile` a file is the unit a worker takes, so the longest files bound the
+    suite's wall time; this is where to look when `make test` gets slow."""
+    per_file: dict[str, float] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if hasattr(report, "duration") and hasattr(report, "nodeid") and report.nodeid:
+                name = report.nodeid.split("::")[0]
+                per_file[name] = per_file.get(name, 0.0) + report.duration
+    if not per_file:
+        return
+    terminalreporter.write_sep("=", f"slowest test files (of {len(per_file)}; {sum(per_file.values()):.0f} s in all)")
+    for name, seconds in sorted(per_file.items(), key=lambda kv: -kv[1])[:15]:
+        terminalreporter.write_line(f"{seconds:8.1f}s {name}")
