@@ -214,11 +214,11 @@ class QatData:
     soft: torch.Tensor
 
 
-def qat_rows(texts: Sequence[str], tokenizer: "Tokenizer", config: "QuantizeConfig", seq_len: int, seed: int):
-    """The ids QAT trains on: steps x batch rows (or all of train), sampled with the seed."""
+def qat_texts(texts: Sequence[str], config: "QuantizeConfig", seed: int) -> list[str]:
+    """The rows QAT trains on: steps x batch rows (or all of train), sampled with the seed."""
     wanted = min(len(texts), config.qat_steps * config.qat_batch_size)
     chosen = sorted(random.Random(seed + 1).sample(range(len(texts)), wanted))
-    return tokenizer.encode([texts[i] for i in chosen], seq_len)
+    return [texts[i] for i in chosen]
 
 
 def qat_finetune(model: nn.Module, data: QatData, config: "QuantizeConfig", seq_len: int, seed: int) -> nn.Module:

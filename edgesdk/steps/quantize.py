@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from edgesdk.compress.distill import teacher_soft_labels
-from edgesdk.compress.quant_methods import QatData, deployable, qat_finetune, qat_rows
+from edgesdk.compress.quant_methods import QatData, deployable, qat_finetune, qat_texts
 from edgesdk.fsutil import cache_root, sha256_file
 from edgesdk.models.model_dir import labels_json, load_model_dir, write_model_dir
 from edgesdk.progress import status
@@ -31,12 +31,9 @@ def run_qat(model_dir: Path, teacher_dir: Path, task: Task, recipe: Recipe, out_
     trained once per build and shared by every runtime's int8-qat artifact."""
     model, tokenizer, _ = load_model_dir(model_dir)
     seq_len, qcfg = recipe.export.seq_len, recipe.quantize
-    encoded = qat_rows(task.train.texts, tokenizer, qcfg, seq_len, recipe.seed)
-    teacher, _, _ = load_model_dir(teacher_dir)
-    teacher_hash = sha256_file(teacher_dir / "model.safetensors")
-    soft = teacher_soft_labels(teacher, tokenizer, encoded, cache_root() / "soft_labels", teacher_hash)
-    ids, mask = tokenizer.pad(encoded, seq_len)
-    data = QatData(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(soft))
+    teacher, teacher_tokenizer, _ = load_model_dir(teacher_dir)
+    texts = qat_texts(task.train.texts, qcfg, recipe.seed)
+    data = qat_data(texts, tokenizer, teacher, teacher_tokenizer, seq_len, teacher_dir)
     status(f"QAT: {qcfg.qat_steps} steps x {qcfg.qat_batch_size} rows, int8 fake quantization, teacher soft labels")
     trained = qat_finetune(deployable(copy.deepcopy(model), seq_len), data, qcfg, seq_len, recipe.seed)
     # Trained on the export-length position table; stored in the model's own shape (the rows
@@ -49,7 +46,20 @@ def run_qat(model_dir: Path, teacher_dir: Path, task: Task, recipe: Recipe, out_
                 trained.position_embeddings.weight
             )
     write_model_dir(out_dir, model.eval(), tokenizer, labels_json(model_dir), {})
-    return {"qat_steps": qcfg.qat_steps, "rows": len(encoded)}
+    return {"qat_steps": qcfg.qat_steps, "rows": len(texts)}
+
+
+def qat_data(texts: list[str], tokenizer, teacher, teacher_tokenizer, seq_len: int, teacher_dir: Path) -> QatData:
+    """The model's ids for `texts` with the teacher's soft labels for the same texts. The
+    teacher reads its own tokenization: the model's vocabulary may be cut (prune.vocab) or
+    remapped (student.word_rows), and its ids would be other tokens to the teacher (which
+    turned QAT's targets into noise and the int8-qat model into a constant classifier)."""
+    teacher_hash = sha256_file(teacher_dir / "model.safetensors")
+    soft = teacher_soft_labels(
+        teacher, teacher_tokenizer, teacher_tokenizer.encode(texts, seq_len), cache_root() / "soft_labels", teacher_hash
+    )
+    ids, mask = tokenizer.pad(tokenizer.encode(texts, seq_len), seq_len)
+    return QatData(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(soft))
 
 
 def run(ctx: Context) -> dict:
