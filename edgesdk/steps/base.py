@@ -66,7 +66,12 @@ OMIT = object()
 
 # Recipe fields added after builds existed, left out of a key while at their default (off), so
 # those builds keep their keys and caches; set to anything else, they enter it.
-UNKEYED_DEFAULTS = {"distill": ("quant_noise", "theseus"), "prune": ("low_rank",)}
+UNKEYED_DEFAULTS = {
+    "distill": ("quant_noise", "theseus"),
+    "prune": ("low_rank",),
+    "student": ("word_rows", "word_table"),
+    "profile": ("retime_rounds",),
+}
 
 
 def section(name: str, exclude: frozenset[str] = frozenset()) -> Value:

@@ -44,3 +44,7 @@ def test_options_added_later_stay_out_of_keys_until_set():
     assert dump("distill", noisy)["quant_noise"] == {"rate": 0.1, "bits": 8, "block_size": 8}
     assert dump("prune", noisy)["low_rank"] == 0.5
     assert dump("distill", noisy) != dump("distill", plain)
+    assert "word_rows" not in dump("student", plain) and "retime_rounds" not in dump("profile", plain)
+    shared = Recipe.model_validate({"student": {"word_rows": 512, "word_table": "hash"}, "profile": {"retime_rounds": 1}})
+    assert dump("student", shared)["word_rows"] == 512 and dump("student", shared)["word_table"] == "hash"
+    assert dump("profile", shared)["retime_rounds"] == 1
