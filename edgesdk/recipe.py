@@ -90,6 +90,9 @@ class StudentConfig(_Section):
     word_table: Literal["codebook", "hash"] = Field(
         "codebook", description="with word_rows: k-means of the word vectors, or the hashing trick"
     )
+    learned_vocab: Optional[int] = Field(
+        None, ge=64, description="the student's own WordPiece vocabulary of this many pieces, learned on train"
+    )
 
     @model_validator(mode="after")
     def _shapes(self) -> "StudentConfig":
@@ -345,6 +348,23 @@ class Recipe(_Section):
                 "student.word_rows shares a distilled student's word table and is baked into its tokenizer: "
                 "it needs a distilled student (family encoder/cnn/bilstm) and no prune section (it already cuts the table)"
             )
+        if self.student.learned_vocab is not None:
+            clash = [
+                name
+                for name, on in (
+                    ("student.family: teacher", self.student.family == "teacher"),
+                    ("internal distill.losses", bool(self.distill.losses.internal)),
+                    ("distill.theseus", self.distill.theseus.epochs > 0),
+                    ("prune reshaping", self.prune.reshapes),
+                    ("student.word_rows", self.student.word_rows is not None),
+                )
+                if on
+            ]
+            if clash:
+                raise ValueError(
+                    f"student.learned_vocab gives a distilled student its own token ids; {', '.join(clash)} "
+                    "needs the teacher's ids: drop one of them"
+                )
         return self
 
     @model_validator(mode="after")

@@ -81,8 +81,10 @@ def render_models(report: dict) -> list[str]:
 
 
 def shared_rows_line(distill: dict) -> list[str]:
-    """student.word_rows: how the word table was shared (the tokenizer emits the row ids)."""
-    rows = distill.get("word_rows")
+    """student.word_rows / learned_vocab: how the word table was made (the tokenizer emits its ids)."""
+    rows, learned = distill.get("word_rows"), distill.get("learned_vocab")
+    if learned:
+        return ["", f"The student reads its own WordPiece vocabulary of {learned['pieces']:,} pieces, learned on the training texts."]
     if not rows:
         return []
     return [

@@ -73,6 +73,47 @@ class Tokenizer:
         new_id = {old: new for new, old in enumerate(sorted(keep_ids))}
         return _renumbered(spec, {id_to_token[old]: new for old, new in new_id.items()}, new_id)
 
+    def decode(self, encoded: Sequence[Sequence[int]]) -> list[str]:
+        """Rows of ids as text again (special tokens dropped, pieces joined)."""
+        return self._backend.decode_batch([list(ids) for ids in encoded], skip_special_tokens=True)
+
+    def pieces_of(self, text: str) -> list[int]:
+        """The ids of `text`'s pieces, without [CLS]/[SEP]."""
+        return self._backend.encode(text, add_special_tokens=False).ids
+
+    def learned(self, texts: Sequence[str], size: int) -> "Tokenizer":
+        """A WordPiece vocabulary of at most `size` pieces chosen on `texts`, read with this
+        tokenizer's normalizer, pre-tokenizer and greedy longest match: every character the
+        texts use (word-initial and `##` forms, so nothing they contain is [UNK]), then the
+        most frequent candidates, a candidate being a whole word of the texts or one of this
+        tokenizer's pieces of a word, counted by the word's frequency. Frequent words the
+        teacher splits (`cliches` = `cl ##iche ##s`) become one piece; rare words keep the
+        teacher's frequent pieces. Ties break on the string and ids follow the sorted pieces,
+        so the same texts give the same tokenizer (HF tokenizers' WordPiece trainer does not:
+        its piece set changes between runs on ties)."""
+        from collections import Counter
+
+        spec = self._spec()
+        prefix = spec["model"].get("continuing_subword_prefix", "##")
+        by_id = {i: t for t, i in spec["model"]["vocab"].items()}
+        specials = [by_id[i] for i in sorted(self.special_ids(), key=lambda i: (i != self.pad_id, i))]
+        words: Counter = Counter()
+        for text in texts:
+            normal = self._backend.normalizer.normalize_str(text)
+            words.update(w for w, _ in self._backend.pre_tokenizer.pre_tokenize_str(normal))
+        chars, candidates = set(), Counter()
+        for word, n in words.items():
+            chars.update([word[0]] + [prefix + c for c in word[1:]])
+            candidates[word] += n
+            for piece in {t.value for t in self._backend.model.tokenize(word)} - {word}:
+                candidates[piece] += n
+        chars = sorted(chars - set(specials))
+        room = max(0, size - len(specials) - len(chars))
+        ranked = sorted((c for c in candidates if c not in chars and c not in specials), key=lambda c: (-candidates[c], c))
+        pieces = sorted(set(chars) | set(ranked[:room]))
+        vocab = {token: i for i, token in enumerate(specials + pieces)}
+        return _renumbered(spec, vocab, {old: vocab[by_id[old]] for old in self.special_ids()})
+
     def remapped(self, new_ids: Sequence[int]) -> "Tokenizer":
         """The same tokenization with token id i emitted as new_ids[i]. Several tokens may share
         an id (a pruned token sent to [UNK] or to a kept neighbour): every word still splits

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -145,6 +145,25 @@ def _check(student: nn.Module, teacher: Encoder, cfg: DistillConfig) -> Optional
         raise RecipeError(f"distill.layer_map: {exc}") from None
 
 
+@dataclass(frozen=True)
+class StudentRows:
+    """The training rows in the student's own tokenization (a learned vocabulary,
+    student.learned_vocab); the teacher's soft labels stay on the teacher's ids."""
+
+    tokenizer: Tokenizer
+    encoded: list
+
+
+def own_rows(
+    student_tokenizer: Tokenizer, teacher_tokenizer: Tokenizer, texts: Sequence[str], extra: list, max_length: int
+) -> StudentRows:
+    """The training texts in the student's pieces, then each augmented copy (which exists only
+    as teacher ids) as text again in the student's pieces: the same sentences, whichever
+    vocabulary reads them."""
+    rows = student_tokenizer.encode(list(texts) + teacher_tokenizer.decode(extra), max_length)
+    return StudentRows(student_tokenizer, rows)
+
+
 class DistillObjective:
     """Weighted sum of the recipe's losses for one batch of row indices."""
 
@@ -160,18 +179,20 @@ class DistillObjective:
         weights: LossWeights,
         projections: Optional[Projections],
         mapped: Optional[list[int]],
+        student_rows: Optional["StudentRows"] = None,
     ):
         self.student, self.teacher, self.tokenizer = student, teacher, tokenizer
         self.encoded, self.hard, self.soft = encoded, hard, soft
         self.cfg, self.w, self.proj, self.map = cfg, weights, projections, mapped
         self.internal = bool(weights.internal)
+        self.own = student_rows or StudentRows(tokenizer, encoded)
 
     def __call__(self, idx: list[int]) -> torch.Tensor:
-        ids, mask = collate(self.encoded, idx, self.tokenizer)
         w, total = self.w, torch.zeros(())
         if not self.internal:
-            logits = self.student(ids, mask)
+            logits = self.student(*collate(self.own.encoded, idx, self.own.tokenizer))
         else:
+            ids, mask = collate(self.encoded, idx, self.tokenizer)
             s = self.student.trace(ids, mask)
             with torch.no_grad():
                 t = self.teacher.trace(ids, mask)
@@ -213,6 +234,7 @@ def distill(
     seed: int,
     cache: Optional[Path],
     teacher_hash: str,
+    student_tokenizer: Optional[Tokenizer] = None,
 ) -> DistillResult:
     """Distil `student` from `teacher` in place on `train` (plus augmented copies) with the
     recipe's losses; soft labels come from `cache` when the teacher labelled these rows before."""
@@ -255,13 +277,16 @@ def distill(
         stages.insert(0, ("theseus", cfg.theseus.epochs, prediction))
     if cfg.freeze_word_embeddings:
         word_table(student).requires_grad_(False)
-    lengths = [len(e) for e in encoded]
+    own = None
+    if student_tokenizer is not None:
+        own = own_rows(student_tokenizer, tokenizer, texts, extra, cfg.max_length)
+    lengths = [len(e) for e in (own.encoded if own is not None else encoded)]
     done = []
     with quant_noise(student, cfg.quant_noise) as noisy:
         for name, epochs, weights in stages:
             trained = hybrid if name == "theseus" else student
             objective = DistillObjective(
-                trained, teacher, tokenizer, encoded, hard, soft, cfg, weights, projections, mapped
+                trained, teacher, tokenizer, encoded, hard, soft, cfg, weights, projections, mapped, own
             )
             modules = [student] + ([projections] if projections is not None and objective.internal else [])
             schedule = Schedule(epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)

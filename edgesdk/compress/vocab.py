@@ -92,11 +92,37 @@ def prune_vocabulary(model: nn.Module, tokenizer: Tokenizer, plan: VocabPlan, un
         new_index = np.full(plan.before, -1)
         new_index[plan.keep] = np.arange(len(plan.keep))
         pruned_tokenizer = tokenizer.remapped(new_index[unseen_targets(model, plan, tokenizer, unseen)])
-    cfg = model.config.model_copy(update={"vocab_size": len(plan.keep), "pad_token_id": pruned_tokenizer.pad_id})
-    state = dict(model.state_dict())
-    state["word_embeddings.weight"] = state["word_embeddings.weight"][torch.tensor(plan.keep)].clone()
-    pruned = build_model(cfg)
-    pruned.load_state_dict(state)
+    table = model.word_embeddings.weight.detach()[torch.tensor(plan.keep)]
+    return with_word_table(model, table, pruned_tokenizer.pad_id), pruned_tokenizer
+
+
+def with_word_table(model: nn.Module, table, pad_token_id: int) -> nn.Module:
+    """A copy of `model` (eval) whose word table is `table` (its rows = the new vocabulary),
+    everything else as it was: what every vocabulary change (cut, shared rows, a learned
+    vocabulary) ends with."""
+    cfg = model.config.model_copy(update={"vocab_size": int(table.shape[0]), "pad_token_id": int(pad_token_id)})
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("word_embeddings.")}
+    state["word_embeddings.weight"] = table.detach().clone()
+    replaced = build_model(cfg)
+    replaced.load_state_dict(state)
     if hasattr(model, "mask_bias"):
-        pruned.mask_bias = model.mask_bias
-    return pruned.eval(), pruned_tokenizer
+        replaced.mask_bias = model.mask_bias
+    return replaced.eval()
+
+
+def learned_rows(table, teacher_tokenizer: Tokenizer, learned: Tokenizer):
+    """Initial rows of a learned vocabulary's word table from the model's rows for the teacher
+    vocabulary: a piece the teacher also has takes its row; another piece the mean of the rows
+    of the teacher's pieces for the same characters."""
+    import torch
+
+    teacher_vocab = teacher_tokenizer.vocabulary()
+    prefix = "##"
+    rows = []
+    for piece, _ in sorted(learned.vocabulary().items(), key=lambda kv: kv[1]):
+        if piece in teacher_vocab:
+            ids = [teacher_vocab[piece]]
+        else:
+            ids = teacher_tokenizer.pieces_of(piece.removeprefix(prefix)) or [teacher_vocab["[UNK]"]]
+        rows.append(table[torch.tensor(ids)].mean(0))
+    return torch.stack(rows)

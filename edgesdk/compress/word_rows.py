@@ -25,7 +25,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from edgesdk.models.registry import build_model
+from edgesdk.compress.vocab import with_word_table
 from edgesdk.tokenizer import Tokenizer
 
 KMEANS_ITERATIONS = 15
@@ -125,13 +125,5 @@ def bake_word_rows(model: nn.Module, tokenizer: Tokenizer) -> tuple[nn.Module, T
     """The deployable pair: a model with a plain `rows`-entry table and a tokenizer that emits
     row ids (exact: every input gets the same vector as before)."""
     shared = model.word_embeddings
-    index = shared.index
-    cfg = model.config.model_copy(
-        update={"vocab_size": int(shared.weight.shape[0]), "pad_token_id": int(index[tokenizer.pad_id])}
-    )
-    state = {k: v for k, v in model.state_dict().items() if k != "word_embeddings.index"}
-    baked = build_model(cfg)
-    baked.load_state_dict(state)
-    if hasattr(model, "mask_bias"):
-        baked.mask_bias = model.mask_bias
-    return baked.eval(), tokenizer.remapped(index.tolist())
+    baked = with_word_table(model, shared.weight, int(shared.index[tokenizer.pad_id]))
+    return baked, tokenizer.remapped(shared.index.tolist())

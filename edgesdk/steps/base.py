@@ -69,7 +69,7 @@ OMIT = object()
 UNKEYED_DEFAULTS = {
     "distill": ("quant_noise", "theseus"),
     "prune": ("low_rank",),
-    "student": ("word_rows", "word_table"),
+    "student": ("word_rows", "word_table", "learned_vocab"),
     "profile": ("retime_rounds",),
 }
 

@@ -234,9 +234,12 @@ def build_pruned_dir(
 
 
 def deployed_tokens(base_dir: Path, task: Task, recipe: Recipe) -> list[str]:
-    """The word-table rows the deployed model will keep: the teacher's vocabulary, or with
-    `prune.vocab: train` the tokens the training texts use (the vocabulary step's own plan)."""
+    """The word-table rows the deployed model will keep: the teacher's vocabulary (or the
+    student's learned one, `student.learned_vocab`), or with `prune.vocab: train` the tokens the
+    training texts use (the vocabulary step's own plan)."""
     tokenizer = Tokenizer.from_dir(base_dir)
+    if recipe.student.learned_vocab is not None:  # the student step learns the same one
+        tokenizer = tokenizer.learned(task.train.texts, recipe.student.learned_vocab)
     by_id = {i: token for token, i in tokenizer.vocabulary().items()}
     if recipe.prune.vocab == "none":
         return list(by_id.values())

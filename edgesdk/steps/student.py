@@ -8,9 +8,10 @@ lowering step never needs to know which one it got.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from edgesdk.compress.distill import distill
-from edgesdk.compress.vocab import token_counts
+from edgesdk.compress.vocab import learned_rows, token_counts, with_word_table
 from edgesdk.compress.word_rows import bake_word_rows, share_word_rows
 from edgesdk.errors import RecipeError
 from edgesdk.fsutil import atomic_copy_dir, atomic_write_json, cache_root
@@ -45,16 +46,29 @@ def build_student_dir(teacher_dir: Path, task: Task, recipe: Recipe, teacher_has
         f"student: {recipe.student.family}, {param_count(student) / 1e6:.2f}M parameters "
         f"(teacher {param_count(teacher) / 1e6:.1f}M)"
     )
-    shared = None
+    shared, own_tokenizer = None, None
     if recipe.student.word_rows is not None:
         shared = share_rows(student, tokenizer, task, recipe.student)
+    if recipe.student.learned_vocab is not None:
+        student, own_tokenizer = learn_vocabulary(student, tokenizer, task.train.texts, recipe.student.learned_vocab)
     result = distill(
-        student, teacher, tokenizer, task.train, recipe.distill, recipe.seed, cache_root() / "soft_labels", teacher_hash
+        student,
+        teacher,
+        tokenizer,
+        task.train,
+        recipe.distill,
+        recipe.seed,
+        cache_root() / "soft_labels",
+        teacher_hash,
+        own_tokenizer,
     )
     info = {"kind": recipe.student.family, **result.to_json()}
     if shared is not None:
         student, tokenizer = bake_word_rows(student, tokenizer)
         info["word_rows"] = shared
+    if own_tokenizer is not None:
+        tokenizer = own_tokenizer
+        info["learned_vocab"] = {"pieces": own_tokenizer.vocab_size}
     if task.validation.texts:  # train-carved rows: what student settings are chosen on, never dev
         predicted = predict_logits(student, tokenizer, task.validation.texts, recipe.export.seq_len).argmax(1)
         info["validation_accuracy"] = round(accuracy(predicted, task.validation.labels), 6)
@@ -76,6 +90,16 @@ def share_rows(student, tokenizer, task: Task, cfg: StudentConfig) -> dict:
         return share_word_rows(student, cfg.word_table, cfg.word_rows, seen, tokenizer.special_ids())
     except ValueError as exc:
         raise RecipeError(f"student: {exc}; adjust the recipe's student section") from None
+
+
+def learn_vocabulary(student, tokenizer, texts: Sequence[str], size: int):
+    """student.learned_vocab: a WordPiece vocabulary learned on the training texts, the
+    student's word table re-made for it (each piece from the rows of the teacher's pieces
+    for the same characters). Returns (student, its tokenizer)."""
+    status(f"student: learning a {size}-piece WordPiece vocabulary on {len(texts):,} training texts")
+    own = tokenizer.learned(texts, size)
+    table = learned_rows(student.word_embeddings.weight.detach(), tokenizer, own)
+    return with_word_table(student, table, own.pad_id), own
 
 
 def run(ctx: Context) -> dict:

@@ -30,6 +30,11 @@ def sst2_dev_texts() -> list[str]:
     return [row.split("\t")[0] for row in rows]
 
 
+def sst2_train_texts() -> list[str]:
+    rows = gzip.decompress(demo_data_paths()[0].read_bytes()).decode("utf-8").splitlines()[1:]
+    return [row.split("\t")[0] for row in rows]
+
+
 def banking77_test_texts() -> list[str]:
     with gzip.open(BANKING77_TEST, "rt", newline="", encoding="utf-8") as fh:
         return [row["text"] for row in csv.DictReader(fh)]
@@ -138,12 +143,18 @@ def staged_bundle(tmp_path_factory, teacher_tokenizer) -> Path:
 
 @pytest.fixture(scope="session")
 def tokenizers(teacher_tokenizer):
-    """The teacher's tokenizer, a remapped one (pruned tokens -> [UNK], several strings per id)
-    and a restricted one (a smaller vocabulary, renumbered), planned on real SST-2 text."""
+    """The teacher's tokenizer, a remapped one (pruned tokens -> [UNK], several strings per id),
+    a restricted one (a smaller vocabulary, renumbered), planned on real SST-2 text, and one
+    learned on SST-2 training text (student.learned_vocab: whole words the teacher splits)."""
     from edgesdk.compress.vocab import plan_vocabulary, unseen_targets
 
     plan = plan_vocabulary(teacher_tokenizer, sst2_dev_texts(), min_count=2, max_size=None)
     new_index = np.full(plan.before, -1)
     new_index[plan.keep] = np.arange(len(plan.keep))
     remapped = teacher_tokenizer.remapped(new_index[unseen_targets(None, plan, teacher_tokenizer, "unk")])
-    return {"teacher": teacher_tokenizer, "remapped": remapped, "restricted": teacher_tokenizer.restricted(plan.keep)}
+    return {
+        "teacher": teacher_tokenizer,
+        "remapped": remapped,
+        "restricted": teacher_tokenizer.restricted(plan.keep),
+        "learned": teacher_tokenizer.learned(sst2_train_texts(), 4000),
+    }

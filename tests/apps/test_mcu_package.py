@@ -20,7 +20,7 @@ C_LABEL = 'a"b\\c\n*/é??=😀'  # quote, backslash, newline, comment end, accen
 MORE_HARD_CASES = ["ﬁ ﬀ Ⅻ ① ℌ ㎏ Å K", "한국어 텍스트 각", "\U000e0001tag \ufeffbom \u00ad soft", "é" * 101]
 
 
-@pytest.mark.parametrize("kind", ["teacher", "remapped"])
+@pytest.mark.parametrize("kind", ["teacher", "remapped", "learned"])
 def test_c_tokenizer_equals_python_on_sst2_dev_and_hard_cases(kind, tokenizers, tmp_path):
     texts = sst2_dev_texts() + HARD_CASES + MORE_HARD_CASES
     assert len(texts) >= 872 + len(HARD_CASES)

@@ -1,5 +1,6 @@
 """The app's Kotlin WordPiece tokenizer gives the Python reference's ids, on whole data sets
-and on hand-made hard cases, for the teacher's tokenizer and both kinds of pruned ones."""
+and on hand-made hard cases, for the teacher's tokenizer, both kinds of pruned ones and one
+learned on the task's texts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from edgesdk.apps.jvm_check import tokenizer_parity
 from tests.apps.conftest import HARD_CASES, data_sets, sst2_dev_texts
 
 
-@pytest.mark.parametrize("kind", ["teacher", "remapped", "restricted"])
+@pytest.mark.parametrize("kind", ["teacher", "remapped", "restricted", "learned"])
 def test_kotlin_ids_equal_python_ids_on_every_row(kind, tokenizers, jvm_jar, tmp_path):
     sets = data_sets()
     texts = [t for rows in sets.values() for t in rows]

@@ -20,7 +20,7 @@ def built(tmp_path_factory, tiny_teacher, sst2_slice):
     tmp = tmp_path_factory.mktemp("xbuild")
     text = TINY_RECIPE.replace(
         "student: {layers: 1, hidden: 16, heads: 2, ffn: 32}",
-        "student: {layers: 2, hidden: 32, heads: 2, ffn: 64, layer_init: none}",
+        "student: {layers: 2, hidden: 32, heads: 2, ffn: 64, layer_init: none, learned_vocab: 1000}",
     )
     text = text.replace(
         "export: {seq_len: 32}", "export: {seq_len: 32, teacher: false, runtimes: [executorch, litert, tflm]}"
@@ -33,7 +33,7 @@ def built(tmp_path_factory, tiny_teacher, sst2_slice):
         "quantize: {precisions: [fp32, int8], calibration_samples: 32, max_accuracy_drop: 0.2, min_agreement: 0.6}\n"
         + EXITS,
     )
-    assert EXITS in text and "layers: 2" in text and "teacher: false" in text
+    assert EXITS in text and "learned_vocab: 1000" in text and "teacher: false" in text
     (tmp / "x.yaml").write_text(text)
     proc = run_cli(*build_args(str(tmp / "x.yaml"), sst2_slice, tiny_teacher, tmp / "b"))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -55,6 +55,11 @@ def test_staged_artifacts_are_built_verified_and_reported(built):
         assert stats["no_exit_agreement_with_single_graph"] >= (1.0 if stats["precision"] == "fp32" else 0.6)
     assert sum(e["bucket_usage"].values()) == report["data"]["dev"]["rows"] and e["bucket_usage"]["16"] > 0
     assert (out / "artifacts" / "exits.json").exists()
+    # the student's own vocabulary (student.learned_vocab) ships beside every artifact
+    pieces = report["student"]["distill"]["learned_vocab"]["pieces"]
+    shipped = json.loads((out / "artifacts" / "tokenizer.json").read_text())["model"]["vocab"]
+    assert 100 < pieces <= 1000 and report["student"]["config"]["vocab_size"] == pieces
+    assert len(shipped) == pieces and shipped["[PAD]"] == 0
     assert "## Early exit" in (out / "report.md").read_text()
     assert (out / report["plots"]["exits"]).is_file()  # the exit histogram beside that section
 

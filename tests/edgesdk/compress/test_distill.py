@@ -188,3 +188,19 @@ def test_equal_widths_match_hidden_states_without_a_learned_map(teacher, tok):
         student.layers[-1].ffn.down.weight.add_(0.1)
     assert objective(list(range(8))).item() > 0.0
     assert list(Projections(width // 2, width, 1).parameters())  # narrower students learn a map
+
+
+def test_a_student_with_a_learned_vocabulary_learns_from_the_teacher_on_its_own_ids(teacher, tok, tmp_path):
+    from edgesdk.recipe import AugmentConfig
+    from edgesdk.steps.student import learn_vocabulary
+
+    student = build_student(StudentConfig(family="cnn", embedding_size=16, filters=8), teacher, dropout=0.0)
+    student, own = learn_vocabulary(student, tok, SPLIT.texts, 64)
+    assert own.vocab_size <= 64 and student.word_embeddings.weight.shape[0] == own.vocab_size
+    cfg = DistillConfig(
+        epochs=12, batch_size=8, learning_rate=3e-3, max_length=16, augment=AugmentConfig(factor=1)
+    )
+    # the teacher's ids (30,522 of them) would index past the student's table: it must read its own
+    result = distill(student, teacher, tok, SPLIT, cfg, seed=0, cache=tmp_path, teacher_hash="t", student_tokenizer=own)
+    assert result.augmented_rows == 32
+    assert _accuracy(student, own) == 1.0

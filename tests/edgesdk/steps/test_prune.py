@@ -33,3 +33,19 @@ def test_recovery_keeps_quant_noise_but_not_module_replacement():
     recipe = parse_recipe("distill: {quant_noise: {rate: 0.2}, theseus: {epochs: 1}}\nprune: {heads: 0.5}")
     recovery = recovery_config(recipe)
     assert recovery.quant_noise.rate == 0.2 and recovery.theseus.epochs == 0.0
+
+
+def test_the_preflight_counts_the_learned_vocabulary_the_student_will_ship():
+    from types import SimpleNamespace
+
+    from edgesdk.models.model_dir import default_teacher_dir
+    from edgesdk.steps.prune import deployed_tokens
+    from edgesdk.tokenizer import Tokenizer
+    from tests.conftest import sst2_rows
+
+    texts = [line.split("\t")[0] for line in sst2_rows("train", 300)[1:]]
+    task = SimpleNamespace(train=SimpleNamespace(texts=texts))
+    learned = parse_recipe("student: {family: cnn, learned_vocab: 600}\ndistill: {losses: {kd: 1.0}}")
+    tokens = deployed_tokens(default_teacher_dir(), task, learned)
+    assert sorted(tokens) == sorted(Tokenizer.from_dir(default_teacher_dir()).learned(texts, 600).vocabulary())
+    assert len(tokens) <= 600 < len(deployed_tokens(default_teacher_dir(), task, parse_recipe("student: {family: cnn}")))
