@@ -562,22 +562,59 @@ def sweep_section(data: dict) -> list[str]:
     return [title, *table, ""]
 
 
-def techniques_section(data: dict) -> list[str]:
-    """bench/techniques.py: issue 28's techniques, one variant each against the base."""
-    from techniques import markdown
-
-    return [
-        "## Compression techniques on SST-2, one build family (bench/techniques.py)",
-        "",
+COLUMNS = (
+    "val = the student's accuracy on the 2,000 validation rows carved from train (where a choice is made; "
+    "eager, before quantization); eager = the deployed model in PyTorch on dev; .tflite/.micro.tflite columns: "
+    "the LiteRT/TFLM artifacts run over all 872 dev rows; train s = distillation and recovery seconds."
+)
+FAMILIES = {  # bench/techniques.py --family: (heading, what the family is)
+    "techniques": (
+        "Compression techniques on SST-2, one build family (bench/techniques.py)",
         "Base: bench/techniques/base.yaml (2 of the teacher's layers at full width, distilled on a "
         "seeded 20,000-row subsample for one epoch); each other row changes one thing "
-        "(bench/techniques/grid.yaml). eager = the deployed model in PyTorch; .tflite columns: the "
-        "LiteRT artifacts run over all 872 dev rows; train s = distillation and recovery seconds. "
-        "Sandwich sharing needs 4+ layers and is not in this 2-layer family.",
+        "(bench/techniques/grid.yaml). Sandwich sharing needs 4+ layers and is not in this 2-layer family.",
+    ),
+    "word_tables": (
+        "Word tables on SST-2, one build family (bench/techniques.py --family word_tables)",
+        "Base: bench/word_tables/base.yaml, the tiny recipe's CNN (96-wide table over the training texts' "
+        "tokens) at 3 augmented copies per row; the other rows replace its table with shared rows "
+        "(student.word_rows: a k-means codebook or the hashing trick) or a vocabulary learned on the "
+        "training texts (student.learned_vocab), as bench/word_tables/grid.yaml fixes them in advance.",
+    ),
+    "order": (
+        "Order of distil, prune, quantize on SST-2 (bench/techniques.py --family order)",
+        "Base: bench/techniques/base.yaml; every row sees the same 20,000 rows once in all (distillation "
+        "plus pruning recovery); P = half the heads and half of each FFN removed by importance; Q = the "
+        "static int8 .tflite (PTQ) unless quantization noise or QAT trains with the weights "
+        "(bench/order/grid.yaml).",
+    ),
+}
+
+
+def builds_section(data: dict) -> list[str]:
+    """bench/builds.py: finished builds, where they land."""
+    from builds import markdown as builds_markdown
+
+    return [
+        f"## Builds on {data['name']} (bench/builds.py)",
         "",
-        *markdown(data["rows"]).splitlines(),
+        "One row per `edgesdk build` (its recipe and target as named). val = accuracy on the rows carved from "
+        "train (what the recipe's settings answer to); eval = the file given as --dev, reported only, never "
+        "used for a choice; the artifact is the one the fit step shipped, its accuracy measured by running "
+        "it in its runtime over every eval row. Latency: measured on this machine, or for Cortex-M an "
+        "estimate from counted instructions under qemu.",
+        "",
+        *builds_markdown(data["rows"]).splitlines(),
         "",
     ]
+
+
+def family_section(data: dict) -> list[str]:
+    """bench/techniques.py: one build family, a variant per row against its base."""
+    from techniques import markdown
+
+    heading, base = FAMILIES[data.get("family", "techniques")]
+    return [f"## {heading}", "", f"{base} {COLUMNS}", "", *markdown(data["rows"]).splitlines(), ""]
 
 
 def main() -> None:
@@ -600,7 +637,10 @@ def main() -> None:
         ("peers.json", peers_section),
         ("pareto_*.json", pareto_section),
         ("sweep_*.json", sweep_section),
-        ("techniques_*.json", techniques_section),
+        ("techniques_*.json", family_section),
+        ("word_tables_*.json", family_section),
+        ("order_*.json", family_section),
+        ("builds_*.json", builds_section),
         ("mcu_sst2_*.json", mcu_sst2_section),
         ("cortex_m.json", cortex_m_section),
         ("tokenizer_parity.json", tokenizer_parity_section),

@@ -108,7 +108,8 @@ def main() -> None:
     sweep = edgesdk.sweep(args.target, str(base), HERE / args.family / "grid.yaml", args.out)
     sweep_dir = Path(sweep["sweep_dir"])
     rows = [row(v, sweep_dir) for v in sweep["variants"]]
-    result = {"target": args.target, "seconds": round(time.perf_counter() - start, 1), "rows": rows, "sweep": sweep}
+    seconds = round(time.perf_counter() - start, 1)
+    result = {"family": args.family, "target": args.target, "seconds": seconds, "rows": rows, "sweep": sweep}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.family}_sst2.json").write_text(json.dumps(result, indent=1) + "\n")
     table = markdown(rows)
