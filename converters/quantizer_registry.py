@@ -55,7 +55,7 @@ def _xnnpack_pt2e(model, calibration, config, seq_len, dynamic: bool):
     )
     if dynamic:  # the dynamic quantizer annotates linears only: the norms stay fp32 ops
         model = xnnpack_layer_norms(model)
-    return pt2e_quantize(int8_embeddings(model, config), quantizer, calibration, seq_len)
+    return pt2e_quantize(int8_embeddings(model, config, float_activations=dynamic), quantizer, calibration, seq_len)
 
 
 @register_quantizer("executorch", "int8")
@@ -70,7 +70,7 @@ def executorch_int8_dynamic(model, calibration, config, seq_len):
 
 @register_quantizer("executorch", "int4w")
 def executorch_int4_weights(model, calibration, config, seq_len):
-    return int4_weights(int8_embeddings(model, config), config.group_size)
+    return int4_weights(int8_embeddings(model, config, float_activations=True), config.group_size)
 
 
 INT8_MASK_BIAS = -30.0
@@ -88,7 +88,9 @@ def full_int8_module(model, calibration, config, seq_len):
 
 @register_quantizer("litert", "int8-dynamic")
 def dynamic_module(model, calibration, config, seq_len):
-    return int8_embeddings(model, config, per_row=False)
+    # int8: one scale per table (ai-edge-quantizer would write a scale/zero-point pair per row
+    # of a gathered scale column, 12 B a row); int4 needs its per-row scales and pays that.
+    return int8_embeddings(model, config, per_row=False, float_activations=True)
 
 
 @register_quantizer("tflm", "int8")

@@ -251,11 +251,15 @@ class QuantizeConfig(_Section):
     (ExecuTorch/XNNPACK only); int8-qat: the student fine-tuned for `qat_steps` with int8
     fake quantization in the loop against the teacher's soft labels, then lowered as int8.
     Every quantized artifact stores the word-embedding table as int8 unless `embeddings:
-    fp32`. A runtime skips precisions it cannot run (see docs/quantization.md).
+    fp32`; `embeddings: int4` packs it at 4 bits where activations stay float (int8-dynamic,
+    int4w; the static int8 paths keep int8). A runtime skips precisions it cannot run (see
+    docs/quantization.md).
     """
 
     precisions: list[Precision] = Field(default_factory=lambda: ["fp32", "int8"])
-    embeddings: Literal["int8", "fp32"] = "int8"
+    embeddings: Literal["int8", "int4", "fp32"] = Field(
+        "int8", description="word table: int4 (per row, 2 per byte) where activations stay float (int8-dynamic, int4w)"
+    )
     calibration_samples: int = Field(256, ge=1)
     group_size: int = Field(32, ge=32, multiple_of=32, description="int4w weight group (XNNPACK: a multiple of 32)")
     max_accuracy_drop: float = Field(0.01, ge=0.0, le=1.0, description="vs the fp32 eager model (fraction)")

@@ -16,9 +16,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from edgesdk.compress.quant_methods import export_batched
+from edgesdk.compress.quant_methods import Int4Embedding, export_batched, table_bits
 
-LAYER_TYPES = (".Linear", ".Conv1d", ".Embedding", ".Int8Embedding")
+LAYER_TYPES = (".Linear", ".Conv1d", ".Embedding", ".Int8Embedding", ".Int4Embedding")
 ROWS = 64  # calibration rows used for the activation comparison
 
 
@@ -53,10 +53,11 @@ def fake_quant_weight(
 def weight_scheme(module: nn.Module, precision: str, runtime: str, config) -> Optional[dict]:
     """The scheme each path applies (see compress/quant_methods.py and converters/litert.py)."""
     if isinstance(module, nn.Embedding):
-        if config.embeddings != "int8":
+        bits = table_bits(config, precision, module.weight.shape[1])
+        if bits == 32:
             return None
-        # Int8Embedding is per row in ExecuTorch; LiteRT paths use one scale per table.
-        return {"bits": 8, "per_row": runtime == "executorch"}
+        # Int8Embedding is per row in ExecuTorch; LiteRT paths use one scale per table; int4 is per row.
+        return {"bits": bits, "per_row": runtime == "executorch" or bits == 4}
     if not isinstance(module, (nn.Linear, nn.Conv1d)):
         return None
     in_features = module.weight.shape[1] * (module.weight.shape[2] if module.weight.dim() == 3 else 1)
@@ -121,7 +122,10 @@ def layer_report(
         if scheme is None:
             continue
         weight = module.weight.detach()
-        approx_w = fake_quant_weight(weight, **scheme)
+        if isinstance(module, nn.Embedding) and scheme["bits"] == 4:  # the table as Int4Embedding stores it
+            approx_w = Int4Embedding(weight).dequantized()
+        else:
+            approx_w = fake_quant_weight(weight, **scheme)
         row = {
             "name": name,
             "runtime": runtime,

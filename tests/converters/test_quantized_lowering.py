@@ -177,3 +177,33 @@ def test_tflm_lut_compression_shrinks_clustered_weights_and_runs_identically(tra
         session = backend.open(path, 1)
         outputs[name] = np.stack([session.run(ids[i : i + 1], mask[i : i + 1]) for i in range(16)])
     np.testing.assert_array_equal(outputs["packed"], outputs["plain"])
+
+
+@pytest.mark.parametrize("runtime,precision", [("executorch", "int8-dynamic"), ("litert", "int8-dynamic")])
+def test_an_int4_word_table_ships_at_half_the_bytes_and_runs_as_its_reference(trained, runtime, precision, tmp_path):
+    """`quantize.embeddings: int4`: the table (~95% of this model) packed two weights a byte,
+    unpacked in the graph; the artifact matches its own eager reference and drops about half
+    the int8 table's bytes."""
+    from edgesdk.compress.quant_methods import Int4Embedding
+
+    model, tokenizer, texts, ids, mask = trained
+    backend = get_backend(runtime)
+    calibration = calibration_set(texts, tokenizer, 64, SEQ_LEN, seed=0)
+    sizes, outputs = {}, {}
+    for table in ("int8", "int4"):
+        config = QuantizeConfig(embeddings=table)
+        module = quantizer_for(backend.name, precision)(deployable(model, SEQ_LEN), calibration, config, SEQ_LEN)
+        reference = reference_logits(module, ids, mask)
+        data = backend.lower(module, example_inputs(), precision, calibration, config)
+        path = tmp_path / f"model.{table}{backend.suffix}"
+        path.write_bytes(data)
+        outputs[table] = run_rows(backend.open(path, 1), ids, mask)
+        sizes[table] = len(data)
+        spread = float(reference.max() - reference.min())
+        assert np.abs(outputs[table] - reference).max() <= 0.05 * spread, table
+    table_int8 = model.word_embeddings.weight.numel()  # bytes of the int8 table
+    print(f"{runtime} {precision}: int8 table {sizes['int8']} B, int4 table {sizes['int4']} B")
+    assert sizes["int4"] < sizes["int8"] - 0.45 * table_int8
+    assert float(np.mean(outputs["int4"].argmax(1) == outputs["int8"].argmax(1))) >= 0.9
+    words = Int4Embedding(model.word_embeddings.weight)
+    assert words.qweight.dtype == torch.int8 and words.qweight.numel() * 2 == table_int8

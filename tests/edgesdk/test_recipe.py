@@ -63,6 +63,7 @@ def test_empty_recipe_gives_defaults():
         ("student: {family: teacher, word_rows: 512}", "student.word_rows shares a distilled student"),
         ("student: {family: cnn, word_rows: 512}\nprune: {vocab: train}", "no prune section"),
         ("student: {family: cnn, learned_vocab: 10}", "'student.learned_vocab'"),
+        ("quantize: {embeddings: int2}", "'quantize.embeddings'"),
         ("student: {family: teacher, learned_vocab: 4000}", "student.family: teacher needs the teacher's ids"),
         ("student: {learned_vocab: 4000}\ndistill: {losses: {kd: 1, minilm: 1}}", "internal distill.losses"),
         ("student: {learned_vocab: 4000}\ndistill: {theseus: {epochs: 1}}", "distill.theseus needs"),
