@@ -53,6 +53,8 @@ def row_index(
     vocab = table.shape[0]
     special = sorted(special)
     free = rows - len(special)
+    if rows >= vocab:
+        raise ValueError(f"student.word_rows {rows} is not fewer than the vocabulary's {vocab} tokens; nothing to share")
     if free < 1:
         raise ValueError(f"student.word_rows {rows} leaves no row beside the {len(special)} special tokens")
     index = torch.empty(vocab, dtype=torch.long)

@@ -51,6 +51,8 @@ def test_hash_is_fixed_and_stays_in_range():
     assert len(set(a.tolist())) == 64  # every row gets tokens
     with pytest.raises(ValueError, match="no row beside"):
         row_index("hash", table, counts_of(1000, {}), list(range(8)), rows=8)
+    with pytest.raises(ValueError, match="not fewer than the vocabulary's 1000 tokens"):
+        row_index("codebook", table, counts_of(1000, {}), [0], rows=1000)
 
 
 @pytest.mark.parametrize("method", ["codebook", "hash"])
