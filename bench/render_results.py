@@ -614,7 +614,9 @@ def family_section(data: dict) -> list[str]:
     from techniques import markdown
 
     heading, base = FAMILIES[data.get("family", "techniques")]
-    return [f"## {heading}", "", f"{base} {COLUMNS}", "", *markdown(data["rows"]).splitlines(), ""]
+    notes = [f"- {r['variant']}: {r['note']}." for r in data["rows"] if r.get("note")]
+    table = markdown(data["rows"]).splitlines()
+    return [f"## {heading}", "", f"{base} {COLUMNS}", "", *table, "", *(notes + [""] if notes else [])]
 
 
 def main() -> None:
