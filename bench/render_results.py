@@ -615,6 +615,8 @@ def family_section(data: dict) -> list[str]:
 
     heading, base = FAMILIES[data.get("family", "techniques")]
     notes = [f"- {r['variant']}: {r['note']}." for r in data["rows"] if r.get("note")]
+    if data.get("not_run"):
+        notes.append(f"- Not run yet (the machine time ran out): {', '.join(data['not_run'])}.")
     table = markdown(data["rows"]).splitlines()
     return [f"## {heading}", "", f"{base} {COLUMNS}", "", *table, "", *(notes + [""] if notes else [])]
 

@@ -35,7 +35,7 @@ def row(variant: dict, sweep_dir: Path) -> dict:
     report = json.loads((sweep_dir / variant["build_dir"] / "report.json").read_text())
     student, pruning = report["student"], report.get("pruning") or {}
     stages = student["distill"]["stages"] + [
-        s for h in pruning.get("history", []) for s in h["recovery"].get("stages", [])
+        s for h in pruning.get("history", []) for s in (h.get("recovery") or {}).get("stages", [])
     ]
     shipped = pruning.get("after") or {"params": student["params"], "flops": student["flops"]}
     artifacts = {
@@ -50,8 +50,9 @@ def row(variant: dict, sweep_dir: Path) -> dict:
         "flops": shipped["flops"],
         "train_seconds": round(sum(s["seconds"] for s in stages), 1),
         "stages": [s["stage"] for s in stages],
-        "validation_accuracy": student["distill"].get("validation_accuracy")
-        or pruning.get("vocab_validation_accuracy_after"),
+        # the deployed model's (after any pruning), else the distilled student's
+        "validation_accuracy": pruning.get("vocab_validation_accuracy_after")
+        or student["distill"].get("validation_accuracy"),
         "word_rows": student["distill"].get("word_rows"),
         "eager_accuracy": round(deployed_eager_accuracy(sweep_dir / variant["build_dir"]), 4),
         "teacher_accuracy": round(report["teacher"]["accuracy"], 4),
