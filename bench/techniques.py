@@ -82,14 +82,14 @@ def markdown(rows: list[dict]) -> str:
     )
     head = ["variant", "params", "MFLOPs", "train s", "val", "eager"]
     head += [".micro.tflite int8" if p == "tflm int8" else f".tflite {p}" for p in precisions]
-    head += ["int8 MB"]
+    head += ["quantized MB"]  # the int8 file, else the int8-dynamic one
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         if r.get("status"):
             lines.append(f"| {r['variant']} | {r['status']}: {r['reason']} |" + " |" * (len(head) - 2))
             continue
         accs = [f"{r['artifacts'][p]['accuracy']:.4f}" if p in r["artifacts"] else "-" for p in precisions]
-        int8 = r["artifacts"].get("int8", {}).get("size_bytes")
+        int8 = (r["artifacts"].get("int8") or r["artifacts"].get("int8-dynamic") or {}).get("size_bytes")
         cells = [r["variant"], f"{r['params']:,}", f"{r['flops'] / 1e6:.0f}", f"{r['train_seconds']:.0f}"]
         val = f"{r['validation_accuracy']:.4f}" if r.get("validation_accuracy") else "-"
         cells += [val, f"{r['eager_accuracy']:.4f}", *accs, f"{int8 / 1e6:.2f}" if int8 else "-"]
