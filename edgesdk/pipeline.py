@@ -9,11 +9,9 @@ the steps downstream of it.
 
 from __future__ import annotations
 
-import platform
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
@@ -43,10 +41,7 @@ from edgesdk.steps.data import prepare_task, task_hash
 from edgesdk.steps.prune import deployed_tokens
 from edgesdk.targets.budgets import check_fits_before_training, check_runtimes, image_floor
 from edgesdk.targets.registry import TargetSpec
-from edgesdk.version import __version__
-
-TOOL_PACKAGES = ("torch", "executorch", "litert-torch", "ai-edge-litert", "transformers", "tokenizers")
-
+from edgesdk.version import tool_versions
 
 @dataclass(frozen=True)
 class BuildRequest:
@@ -63,16 +58,6 @@ class BuildResult:
     out_dir: Path
     report: dict
     cached_steps: tuple[str, ...]
-
-
-def tool_versions() -> dict:
-    versions = {"edgesdk": __version__, "python": platform.python_version()}
-    for pkg in TOOL_PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    return versions
 
 
 def build(request: BuildRequest) -> BuildResult:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
+from pydantic import BaseModel
+
 from edgesdk.devices import CPU, TrainDevice
 from edgesdk.manifest import Manifest, StepKey
 from edgesdk.recipe import Recipe
@@ -74,15 +76,25 @@ UNKEYED_DEFAULTS = {
 }
 
 
+def keyed_section(recipe: Recipe, name: str, exclude: frozenset[str] = frozenset()):
+    """A recipe section's JSON dump as keys see it: without `exclude` and without the fields
+    of UNKEYED_DEFAULTS left at their defaults."""
+    cfg = getattr(recipe, name)
+    if not isinstance(cfg, BaseModel):
+        return cfg
+    at_default = {f for f in UNKEYED_DEFAULTS.get(name, ()) if getattr(cfg, f) == type(cfg).model_fields[f].default}
+    return cfg.model_dump(mode="json", exclude=set(exclude) | at_default or None)
+
+
+def keyed_recipe(recipe: Recipe) -> dict:
+    """The whole recipe as keys see it: what a sweep's resume compares, so that a field added
+    to the recipe later (at its default) does not make every finished variant look changed."""
+    return {name: keyed_section(recipe, name) for name in type(recipe).model_fields}
+
+
 def section(name: str, exclude: frozenset[str] = frozenset()) -> Value:
     """A recipe section as it enters a key (JSON dump, minus fields that do not change the output)."""
-
-    def dump(b) -> dict:
-        cfg = getattr(b.recipe, name)
-        at_default = {f for f in UNKEYED_DEFAULTS.get(name, ()) if getattr(cfg, f) == type(cfg).model_fields[f].default}
-        return cfg.model_dump(mode="json", exclude=set(exclude) | at_default or None)
-
-    return Value(name, dump)
+    return Value(name, lambda b: keyed_section(b.recipe, name, exclude))
 
 
 DATA = Value("data", lambda b: b.data_hash)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import copy
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -51,6 +52,7 @@ from edgesdk.steps.artifacts import (
 )
 from edgesdk.steps.base import DATA, DEPLOYED, SEED, Context, Step, Upstream, fixed, section
 from edgesdk.steps.exits import buckets_for, load_exit_heads
+from edgesdk.steps.lowered_cache import is_plain_fp32, lowered_key, publish_lowered, read_lowered
 from edgesdk.task import Task
 
 
@@ -79,6 +81,28 @@ def lower_all(out: Path, recipe: Recipe, task: Task, specs: list[ArtifactSpec], 
     return info
 
 
+@dataclass
+class BundleJob:
+    """What lowering one model's artifacts shares: the model, its inputs and where results go."""
+
+    model: object
+    qat_model: object
+    tokenizer: object
+    seq_len: int
+    calibration: object
+    dev_ids: object
+    recipe: Recipe
+    task: Task
+    exits_dir: Optional[Path]
+    bundle_dir: Path
+    quant_dir: Path
+    layers: list  # per-layer error rows of the quantized artifacts, appended to
+
+    def module_for(self, spec: ArtifactSpec):
+        torch.manual_seed(self.recipe.seed)
+        return deployable(self.qat_model if spec.precision in QAT_BASE else self.model, self.seq_len)
+
+
 def lower_bundle(
     out: Path,
     models: LoweredModels,
@@ -92,11 +116,11 @@ def lower_bundle(
 ) -> dict:
     """One model -> one artifact per (runtime, precision), with its tokenizer, labels and
     bundle.json; quantized ones also leave their eager reference's dev logits in quant_dir
-    and their per-layer error rows in `layers`."""
+    and their per-layer error rows in `layers`. Plain fp32 artifacts come from the user cache
+    when the same model was lowered before (steps/lowered_cache.py)."""
     model_dir = models.dirs[role]
     model, tokenizer, labels = load_model_dir(model_dir)
     seq_len = check_seq_len(model, recipe.export.seq_len)
-    example = (torch.ones(1, seq_len, dtype=torch.int32), torch.ones(1, seq_len, dtype=torch.int32))
     qcfg = recipe.quantize
     calibration = dev_ids = qat_model = None
     if any(s.precision != "fp32" for s in specs):
@@ -104,41 +128,61 @@ def lower_bundle(
         dev_ids = tokenizer.pad(tokenizer.encode(task.dev.texts, seq_len), seq_len)
     if any(s.precision in QAT_BASE for s in specs):
         qat_model = load_model_dir(models.qat)[0]  # the quantize step's QAT-trained weights
+    job = BundleJob(
+        model, qat_model, tokenizer, seq_len, calibration, dev_ids, recipe, task, models.exits, bundle_dir, quant_dir, layers
+    )
     bundle_dir.mkdir(parents=True, exist_ok=True)
+    log = out / "logs" / "lower.log"
     info = {}
     for spec in specs:
-        backend = get_backend(spec.runtime)
-        label = f"{model_dir.name} -> {spec.runtime} {spec.precision}"
-        status(f"lower: {label} ({backend.suffix}, length {seq_len}); log: logs/lower.log")
-        try:
-            with native_output_to(out / "logs" / "lower.log"):
-                torch.manual_seed(recipe.seed)
-                module = deployable(qat_model if spec.precision in QAT_BASE else model, seq_len)
-                if spec.staged:
-                    path = bundle_dir / Path(spec.path).name
-                    staged = lower_staged(
-                        models.exits, backend, module, recipe, bundle_dir, spec.precision, tokenizer, task
-                    )
-                    atomic_write_bytes(path, staged)
-                    write_golden(path, backend, tokenizer, task.dev.texts[:GOLDEN_INPUTS], seq_len, spec.precision)
-                    info[f"{spec.runtime}/staged{precision_key(spec.precision)}"] = {"size_bytes": path.stat().st_size}
-                    continue
-                if spec.precision != "fp32":
-                    quantized = quantized_module(backend, spec.precision, module, calibration, recipe, seq_len)
-                    layers += record_reference(spec, module, quantized, calibration, dev_ids, qcfg, quant_dir)
-                    module = quantized
-                data = backend.lower(module, example, base_precision(spec.precision), calibration, qcfg)
-        except EdgeSDKError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - converter internals raise anything
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise LoweringError(f"lowering {label} failed: {first}; full log in {out / 'logs' / 'lower.log'}") from exc
-        atomic_write_bytes(bundle_dir / Path(spec.path).name, data)
-        info[f"{spec.runtime}/{spec.precision}"] = {"size_bytes": len(data)}
+        label, path = f"{model_dir.name} -> {spec.runtime} {spec.precision}", bundle_dir / Path(spec.path).name
+        key = lowered_key(model_dir, spec.runtime, seq_len, recipe.seed) if is_plain_fp32(spec) else None
+        data = read_lowered(key, path.name) if key is not None else None
+        if data is not None:
+            status(f"lower: {label}: the same model's artifact from the user cache ({key[:12]})")
+        else:
+            status(f"lower: {label} ({get_backend(spec.runtime).suffix}, length {seq_len}); log: logs/lower.log")
+            with lowering_errors(log, label), native_output_to(log):
+                data = lower_spec(job, spec)
+            if key is not None:
+                publish_lowered(key, path.name, data)
+        atomic_write_bytes(path, data)
+        if spec.staged:
+            with lowering_errors(log, label), native_output_to(log):
+                golden_inputs = task.dev.texts[:GOLDEN_INPUTS]
+                write_golden(path, get_backend(spec.runtime), tokenizer, golden_inputs, seq_len, spec.precision)
+        kind = f"staged{precision_key(spec.precision)}" if spec.staged else spec.precision
+        info[f"{spec.runtime}/{kind}"] = {"size_bytes": len(data)}
     tokenizer.save(bundle_dir)
     shutil.copy2(model_dir / LABELS_FILE, bundle_dir / LABELS_FILE)
     BundleInfo(seq_len, labels).write(bundle_dir)
     return info
+
+
+def lower_spec(job: BundleJob, spec: ArtifactSpec) -> bytes:
+    """One artifact's bytes: staged (its exit plan beside it), or one graph quantized for its
+    precision (leaving the eager reference's logits and per-layer rows), or fp32."""
+    backend, module, qcfg = get_backend(spec.runtime), job.module_for(spec), job.recipe.quantize
+    if spec.staged:
+        return lower_staged(job.exits_dir, backend, module, job.recipe, job.bundle_dir, spec.precision, job.tokenizer, job.task)
+    if spec.precision != "fp32":
+        quantized = quantized_module(backend, spec.precision, module, job.calibration, job.recipe, job.seq_len)
+        job.layers += record_reference(spec, module, quantized, job.calibration, job.dev_ids, qcfg, job.quant_dir)
+        module = quantized
+    example = (torch.ones(1, job.seq_len, dtype=torch.int32), torch.ones(1, job.seq_len, dtype=torch.int32))
+    return backend.lower(module, example, base_precision(spec.precision), job.calibration, qcfg)
+
+
+@contextmanager
+def lowering_errors(log: Path, label: str) -> Iterator[None]:
+    """A converter's exception (they raise anything) as one LoweringError naming the log."""
+    try:
+        yield
+    except EdgeSDKError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - converter internals raise anything
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise LoweringError(f"lowering {label} failed: {first}; full log in {log}") from exc
 
 
 def check_seq_len(model, seq_len: int) -> int:

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from edgesdk.errors import SweepError
 from edgesdk.fsutil import sha256_json
 from edgesdk.recipe import RECIPES_DIR, Recipe, format_validation_error
+from edgesdk.steps.base import keyed_recipe
 
 GRIDS_DIR = RECIPES_DIR / "grids"  # a bundled grid per bundled recipe: grids/<recipe name>.yaml
 GRID_KEYS = {"axes", "variants"}
@@ -39,7 +40,9 @@ class Variant:
 
     @property
     def recipe_hash(self) -> str:
-        return sha256_json(self.recipe.model_dump(mode="json"))
+        """What a resumed sweep compares: the recipe as step keys see it (new fields at their
+        defaults left out, so a code update does not rebuild every finished variant)."""
+        return sha256_json(keyed_recipe(self.recipe))
 
 
 def default_grid(recipe: Recipe) -> Path:

@@ -66,3 +66,22 @@ def test_bundled_grids_load_and_hold_six_variants():
         assert len(load_grid(default_grid(recipe), recipe)) == {"mcu-512k": 4}.get(name, 6)
     with pytest.raises(SweepError, match="pass --grid"):
         default_grid(load_recipe("student"))
+
+
+def test_a_recipe_field_added_later_at_its_default_keeps_finished_variants_finished(tmp_path):
+    """A sweep resumed after a code update that added recipe fields (student.learned_vocab, ...)
+    must not rebuild every variant: the hash leaves such fields out while at their defaults."""
+    from edgesdk.fsutil import sha256_json
+    from edgesdk.steps.base import UNKEYED_DEFAULTS
+
+    grid = tmp_path / "g.yaml"
+    grid.write_text("variants:\n  a: {student.embedding_size: 96}\n")
+    (variant,) = load_grid(grid, load_recipe("tiny"))
+    older_code = variant.recipe.model_dump(mode="json")  # the dump before those fields existed
+    for section, fields in UNKEYED_DEFAULTS.items():
+        for field in fields:
+            del older_code[section][field]
+    assert variant.recipe_hash == sha256_json(older_code)
+    grid.write_text("variants:\n  a: {student.embedding_size: 96, student.learned_vocab: 4000}\n")
+    (learned,) = load_grid(grid, load_recipe("tiny"))
+    assert learned.recipe_hash != variant.recipe_hash
