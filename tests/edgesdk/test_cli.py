@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import shutil
 import signal
 from pathlib import Path
 
@@ -159,11 +160,19 @@ runtimes: [litert]
 """
 
 
+def _copy_of(built, tmp_path: Path) -> tuple[Path, list]:
+    """A copy of the `built` host build and its build arguments pointing at it: tests that
+    build again for another target or recipe work on a copy, so the others see the host build."""
+    ref_out, args, _ = built
+    out = tmp_path / "copy"
+    shutil.copytree(ref_out, out)
+    return out, [*args[:-1], out]
+
+
 def test_a_build_that_does_not_fit_names_budget_need_and_overflow(built, tmp_path):
-    out, args, _ = built
     board = tmp_path / "tiny-board.yaml"
     board.write_text(TINY_BOARD)
-    custom = list(args)
+    out, custom = _copy_of(built, tmp_path)
     custom[custom.index("host")] = str(board)
     proc = run_cli(*custom)
     assert_one_line_error(proc, "nothing fits tiny-board", "flash needs", "of 5,000,000 B (over by", "prune.vocab")
@@ -556,18 +565,17 @@ def test_ctrl_c_that_passed_through_exec_code_still_exits_130_under_python_m(tmp
     assert proc.stderr.splitlines() == ["interrupted: finished steps are kept; run the same command to resume"]
 
 
-def _rebuild_for(built, target: str):
-    """The `built` build again with another --target: (build dir, process, report)."""
-    out, args, _ = built
-    changed = list(args)
+def _rebuild_for(built, target: str, tmp_path: Path):
+    """A copy of the `built` build built again with another --target: (build dir, process, report)."""
+    out, changed = _copy_of(built, tmp_path)
     changed[changed.index("host")] = target
     proc = run_cli(*changed)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out, proc, json.loads((out / "report.json").read_text())
 
 
-def test_android_target_builds_verified_artifacts_profiled_on_host(built):
-    out, proc, report = _rebuild_for(built, "android")
+def test_android_target_builds_verified_artifacts_profiled_on_host(built, tmp_path):
+    out, proc, report = _rebuild_for(built, "android", tmp_path)
     assert "cached steps: data, teacher, student, lower, verify" in proc.stdout  # only profiling re-runs
     assert report["target"] == "android-arm64"
     assert {a["profiled_on"] for a in report["artifacts"]} == {"host"}
@@ -584,8 +592,8 @@ def test_android_target_builds_verified_artifacts_profiled_on_host(built):
     assert (out / package["path"] / "settings.gradle.kts").is_file()
 
 
-def test_raspberry_pi_target_writes_a_checked_linux_package(built, sst2_slice):
-    out, proc, report = _rebuild_for(built, "raspberry-pi-5")
+def test_raspberry_pi_target_writes_a_checked_linux_package(built, sst2_slice, tmp_path):
+    out, proc, report = _rebuild_for(built, "raspberry-pi-5", tmp_path)
     package = report["package"]
     assert package["kind"] == "linux" and package["path"] == "package/linux"
     assert package["checks"]["classify"] == {"ok": True, "texts": 100, "labels_match": 100}
@@ -669,13 +677,8 @@ def test_a_model_too_big_for_an_mcu_after_the_vocabulary_cut_fails_before_traini
     ],
 )
 def test_a_changed_input_reruns_exactly_the_steps_it_affects(built, tmp_path, change, reruns, why):
-    import shutil
-
     ref_out, args, _ = built
-    out = tmp_path / "copy"
-    shutil.copytree(ref_out, out)
-    settle = run_cli(*args[:-1], out)  # other tests rebuild `built` for other targets: start from the host build
-    assert settle.returncode == 0, settle.stderr[-2000:]
+    out, _ = _copy_of(built, tmp_path)
     assert not (out / "package").exists() and json.loads((out / "report.json").read_text())["package"] == {}
     recipe = tmp_path / "changed.yaml"
     key = change.split(":")[0]
