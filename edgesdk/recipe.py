@@ -58,6 +58,9 @@ class TeacherConfig(_Section):
     layerwise_lr_decay: float = Field(1.0, gt=0.0, le=1.0, description="1 = one learning rate for every layer")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     max_train_rows: Optional[int] = Field(None, gt=0, description="cap on fine-tuning rows")
+    min_steps: Optional[int] = Field(
+        None, ge=1, description="train at least this many optimizer steps: a small data set gets more epochs"
+    )
     validation_rows: int = Field(
         0, ge=0, description="train rows held out of every step to score the teacher (at most a tenth of train)"
     )

@@ -119,6 +119,18 @@ def optimize(
         return _optimize(modules, lengths, schedule, rng, loss_fn, description, lr_scale, device, team)
 
 
+def teacher_epochs(cfg, rows: int) -> float:
+    """The epochs a teacher fine-tune runs on `rows` rows: `epochs`, raised when they give fewer
+    than `min_steps` optimizer steps (a small data set needs more passes, not a smaller budget:
+    Mosbach et al. 2021, Zhang et al. 2021 on few-sample BERT fine-tuning). Rounded up to
+    1/100 epoch so the steps reach min_steps."""
+    rows = min(rows, cfg.max_train_rows or rows)
+    per_epoch = max(1, math.ceil(rows / cfg.batch_size))
+    if cfg.min_steps is None or per_epoch * cfg.epochs >= cfg.min_steps:
+        return cfg.epochs
+    return math.ceil(cfg.min_steps / per_epoch * 100) / 100
+
+
 def schedule_steps(rows: int, schedule: Schedule) -> int:
     """Optimizer steps `optimize` takes for `rows` rows (a curriculum keyed to them needs it)."""
     return max(1, math.ceil(math.ceil(rows / schedule.batch_size) * schedule.epochs))
@@ -243,7 +255,8 @@ def fine_tune(model: Encoder, tokenizer: Tokenizer, train: Split, cfg: TeacherCo
 
     if cfg.freeze_word_embeddings:
         model.word_embeddings.weight.requires_grad_(False)
-    schedule = Schedule(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)
+    epochs = teacher_epochs(cfg, len(texts))
+    schedule = Schedule(epochs, cfg.batch_size, cfg.learning_rate, cfg.warmup_ratio, cfg.weight_decay)
     scale = layerwise_lr_scale(len(model.layers), cfg.layerwise_lr_decay) if cfg.layerwise_lr_decay < 1 else None
     try:
         return optimize([model], [len(e) for e in encoded], schedule, rng, loss_fn, "fine-tune teacher", scale)

@@ -26,7 +26,7 @@ from edgesdk.recipe import TeacherConfig
 from edgesdk.steps.base import DATA, SEED, TRAIN, Context, Step, Value, fixed
 from edgesdk.task import LabelMap, Task
 from edgesdk.tokenizer import Tokenizer
-from edgesdk.train import accuracy, fine_tune, predict_logits, use_available_cores
+from edgesdk.train import accuracy, fine_tune, predict_logits, teacher_epochs, use_available_cores
 
 # Bump when fine-tuning would produce different weights for the same inputs (a fix in the
 # loop, a seeding change) so that cached teachers from older code are not reused.
@@ -34,20 +34,27 @@ TRAINER_VERSION = 2
 TRAIN_INFO_FILE = "train.json"
 
 
-def teacher_inputs(base_dir: Path, task_hash: str, cfg: TeacherConfig, seed: int, labels: LabelMap) -> dict:
-    """Everything the fine-tuned weights depend on (its hash keys the user cache)."""
+def keyed_teacher(cfg: TeacherConfig, rows: int) -> dict:
+    """The teacher section as keys see it: the epochs it trains on `rows` training rows
+    (min_steps applied) instead of min_steps itself, so a recipe that gains min_steps keeps
+    every cached teacher whose training it does not change."""
+    return {**cfg.model_dump(exclude={"path", "min_steps"}), "epochs": teacher_epochs(cfg, rows)}
+
+
+def teacher_inputs(base_dir: Path, task_hash: str, cfg: TeacherConfig, seed: int, labels: LabelMap, rows: int) -> dict:
+    """Everything the fine-tuned weights depend on (`rows`: training rows), as the step key has it."""
     return {
         "trainer": TRAINER_VERSION,
         "base": sha256_dir(base_dir) if base_dir.is_dir() else "missing",
         "data": task_hash,
-        "teacher": cfg.model_dump(exclude={"path"}),
+        "teacher": keyed_teacher(cfg, rows),
         "seed": seed,
         "labels": list(labels.names),
     }
 
 
-def teacher_key(base_dir: Path, task_hash: str, cfg: TeacherConfig, seed: int, labels: LabelMap) -> str:
-    return sha256_json(teacher_inputs(base_dir, task_hash, cfg, seed, labels))
+def teacher_key(base_dir: Path, task_hash: str, cfg: TeacherConfig, seed: int, labels: LabelMap, rows: int) -> str:
+    return sha256_json(teacher_inputs(base_dir, task_hash, cfg, seed, labels, rows))
 
 
 def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key: str, out_dir: Path) -> dict:
@@ -84,6 +91,10 @@ def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key
             ).encoder
 
         status(f"teacher: fine-tuning {info['parameters'] / 1e6:.1f}M parameters on {len(task.train)} rows")
+        epochs = teacher_epochs(cfg, len(task.train))
+        if epochs != cfg.epochs:
+            status(f"teacher: {cfg.epochs:g} epochs are under teacher.min_steps {cfg.min_steps:,}: {epochs:g} epochs")
+            info["epochs"] = epochs
         result = fine_tune(model, tokenizer, task.train, cfg, seed)
         info.update(fine_tuned=True, steps=result.steps, final_loss=result.final_loss, train_seconds=result.seconds)
     return finish_teacher(model, tokenizer, task, cfg, info, out_dir, cached)
@@ -123,7 +134,7 @@ STEP = Step(
         Value("trainer", lambda b: TRAINER_VERSION),
         Value("base", lambda b: sha256_dir(b.teacher_base) if b.teacher_base.is_dir() else "missing"),
         DATA,
-        Value("teacher", lambda b: b.recipe.teacher.model_dump(exclude={"path"})),
+        Value("teacher", lambda b: keyed_teacher(b.recipe.teacher, len(b.task.train))),
         SEED,
         Value("labels", lambda b: list(b.task.label_map.names)),
         TRAIN,

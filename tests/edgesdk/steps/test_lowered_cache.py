@@ -19,7 +19,7 @@ RECIPE = Recipe.model_validate({"export": {"seq_len": 16, "runtimes": ["litert"]
 def _model_dir(tmp_path):
     base = _checkpoint(tmp_path, {0: "neg", 1: "pos"})
     out = tmp_path / "teacher"
-    build_teacher(base, TASK, CFG, 0, teacher_key(base, "h", CFG, 0, TASK.label_map), out)
+    build_teacher(base, TASK, CFG, 0, teacher_key(base, "h", CFG, 0, TASK.label_map, len(TASK.train)), out)
     return out
 
 

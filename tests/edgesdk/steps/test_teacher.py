@@ -19,13 +19,17 @@ TASK = Task(
 CFG = TeacherConfig(epochs=1, batch_size=4)
 
 
+def _key(base, task: Task = TASK, data_hash: str = "h", cfg: TeacherConfig = CFG) -> str:
+    return teacher_key(base, data_hash, cfg, 0, task.label_map, len(task.train))
+
+
 def _checkpoint(tmp_path, id2label):
     return save_tiny_bert(tmp_path / "ckpt", hidden=16, layers=1, ffn=16, labels=id2label)
 
 
 def test_matching_head_is_used_as_is(tmp_path):
     base = _checkpoint(tmp_path, {0: "neg", 1: "pos"})
-    info = build_teacher(base, TASK, CFG, 0, teacher_key(base, "h", CFG, 0, TASK.label_map), tmp_path / "out")
+    info = build_teacher(base, TASK, CFG, 0, _key(base), tmp_path / "out")
     assert info["fine_tuned"] is False
     model, _, labels = load_model_dir(tmp_path / "out")
     assert labels == TASK.label_map and model.config.pooler and model.config.pooling == "cls"
@@ -33,7 +37,7 @@ def test_matching_head_is_used_as_is(tmp_path):
 
 def test_other_labels_get_a_new_head_and_training_then_the_cache_serves_it(tmp_path):
     base = _checkpoint(tmp_path, {0: "sports", 1: "politics", 2: "tech"})
-    key = teacher_key(base, "h", CFG, 0, TASK.label_map)
+    key = _key(base)
     first = build_teacher(base, TASK, CFG, 0, key, tmp_path / "a")
     assert first["fine_tuned"] is True and first["cache"] == "trained" and first["steps"] == 4
     model, _, _ = load_model_dir(tmp_path / "a")
@@ -47,7 +51,7 @@ def test_the_teacher_is_scored_on_validation_rows_carved_from_train(tmp_path):
     base = _checkpoint(tmp_path, {0: "sports", 1: "politics", 2: "tech"})
     task = TASK.with_validation(2, seed=0)
     assert len(task.validation) == 2  # a tenth of 16 rows, at least one per class
-    info = build_teacher(base, task, CFG, 0, teacher_key(base, "v", CFG, 0, task.label_map), tmp_path / "v")
+    info = build_teacher(base, task, CFG, 0, _key(base, task, "v"), tmp_path / "v")
     assert info["validation_rows"] == 2 and info["validation_accuracy"] in (0.0, 0.5, 1.0)
     model, tokenizer, _ = load_model_dir(tmp_path / "v")
     from edgesdk.train import accuracy, predict_logits
@@ -59,7 +63,7 @@ def test_the_teacher_is_scored_on_validation_rows_carved_from_train(tmp_path):
 @pytest.mark.parametrize("change", ["seed", "config", "data", "labels"])
 def test_teacher_key_depends_on_every_input(tmp_path, change):
     base = _checkpoint(tmp_path, {0: "neg", 1: "pos"})
-    ref = teacher_key(base, "h", CFG, 0, TASK.label_map)
+    ref = _key(base)
     args = {"task_hash": "h", "cfg": CFG, "seed": 0, "labels": TASK.label_map}
     args.update(
         {
@@ -69,7 +73,7 @@ def test_teacher_key_depends_on_every_input(tmp_path, change):
             "labels": {"labels": LabelMap(("a", "b"))},
         }[change]
     )
-    assert teacher_key(base, args["task_hash"], args["cfg"], args["seed"], args["labels"]) != ref
+    assert teacher_key(base, args["task_hash"], args["cfg"], args["seed"], args["labels"], len(TASK.train)) != ref
 
 
 def test_fine_tuned_teacher_is_bit_identical_across_processes(tmp_path):
@@ -102,10 +106,10 @@ def test_an_earlier_builds_model_dir_is_a_teacher_as_is_for_its_own_labels(tmp_p
     from edgesdk.models.model_dir import check_teacher_labels, check_teacher_source, teacher_shape
 
     base = _checkpoint(tmp_path, {0: "neg", 1: "pos"})
-    build_teacher(base, TASK, CFG, 0, teacher_key(base, "h", CFG, 0, TASK.label_map), tmp_path / "built")
+    build_teacher(base, TASK, CFG, 0, _key(base), tmp_path / "built")
     earlier = tmp_path / "built"  # an edgesdk model dir now, as a build's teacher/ or pruned/
     check_teacher_source(earlier)
-    info = build_teacher(earlier, TASK, CFG, 0, teacher_key(earlier, "h", CFG, 0, TASK.label_map), tmp_path / "again")
+    info = build_teacher(earlier, TASK, CFG, 0, _key(earlier), tmp_path / "again")
     assert info["fine_tuned"] is False and "steps" not in info
     (a, _, _), (b, _, _) = load_model_dir(earlier), load_model_dir(tmp_path / "again")
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
@@ -115,3 +119,27 @@ def test_an_earlier_builds_model_dir_is_a_teacher_as_is_for_its_own_labels(tmp_p
     (earlier / "model.safetensors").unlink()
     with pytest.raises(TeacherError, match="without model.safetensors"):
         check_teacher_source(earlier)
+
+
+def test_min_steps_raises_the_epochs_of_a_small_data_set_only():
+    from edgesdk.train import Schedule, schedule_steps, teacher_epochs
+
+    cfg = TeacherConfig(epochs=1, batch_size=32, min_steps=10)
+    assert teacher_epochs(cfg, 100) == 2.5  # 4 steps an epoch
+    assert schedule_steps(100, Schedule(2.5, 32, 1e-4, 0.0, 0.0)) == 10
+    assert teacher_epochs(cfg, 1000) == 1  # 32 steps: already past min_steps
+    assert teacher_epochs(TeacherConfig(epochs=1, batch_size=32), 100) == 1
+    assert teacher_epochs(TeacherConfig(epochs=1, batch_size=32, min_steps=10, max_train_rows=64), 1000) == 5
+
+
+def test_min_steps_enters_the_key_only_where_it_changes_the_training(tmp_path):
+    base = _checkpoint(tmp_path, {0: "neg", 1: "pos"})
+    assert _key(base, cfg=CFG.model_copy(update={"min_steps": 4})) == _key(base)  # 4 steps an epoch already
+    assert _key(base, cfg=CFG.model_copy(update={"min_steps": 10})) != _key(base)
+
+
+def test_a_teacher_with_min_steps_trains_that_many_steps(tmp_path):
+    base = _checkpoint(tmp_path, {0: "sports", 1: "politics", 2: "tech"})
+    cfg = CFG.model_copy(update={"min_steps": 10})  # 16 rows in batches of 4: 4 steps an epoch
+    info = build_teacher(base, TASK, cfg, 0, _key(base, cfg=cfg), tmp_path / "m")
+    assert info["steps"] == 10 and info["epochs"] == 2.5
