@@ -58,6 +58,11 @@ class Tokenizer:
     def vocabulary(self) -> dict[str, int]:
         return self._backend.get_vocab()
 
+    @property
+    def subword_prefix(self) -> str:
+        """What marks a piece that continues a word (`##` in BERT's WordPiece)."""
+        return self._spec()["model"].get("continuing_subword_prefix", "##")
+
     def special_ids(self) -> set[int]:
         """[PAD], [UNK], [CLS], [SEP], [MASK] and any other token the tokenizer marks special."""
         return {i for i, t in self._backend.get_added_tokens_decoder().items() if t.special}
@@ -93,8 +98,7 @@ class Tokenizer:
         its piece set changes between runs on ties)."""
         from collections import Counter
 
-        spec = self._spec()
-        prefix = spec["model"].get("continuing_subword_prefix", "##")
+        spec, prefix = self._spec(), self.subword_prefix
         by_id = {i: t for t, i in spec["model"]["vocab"].items()}
         specials = [by_id[i] for i in sorted(self.special_ids(), key=lambda i: (i != self.pad_id, i))]
         words: Counter = Counter()

@@ -65,10 +65,21 @@ def unseen_targets(model: nn.Module, plan: VocabPlan, tokenizer: Tokenizer, how:
     candidates = np.asarray([i for i in plan.keep if i not in tokenizer.special_ids()])
     with torch.no_grad():
         table = torch.nn.functional.normalize(word_table_rows(model), dim=1)
-        for start in range(0, len(dropped), 4096):  # bounded memory: 4096 x kept similarities
-            rows = torch.from_numpy(dropped[start : start + 4096])
-            targets[rows.numpy()] = candidates[(table[rows] @ table[candidates].T).argmax(1).numpy()]
+        best = best_matches(table[torch.from_numpy(dropped)], table[torch.from_numpy(candidates)])
+    targets[dropped] = candidates[best.numpy()]
     return targets
+
+
+def best_matches(points, keys, bias=None, chunk: int = 4096):
+    """For each row of `points`, the index of the key maximising points @ keys.T (+ `bias` per
+    key), in chunks of `chunk` rows (bounded memory: chunk x keys scores)."""
+    import torch
+
+    out = torch.empty(len(points), dtype=torch.long)
+    for start in range(0, len(points), chunk):
+        scores = points[start : start + chunk] @ keys.T
+        out[start : start + chunk] = (scores if bias is None else scores + bias).argmax(1)
+    return out
 
 
 def word_table_rows(model: nn.Module):
@@ -116,8 +127,7 @@ def learned_rows(table, teacher_tokenizer: Tokenizer, learned: Tokenizer):
     of the teacher's pieces for the same characters."""
     import torch
 
-    teacher_vocab = teacher_tokenizer.vocabulary()
-    prefix = "##"
+    teacher_vocab, prefix = teacher_tokenizer.vocabulary(), learned.subword_prefix
     rows = []
     for piece, _ in sorted(learned.vocabulary().items(), key=lambda kv: kv[1]):
         if piece in teacher_vocab:

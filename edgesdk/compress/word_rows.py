@@ -25,7 +25,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from edgesdk.compress.vocab import with_word_table
+from edgesdk.compress.vocab import best_matches, with_word_table
 from edgesdk.tokenizer import Tokenizer
 
 KMEANS_ITERATIONS = 15
@@ -76,12 +76,8 @@ def row_index(
 
 
 def _nearest(points: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
-    out = torch.empty(len(points), dtype=torch.long)
-    c2 = (centroids * centroids).sum(1)
-    for start in range(0, len(points), 4096):  # bounded memory: 4096 x rows distances
-        block = points[start : start + 4096]
-        out[start : start + 4096] = (c2 - 2 * block @ centroids.T).argmin(1)
-    return out
+    """Nearest centroid by Euclidean distance: argmax of 2 p.c - |c|^2."""
+    return best_matches(points, 2 * centroids, -(centroids * centroids).sum(1))
 
 
 def _kmeans(points: torch.Tensor, weights: torch.Tensor, k: int, seen_order: torch.Tensor) -> torch.Tensor:
