@@ -346,7 +346,7 @@ def peers_section(data: dict) -> list[str]:
     """bench/peers.py: edgesdk's artifacts vs the stock flows, one interleaved run."""
     m, s = data["machine"], data.get("summary", {})
     lines = [
-        "## edgesdk vs peers on SST-2 (bench/peers.py)",
+        f"## edgesdk vs peers on SST-2 (bench/peers.py, build `{Path(data['build']).name}`)",
         "",
         f"Commit `{data.get('commit', '?')}`{' (' + m['note'] + ')' if m.get('note') else ''}. {m['cpu']}, "
         f"{m['cpus']} CPUs, {m['threads']} threads, nice {m['nice']}, load average {m['loadavg_start'][0]:.2f} at "
@@ -638,7 +638,7 @@ def main() -> None:
         ("ab_pruning_*.json", ab_section),
         ("clipping_*.json", clipping_section),
         ("early_exit_*.json", early_exit_section),
-        ("peers.json", peers_section),
+        ("peers*.json", peers_section),  # peers.json: the default build; peers_<name>.json: others
         ("pareto_*.json", pareto_section),
         ("sweep_*.json", sweep_section),
         ("techniques_*.json", family_section),
