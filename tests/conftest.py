@@ -17,8 +17,22 @@ from typing import Iterator
 
 import pytest
 
-from edgesdk.task import demo_data_paths
-from tests.helpers import save_tiny_bert
+
+def _share_cores_among_workers() -> None:
+    """pytest-xdist runs N workers side by side, and each starts builds that give torch a thread
+    per core: N x cores spinning OpenMP threads on `cores` cores wait on each other (two
+    training processes side by side ran several times slower than one after the other here).
+    Each worker, and every process it starts, gets cores // N threads, as edgesdk shares cores
+    among torchrun's processes (edgesdk/train.py). Set before torch is imported."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // workers))
+
+
+_share_cores_among_workers()
+
+from edgesdk.task import demo_data_paths  # noqa: E402 - after the thread limit is set
+from tests.helpers import save_tiny_bert  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
