@@ -606,6 +606,8 @@ def builds_section(data: dict) -> list[str]:
         "",
         *builds_markdown(data["rows"]).splitlines(),
         "",
+        *[f"- {r['build']}: {r['note']}." for r in data["rows"] if r.get("note")],
+        *([""] if any(r.get("note") for r in data["rows"]) else []),
     ]
 
 
