@@ -52,7 +52,7 @@ from edgesdk.steps.artifacts import (
 )
 from edgesdk.steps.base import DATA, DEPLOYED, SEED, Context, Step, Upstream, fixed, section
 from edgesdk.steps.exits import buckets_for, load_exit_heads
-from edgesdk.steps.lowered_cache import is_plain_fp32, lowered_key, publish_lowered, read_lowered
+from edgesdk.steps.lowered_cache import cached_kind, lowered_key, publish_lowered, read_lowered
 from edgesdk.task import Task
 
 
@@ -116,8 +116,8 @@ def lower_bundle(
 ) -> dict:
     """One model -> one artifact per (runtime, precision), with its tokenizer, labels and
     bundle.json; quantized ones also leave their eager reference's dev logits in quant_dir
-    and their per-layer error rows in `layers`. Plain fp32 artifacts come from the user cache
-    when the same model was lowered before (steps/lowered_cache.py)."""
+    and their per-layer error rows in `layers`. The teacher's fp32 artifacts come from the user
+    cache when the same teacher was lowered before (steps/lowered_cache.py)."""
     model_dir = models.dirs[role]
     model, tokenizer, labels = load_model_dir(model_dir)
     seq_len = check_seq_len(model, recipe.export.seq_len)
@@ -136,7 +136,7 @@ def lower_bundle(
     info = {}
     for spec in specs:
         label, path = f"{model_dir.name} -> {spec.runtime} {spec.precision}", bundle_dir / Path(spec.path).name
-        key = lowered_key(model_dir, spec.runtime, seq_len, recipe.seed) if is_plain_fp32(spec) else None
+        key = lowered_key(model_dir, spec.runtime, seq_len, recipe.seed) if cached_kind(role, spec) else None
         data = read_lowered(key, path.name) if key is not None else None
         if data is not None:
             status(f"lower: {label}: the same model's artifact from the user cache ({key[:12]})")

@@ -1,4 +1,4 @@
-"""Lowered fp32 artifacts in the user cache, keyed by the model's content.
+"""The teacher's lowered fp32 artifacts in the user cache, keyed by the model's content.
 
 The teacher beside a student is lowered to every runtime in every build, although it is the
 same fine-tuned teacher (the teacher cache hands it over unchanged) and fp32 lowering reads
@@ -67,6 +67,9 @@ def publish_lowered(key: str, name: str, data: bytes) -> None:
         pass
 
 
-def is_plain_fp32(spec) -> bool:
-    """An artifact the cache holds: fp32, one graph (an ArtifactSpec)."""
-    return spec.precision == "fp32" and not spec.staged
+def cached_kind(role: str, spec) -> bool:
+    """Whether the cache holds this artifact (an ArtifactSpec of model `role`): the teacher's
+    fp32 single graphs, the ones every build on the same data lowers again. A student is new
+    in nearly every build, so caching its files would only grow the cache (~4 files per
+    build); the teacher's entries stay one per teacher, runtime and length."""
+    return role == "teacher" and spec.precision == "fp32" and not spec.staged

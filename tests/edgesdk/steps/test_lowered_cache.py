@@ -8,7 +8,7 @@ from edgesdk.models.registry import WEIGHTS_FILE
 from edgesdk.recipe import Recipe
 from edgesdk.steps.artifacts import ArtifactSpec
 from edgesdk.steps.lower import LoweredModels, lower_bundle
-from edgesdk.steps.lowered_cache import DIGEST_FILE, lowered_key
+from edgesdk.steps.lowered_cache import DIGEST_FILE, cached_kind, lowered_key
 from edgesdk.steps.teacher import build_teacher, teacher_key
 from tests.edgesdk.steps.test_teacher import CFG, TASK, _checkpoint
 
@@ -55,3 +55,10 @@ def test_the_key_follows_the_weights_not_the_training_records(tmp_path):
     weights = (model_dir / WEIGHTS_FILE).read_bytes()
     (model_dir / WEIGHTS_FILE).write_bytes(weights[:-4] + bytes(4))
     assert lowered_key(model_dir, "litert", 16, 0) != key
+
+
+def test_only_the_teachers_fp32_single_graphs_are_kept():
+    assert cached_kind("teacher", SPEC)
+    assert not cached_kind("student", SPEC)  # new in nearly every build: would only grow the cache
+    assert not cached_kind("teacher", ArtifactSpec("teacher", "litert", "int8", "artifacts/teacher/model.int8.tflite"))
+    assert not cached_kind("teacher", ArtifactSpec("teacher", "litert", "fp32", "x.staged.tflite", staged=True))
