@@ -43,6 +43,7 @@ from edgesdk.targets.budgets import check_fits_before_training, check_runtimes, 
 from edgesdk.targets.registry import TargetSpec
 from edgesdk.version import tool_versions
 
+
 @dataclass(frozen=True)
 class BuildRequest:
     recipe: Recipe

@@ -52,7 +52,7 @@ from edgesdk.steps.artifacts import (
 )
 from edgesdk.steps.base import DATA, DEPLOYED, SEED, Context, Step, Upstream, fixed, section
 from edgesdk.steps.exits import buckets_for, load_exit_heads
-from edgesdk.steps.lowered_cache import cached_kind, lowered_key, publish_lowered, read_lowered
+from edgesdk.steps.lowered_cache import cached_kind, lowered_key, model_digest, publish_lowered, read_lowered
 from edgesdk.task import Task
 
 
@@ -129,19 +129,22 @@ def lower_bundle(
     if any(s.precision in QAT_BASE for s in specs):
         qat_model = load_model_dir(models.qat)[0]  # the quantize step's QAT-trained weights
     job = BundleJob(
-        model, qat_model, tokenizer, seq_len, calibration, dev_ids, recipe, task, models.exits, bundle_dir, quant_dir, layers
+        model, qat_model, tokenizer, seq_len, calibration, dev_ids, recipe, task, models.exits, bundle_dir,
+        quant_dir, layers,
     )
+    digest = model_digest(model_dir) if any(cached_kind(role, s) for s in specs) else None
     bundle_dir.mkdir(parents=True, exist_ok=True)
     log = out / "logs" / "lower.log"
     info = {}
     for spec in specs:
+        backend = get_backend(spec.runtime)
         label, path = f"{model_dir.name} -> {spec.runtime} {spec.precision}", bundle_dir / Path(spec.path).name
-        key = lowered_key(model_dir, spec.runtime, seq_len, recipe.seed) if cached_kind(role, spec) else None
+        key = lowered_key(digest, spec.runtime, seq_len, recipe.seed) if cached_kind(role, spec) else None
         data = read_lowered(key, path.name) if key is not None else None
         if data is not None:
             status(f"lower: {label}: the same model's artifact from the user cache ({key[:12]})")
         else:
-            status(f"lower: {label} ({get_backend(spec.runtime).suffix}, length {seq_len}); log: logs/lower.log")
+            status(f"lower: {label} ({backend.suffix}, length {seq_len}); log: logs/lower.log")
             with lowering_errors(log, label), native_output_to(log):
                 data = lower_spec(job, spec)
             if key is not None:
@@ -149,8 +152,7 @@ def lower_bundle(
         atomic_write_bytes(path, data)
         if spec.staged:
             with lowering_errors(log, label), native_output_to(log):
-                golden_inputs = task.dev.texts[:GOLDEN_INPUTS]
-                write_golden(path, get_backend(spec.runtime), tokenizer, golden_inputs, seq_len, spec.precision)
+                write_golden(path, backend, tokenizer, task.dev.texts[:GOLDEN_INPUTS], seq_len, spec.precision)
         kind = f"staged{precision_key(spec.precision)}" if spec.staged else spec.precision
         info[f"{spec.runtime}/{kind}"] = {"size_bytes": len(data)}
     tokenizer.save(bundle_dir)
@@ -164,7 +166,9 @@ def lower_spec(job: BundleJob, spec: ArtifactSpec) -> bytes:
     precision (leaving the eager reference's logits and per-layer rows), or fp32."""
     backend, module, qcfg = get_backend(spec.runtime), job.module_for(spec), job.recipe.quantize
     if spec.staged:
-        return lower_staged(job.exits_dir, backend, module, job.recipe, job.bundle_dir, spec.precision, job.tokenizer, job.task)
+        return lower_staged(
+            job.exits_dir, backend, module, job.recipe, job.bundle_dir, spec.precision, job.tokenizer, job.task
+        )
     if spec.precision != "fp32":
         quantized = quantized_module(backend, spec.precision, module, job.calibration, job.recipe, job.seq_len)
         job.layers += record_reference(spec, module, quantized, job.calibration, job.dev_ids, qcfg, job.quant_dir)

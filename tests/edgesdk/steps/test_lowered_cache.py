@@ -8,7 +8,7 @@ from edgesdk.models.registry import WEIGHTS_FILE
 from edgesdk.recipe import Recipe
 from edgesdk.steps.artifacts import ArtifactSpec
 from edgesdk.steps.lower import LoweredModels, lower_bundle
-from edgesdk.steps.lowered_cache import DIGEST_FILE, cached_kind, lowered_key
+from edgesdk.steps.lowered_cache import DIGEST_FILE, cached_kind, lowered_key, model_digest
 from edgesdk.steps.teacher import build_teacher, teacher_key
 from tests.edgesdk.steps.test_teacher import CFG, TASK, _checkpoint
 
@@ -33,7 +33,7 @@ def test_the_same_model_is_lowered_once_and_a_damaged_entry_again(tmp_path, monk
     monkeypatch.setenv("EDGESDK_CACHE_DIR", str(tmp_path / "cache"))
     model_dir = _model_dir(tmp_path)
     first = _lower(tmp_path, model_dir, "a")
-    entry = tmp_path / "cache" / "lowered" / lowered_key(model_dir, "litert", 16, RECIPE.seed)
+    entry = tmp_path / "cache" / "lowered" / lowered_key(model_digest(model_dir), "litert", 16, RECIPE.seed)
     assert (entry / "model.tflite").read_bytes() == first
 
     planted = first + b"planted"  # a whole entry with other bytes: what a second build ships is the cache's
@@ -48,13 +48,17 @@ def test_the_same_model_is_lowered_once_and_a_damaged_entry_again(tmp_path, monk
 
 def test_the_key_follows_the_weights_not_the_training_records(tmp_path):
     model_dir = _model_dir(tmp_path)
-    key = lowered_key(model_dir, "litert", 16, 0)
+
+    def key(runtime: str = "litert", length: int = 16) -> str:
+        return lowered_key(model_digest(model_dir), runtime, length, 0)
+
+    before = key()
     (model_dir / "train.json").write_text(json.dumps({"seconds": 1.23}))  # timings differ run to run
-    assert lowered_key(model_dir, "litert", 16, 0) == key
-    assert len({key, lowered_key(model_dir, "executorch", 16, 0), lowered_key(model_dir, "litert", 32, 0)}) == 3
+    assert key() == before
+    assert len({before, key("executorch"), key(length=32)}) == 3
     weights = (model_dir / WEIGHTS_FILE).read_bytes()
     (model_dir / WEIGHTS_FILE).write_bytes(weights[:-4] + bytes(4))
-    assert lowered_key(model_dir, "litert", 16, 0) != key
+    assert key() != before
 
 
 def test_only_the_teachers_fp32_single_graphs_are_kept():
