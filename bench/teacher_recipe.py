@@ -59,7 +59,7 @@ def run_variant(name: str, overrides: dict, threads: int) -> dict:
     )
     task = prepare_task(recipe)
     base = resolve_teacher_dir(recipe.teacher, None)
-    key = teacher_key(base, task_hash(task), recipe.teacher, recipe.seed, task.label_map)
+    key = teacher_key(base, task_hash(task), recipe.teacher, recipe.seed, task.label_map, len(task.train))
     with tempfile.TemporaryDirectory() as tmp:
         info = build_teacher(base, task, recipe.teacher, recipe.seed, key, Path(tmp) / "teacher")
         torch.set_num_threads(threads)
