@@ -12,11 +12,12 @@ system-deps:  ## Debian packages for the Kotlin, firmware and ssh checks (apt-ge
 
 # Two pytest workers by default: lowering (torch.export, the ExecuTorch passes) is
 # single-threaded Python, so a second worker uses the core the first leaves idle. A file's
-# tests stay on one worker (--dist loadfile), so its module fixtures (whole builds) run once.
+# tests stay on one worker (--dist loadfile), so its module fixtures (whole builds) run once;
+# files are queued longest first (tests/conftest.py), not by test count (xdist's default).
 TEST_JOBS ?= 2
 
 test: venv system-deps  ## the whole test suite (real runtimes and toolchains, tiny models)
-	.venv/bin/python -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=25 $(ARGS)
+	.venv/bin/python -m pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder --durations=25 $(ARGS)
 
 clean:
 	rm -rf build .pytest_cache

@@ -8,6 +8,7 @@ demo files, and the CLI runs as a subprocess.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -131,17 +132,37 @@ def read_only_dir(path: Path) -> Iterator[Path]:
 
 def assert_eval_matches(artifact: Path, data: Path, accuracy: float) -> None:
     """`edgesdk eval` on a built artifact reports the accuracy the build verified."""
-    import json
-
     proc = run_cli("eval", artifact, "--data", data, "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1])["accuracy"] == accuracy
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
+FILE_SECONDS = Path(__file__).resolve().parent / "file_seconds.json"
+_FILE_SECONDS_CACHE_KEY = "edgesdk/file_seconds"
+
+
+def _file_seconds(config) -> dict[str, float]:
+    """Seconds each test file took when last measured: this checkout's last run (pytest's
+    cache) over the recorded table committed beside this file (a fresh clone's only source)."""
+    recorded = json.loads(FILE_SECONDS.read_text()) if FILE_SECONDS.is_file() else {}
+    cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
+    return {**recorded, **(cache.get(_FILE_SECONDS_CACHE_KEY, {}) if cache else {})}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Longest files first. A worker takes a whole file (`--dist loadfile`, queued in
+    collection order: the Makefile turns xdist's reorder by test count off), so a long file
+    taken last leaves the other worker idle while it runs: longest-first keeps the two
+    workers' finishing times close. Unmeasured files go last, in collection order."""
+    seconds = _file_seconds(config)
+    items.sort(key=lambda item: -seconds.get(item.nodeid.split("::")[0], 0.0))  # stable: a file's tests keep their order
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
     """Seconds per test file (setup + call + teardown, summed over its tests): with
     `--dist loadfile` a file is the unit a worker takes, so the longest files bound the
-    suite's wall time; this is where to look when `make test` gets slow."""
+    suite's wall time; this is where to look when `make test` gets slow. Kept in pytest's
+    cache for the next run's order (tests/file_seconds.json is a copy of a whole run's)."""
     per_file: dict[str, float] = {}
     for reports in terminalreporter.stats.values():
         for report in reports:
@@ -150,6 +171,10 @@ def pytest_terminal_summary(terminalreporter) -> None:
                 per_file[name] = per_file.get(name, 0.0) + report.duration
     if not per_file:
         return
+    cache = getattr(config, "cache", None)
+    if cache:
+        rounded = {name: round(s, 1) for name, s in per_file.items()}
+        cache.set(_FILE_SECONDS_CACHE_KEY, {**cache.get(_FILE_SECONDS_CACHE_KEY, {}), **rounded})
     terminalreporter.write_sep("=", f"slowest test files (of {len(per_file)}; {sum(per_file.values()):.0f} s in all)")
     for name, seconds in sorted(per_file.items(), key=lambda kv: -kv[1])[:15]:
         terminalreporter.write_line(f"{seconds:8.1f}s {name}")
