@@ -126,7 +126,7 @@ def teacher_epochs(cfg, rows: int) -> float:
     1/100 epoch so the steps reach min_steps."""
     rows = min(rows, cfg.max_train_rows or rows)
     per_epoch = max(1, math.ceil(rows / cfg.batch_size))
-    if cfg.min_steps is None or per_epoch * cfg.epochs >= cfg.min_steps:
+    if cfg.min_steps is None or math.ceil(per_epoch * cfg.epochs) >= cfg.min_steps:  # as schedule_steps counts
         return cfg.epochs
     return math.ceil(cfg.min_steps / per_epoch * 100) / 100
 

@@ -23,6 +23,8 @@ def test_empty_recipe_gives_defaults():
         ("teacher: {epohcs: 2}", "unknown key 'teacher.epohcs'"),
         ("bogus: 1", "unknown key 'bogus'"),
         ("teacher: {epochs: many}", "'teacher.epochs'"),
+        ("teacher: {min_steps: 0}", "'teacher.min_steps'"),
+        ("teacher: {min_steps: lots}", "'teacher.min_steps'"),
         ("export: {seq_len: 2}", "'export.seq_len'"),
         ("export: {runtimes: [coreml]}", "'export.runtimes.0'"),
         ("export: {runtimes: []}", "at least one runtime"),

@@ -130,6 +130,8 @@ def test_min_steps_raises_the_epochs_of_a_small_data_set_only():
     assert teacher_epochs(cfg, 1000) == 1  # 32 steps: already past min_steps
     assert teacher_epochs(TeacherConfig(epochs=1, batch_size=32), 100) == 1
     assert teacher_epochs(TeacherConfig(epochs=1, batch_size=32, min_steps=10, max_train_rows=64), 1000) == 5
+    # 4 steps an epoch x 2.3 epochs = 9.2, which the schedule runs as 10 steps: min_steps 10 holds
+    assert teacher_epochs(TeacherConfig(epochs=2.3, batch_size=32, min_steps=10), 100) == 2.3
 
 
 def test_min_steps_enters_the_key_only_where_it_changes_the_training(tmp_path):
