@@ -611,6 +611,24 @@ def builds_section(data: dict) -> list[str]:
     ]
 
 
+def long_validation_section(data: dict) -> list[str]:
+    """bench/long_validation.py: built variants on their validation rows and the longer half."""
+    from long_validation import markdown as long_markdown
+
+    return [
+        "## Validation rows and their longer half (bench/long_validation.py)",
+        "",
+        f"Commit `{data['commit']}`. The shipped artifact of each build in its runtime (`edgesdk eval`) over the "
+        f"{data['val_rows']:,} validation rows carved from train, and over their longer half: the "
+        f"{data['longer_rows']:,} rows of {data['median_words']:g}+ words (mean {data['longer_mean_words']} words; "
+        "SST-2 dev sentences average 19.5, its train rows 9.4). Where variants tie on all rows, the longer half is "
+        "the part of the same carve nearest the whole sentences a deployment classifies; dev plays no part.",
+        "",
+        *long_markdown(data),
+        "",
+    ]
+
+
 def family_section(data: dict) -> list[str]:
     """bench/techniques.py: one build family, a variant per row against its base."""
     from techniques import markdown
@@ -645,6 +663,7 @@ def main() -> None:
         ("sweep_*.json", sweep_section),
         ("techniques_*.json", family_section),
         ("word_tables_*.json", family_section),
+        ("long_validation_*.json", long_validation_section),
         ("order_*.json", family_section),
         ("builds_*.json", builds_section),
         ("mcu_sst2_*.json", mcu_sst2_section),
