@@ -75,8 +75,8 @@ def test_a_recipe_field_added_later_at_its_default_keeps_finished_variants_finis
     from edgesdk.steps.base import UNKEYED_DEFAULTS
 
     grid = tmp_path / "g.yaml"
-    grid.write_text("variants:\n  a: {student.embedding_size: 96}\n")
-    (variant,) = load_grid(grid, load_recipe("tiny"))
+    grid.write_text("variants:\n  a: {student.embedding_size: 96, student.learned_vocab: null}\n")
+    (variant,) = load_grid(grid, load_recipe("tiny"))  # every field of UNKEYED_DEFAULTS at its default
     older_code = variant.recipe.model_dump(mode="json")  # the dump before those fields existed
     for section, fields in UNKEYED_DEFAULTS.items():
         for field in fields:
