@@ -424,8 +424,10 @@ def load_recipe(path_or_name: Optional[str] = None) -> Recipe:
     """Load a recipe file, or a bundled recipe by name (default: the SST-2 demo)."""
     name = path_or_name or DEFAULT_RECIPE
     path = Path(name)
+    bundled = RECIPES_DIR / f"{name}.yaml"
+    if path.is_dir() and path.name == name and bundled.exists():
+        path = bundled  # a bundled name, though the working dir holds a folder of that name (a build dir)
     if not path.exists():
-        bundled = RECIPES_DIR / f"{name}.yaml"
         if bundled.exists():
             path = bundled
         else:

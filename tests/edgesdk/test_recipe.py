@@ -87,6 +87,14 @@ def test_bad_recipes_fail_with_one_clear_message(text, needle):
     assert "\n" not in str(err.value)
 
 
+def test_a_bundled_name_is_the_bundled_recipe_beside_a_folder_of_that_name(tmp_path, monkeypatch):
+    (tmp_path / "tiny").mkdir()  # e.g. `edgesdk build --recipe tiny --out tiny`, run again
+    monkeypatch.chdir(tmp_path)
+    assert load_recipe("tiny").name == "tiny"
+    with pytest.raises(RecipeError, match="is a directory"):
+        load_recipe("./tiny")
+
+
 def test_missing_recipe_lists_bundled_names(tmp_path):
     with pytest.raises(RecipeError, match="default"):
         load_recipe(str(tmp_path / "nope.yaml"))
