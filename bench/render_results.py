@@ -576,8 +576,8 @@ FAMILIES = {  # bench/techniques.py --family: (heading, what the family is)
     ),
     "word_tables": (
         "Word tables on SST-2, one build family (bench/techniques.py --family word_tables)",
-        "Base: bench/word_tables/base.yaml, the tiny recipe's CNN (96-wide table over the training texts' "
-        "tokens) at 3 augmented copies per row; the other rows replace its table with shared rows "
+        "Base: bench/word_tables/base.yaml, the tiny recipe's CNN as it was before this family chose its table "
+        "(128 filters, 96-wide table over the training texts' tokens) at 3 augmented copies per row; the other rows replace its table with shared rows "
         "(student.word_rows: a k-means codebook or the hashing trick) or a vocabulary learned on the "
         "training texts (student.learned_vocab), as bench/word_tables/grid.yaml fixes them in advance.",
     ),
