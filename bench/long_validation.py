@@ -27,8 +27,8 @@ import checkout  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def validation_rows(build: Path):
-    """The validation rows a finished build carved, as its own recipe carves them."""
+def carved_task(build: Path):
+    """The task a finished build saw, its validation rows carved as its own recipe carves them."""
     from edgesdk.recipe import load_recipe
     from edgesdk.steps.data import prepare_task
 
@@ -54,7 +54,7 @@ def eval_accuracy(artifact: Path, data: Path) -> float:
 
 
 def measure(builds: list[Path]) -> dict:
-    task = validation_rows(builds[0])
+    task = carved_task(builds[0])
     names = task.label_map.names
     rows = [(t, names[y]) for t, y in zip(task.validation.texts, task.validation.labels)]
     words = [len(t.split()) for t, _ in rows]
@@ -66,7 +66,7 @@ def measure(builds: list[Path]) -> dict:
         write_tsv(files["all"], rows)
         write_tsv(files["longer"], longer)
         for build in builds:
-            if validation_rows(build).validation.texts != task.validation.texts:
+            if carved_task(build).validation.texts != task.validation.texts:
                 raise SystemExit(f"error: {build} carved other validation rows than {builds[0]}")
             summary = json.loads((build / "report.json").read_text())["summary"]["artifact"]
             artifact = build / summary["path"]
