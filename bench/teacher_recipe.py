@@ -32,13 +32,19 @@ RESULTS = Path(__file__).resolve().parent / "results" / "teacher_recipe.json"
 
 
 def parse_overrides(pairs: list[str]) -> dict:
-    """key=value pairs, values read as YAML scalars (2, 5e-5, false)."""
+    """key=value pairs, values read as YAML scalars (2, 5e-5, false), numbers as numbers."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise SystemExit(f"error: override {pair!r} is not key=value")
-        out[key] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str):  # YAML 1.1 reads 1e-4 (no dot) as text; the recipe wants the number
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        out[key] = parsed
     return out
 
 
