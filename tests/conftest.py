@@ -32,6 +32,12 @@ def _share_cores_among_workers() -> None:
 
 _share_cores_among_workers()
 
+
+def every_core_env() -> dict:
+    """This process's environment without the per-worker thread limit above, for a child that
+    must see every core: the --nproc preflight and torch's default count them through it."""
+    return {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+
 from edgesdk.task import demo_data_paths  # noqa: E402 - after the thread limit is set
 from tests.helpers import save_tiny_bert  # noqa: E402
 

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import TINY_RECIPE, assert_one_line_error, run_cli
+from tests.conftest import TINY_RECIPE, assert_one_line_error, every_core_env, run_cli
 from tests.edgesdk.test_build_quantized import build_args
 
 # Lean: one runtime, no teacher artifacts, few profile runs; training is what is under test.
@@ -27,13 +27,6 @@ def lean_recipe(tmp_path: Path, text: str = LEAN) -> Path:
     return path
 
 
-def every_core() -> dict:
-    """The environment without tests/conftest.py's per-worker thread limit: these builds run
-    two training processes, one per core of the machine (the --nproc preflight counts the
-    cores a process may use, which OMP_NUM_THREADS lowers)."""
-    return {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-
-
 def files(out: Path) -> set[str]:
     return {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and "logs" not in p.parts}
 
@@ -42,7 +35,7 @@ def test_two_processes_train_like_one_and_only_rank_0_writes(tmp_path, tiny_teac
     recipe = lean_recipe(tmp_path)
     scratch = tmp_path / "tmp"  # where rank 1 keeps its copies of the training outputs
     scratch.mkdir()
-    env = {**every_core(), "TMPDIR": str(scratch)}
+    env = {**every_core_env(), "TMPDIR": str(scratch)}
     one = run_cli(*build_args(recipe, sst2_slice, tiny_teacher, tmp_path / "one"))
     two = subprocess.run(
         [
@@ -84,7 +77,7 @@ def test_a_killed_rank_is_one_line_and_the_build_resumes(tmp_path, tiny_teacher,
         "--nproc",
         "2",
     ]
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=every_core())
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=every_core_env())
     seen = []
     for line in proc.stderr:
         seen.append(line)
@@ -99,7 +92,7 @@ def test_a_killed_rank_is_one_line_and_the_build_resumes(tmp_path, tiny_teacher,
         "training process rank 1 was killed by SIGKILL",
         "run the same command to resume",
     )
-    again = subprocess.run(args, capture_output=True, text=True, timeout=900, env=every_core())
+    again = subprocess.run(args, capture_output=True, text=True, timeout=900, env=every_core_env())
     assert again.returncode == 0, again.stderr[-3000:]
     assert "cached steps: data" in again.stdout
 

@@ -11,6 +11,7 @@ from edgesdk.recipe import TeacherConfig
 from edgesdk.task import Split
 from edgesdk.tokenizer import Tokenizer
 from edgesdk.train import accuracy, fine_tune, length_grouped_batches, predict_logits
+from tests.conftest import every_core_env
 from tests.helpers import tiny_encoder
 
 
@@ -81,11 +82,10 @@ def test_threads_follow_the_affinity_mask_not_the_machine():
     """Under `taskset -c 0` on a multi-core machine torch must get one thread, not one per
     machine core (which oversubscribes the one core it may use)."""
     probe = "import torch; from edgesdk.train import use_available_cores; print(use_available_cores(), torch.get_num_threads())"
-    unlimited = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # tests/conftest.py may set it
 
     def threads(*prefix: str) -> list[str]:
         cmd = [*prefix, sys.executable, "-c", probe]
-        return subprocess.run(cmd, capture_output=True, text=True, check=True, env=unlimited).stdout.split()
+        return subprocess.run(cmd, capture_output=True, text=True, check=True, env=every_core_env()).stdout.split()
 
     assert threads("taskset", "-c", str(min(os.sched_getaffinity(0)))) == ["1", "1"]
     assert threads() == [str(len(os.sched_getaffinity(0)))] * 2
