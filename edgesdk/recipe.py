@@ -90,8 +90,10 @@ class StudentConfig(_Section):
     word_rows: Optional[int] = Field(
         None, ge=8, description="share the word table: this many rows, tokens mapped to them in the tokenizer"
     )
-    word_table: Literal["codebook", "hash"] = Field(
-        "codebook", description="with word_rows: k-means of the word vectors, or the hashing trick"
+    word_table: Literal["codebook", "hash", "qr"] = Field(
+        "codebook",
+        description="with word_rows: k-means of the word vectors, the hashing trick, or quotient-remainder "
+        "(cnn/bilstm: each token the product of two rows, computed in the graph)",
     )
     learned_vocab: Optional[int] = Field(
         None, ge=64, description="the student's own WordPiece vocabulary of this many pieces, learned on train"
@@ -101,6 +103,11 @@ class StudentConfig(_Section):
     def _shapes(self) -> "StudentConfig":
         if self.family == "encoder" and self.hidden % self.heads:
             raise ValueError(f"student.hidden {self.hidden} must be divisible by student.heads {self.heads}")
+        if self.word_table == "qr" and (self.family not in ("cnn", "bilstm") or self.word_rows is None):
+            raise ValueError(
+                f"student.word_table: qr needs family cnn or bilstm (not {self.family}) and student.word_rows "
+                f"(its row budget; here {self.word_rows})"
+            )
         return self
 
 
@@ -363,7 +370,7 @@ class Recipe(_Section):
                     ("internal distill.losses", bool(self.distill.losses.internal)),
                     ("distill.theseus", self.distill.theseus.epochs > 0),
                     ("prune reshaping", self.prune.reshapes),
-                    ("student.word_rows", self.student.word_rows is not None),
+                    ("student.word_rows", self.student.word_rows is not None and self.student.word_table != "qr"),
                 )
                 if on
             ]

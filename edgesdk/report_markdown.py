@@ -83,10 +83,17 @@ def render_models(report: dict) -> list[str]:
 def shared_rows_line(distill: dict) -> list[str]:
     """student.word_rows / learned_vocab: how the word table was made (the tokenizer emits its ids)."""
     rows, learned = distill.get("word_rows"), distill.get("learned_vocab")
+    lines = []
     if learned:
-        return ["", f"The student reads its own WordPiece vocabulary of {learned['pieces']:,} pieces, learned on the training texts."]
-    if not rows:
-        return []
+        lines = ["", f"The student reads its own WordPiece vocabulary of {learned['pieces']:,} pieces, learned on the training texts."]
+    if rows and rows["method"] == "qr":
+        return lines + [
+            "",
+            f"Word table quotient-remainder: {rows['tokens']:,} tokens on {rows['quotients']:,} + "
+            f"{rows['remainders']:,} rows, each token the product of one row of each.",
+        ]
+    if learned or not rows:
+        return lines
     return [
         "",
         f"Word table shared ({rows['method']}): {rows['tokens']:,} tokens on {rows['rows']:,} rows; the "

@@ -17,6 +17,7 @@ from edgesdk.converters.bundle import BundleInfo
 from edgesdk.targets.registry import TargetSpec
 
 from edgesdk.errors import FitError
+from edgesdk.models.qr_embedding import qr_shape
 from edgesdk.ondevice.mcu_tables import tables_source
 from edgesdk.ondevice.wordpiece import WordPieceSpec
 from edgesdk.tokenizer import TOKENIZER_FILE, load_artifact_tokenizer
@@ -271,15 +272,27 @@ def image_floor(target: TargetSpec, recipe, teacher_config: dict, labels: int, k
     width, weights = layer_weight_count(recipe, teacher_config, labels)
     runtimes = [r for r in recipe.export.runtimes if r in target.runtimes] or list(target.runtimes)
     on_device_tokenizer = "tflm" in runtimes
-    shared_rows = recipe.student.word_rows  # the table's rows; the tokenizer still keeps every token
     return ImageFloor(
-        tokens=len(kept_tokens) if shared_rows is None else min(shared_rows, len(kept_tokens)),
+        tokens=word_table_rows(recipe.student, len(kept_tokens)),
         width=width,
         layer_weights=weights,
         weight_bytes=min(WEIGHT_BYTES[p] for p in recipe.quantize.precisions),
         runtime_code=min(RUNTIME_CODE_BYTES.get(r, 0) for r in runtimes),
         tokenizer=sum(len(t.encode()) for t in kept_tokens) if on_device_tokenizer else 0,
     )
+
+
+def word_table_rows(student, tokens: int) -> int:
+    """Rows of the deployed word table over `tokens` tokens (the tokenizer still keeps every
+    token): all of them, the shared rows, or a quotient-remainder table's two."""
+    if student.word_rows is None:
+        return tokens
+    if student.word_table == "qr":
+        try:
+            return sum(qr_shape(tokens, student.word_rows))
+        except ValueError:  # the student step names the problem; the floor stays a floor
+            return min(student.word_rows, tokens)
+    return min(student.word_rows, tokens)
 
 
 def check_fits_before_training(target: TargetSpec, floor: ImageFloor) -> None:

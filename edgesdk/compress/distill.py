@@ -65,11 +65,14 @@ class Projections(nn.Module):
         self.embedding = width_map()
 
 
-def word_table(model: nn.Module) -> nn.Parameter:
+def word_table(model: nn.Module) -> nn.Parameter | nn.Module:
     """The trainable word-table parameter (under a parametrization, e.g. clustering, the
-    stored original rather than the computed `weight`)."""
+    stored original rather than the computed `weight`); a composite table (quotient-remainder)
+    is its module, whose parameters are all table."""
     emb = model.word_embeddings
-    return emb.parametrizations.weight.original if hasattr(emb, "parametrizations") else emb.weight
+    if hasattr(emb, "parametrizations"):
+        return emb.parametrizations.weight.original
+    return emb.weight if hasattr(emb, "weight") else emb
 
 
 def labelling_teacher(teacher: Encoder, precision: str) -> nn.Module:

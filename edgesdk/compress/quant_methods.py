@@ -25,6 +25,7 @@ from torch import nn
 
 from edgesdk.compress.losses import kd_loss
 from edgesdk.devices import CPU
+from edgesdk.models.qr_embedding import QuotientRemainderEmbedding
 from edgesdk.train import Schedule, optimize
 
 if TYPE_CHECKING:
@@ -169,12 +170,19 @@ def int8_embeddings(
     `embeddings: int4` on a path whose activations stay float (`float_activations`), for
     Int4Embedding (always per row), where other paths keep the int8 table."""
     words = getattr(model, "word_embeddings", None)
-    if config.embeddings == "fp32" or not isinstance(words, nn.Embedding):
+    if config.embeddings == "fp32" or words is None:
         return model
-    if config.embeddings == "int4" and float_activations and words.weight.shape[1] % 2 == 0:
-        model.word_embeddings = Int4Embedding(words.weight)
-    else:
-        model.word_embeddings = Int8Embedding(words.weight, per_row)
+    owner, names = model, ("word_embeddings",)
+    if isinstance(words, QuotientRemainderEmbedding):  # two plain tables
+        owner, names = words, ("quotient", "remainder")
+    for name in names:
+        table = getattr(owner, name)
+        if not isinstance(table, nn.Embedding):
+            continue
+        if config.embeddings == "int4" and float_activations and table.weight.shape[1] % 2 == 0:
+            setattr(owner, name, Int4Embedding(table.weight))
+        else:
+            setattr(owner, name, Int8Embedding(table.weight, per_row))
     return model
 
 
@@ -204,7 +212,8 @@ def mask_bias_filter(graph_module: torch.fx.GraphModule) -> Callable[[torch.fx.N
     - adds that mix token activations with a tensor computed from the attention mask alone
       (the -1e4 bias);
     - the mul of Int8Embedding's rows by their gathered per-row scales (quantizing the scales
-      to one per-tensor int8 grid would undo the per-row precision)."""
+      to one per-tensor int8 grid would undo the per-row precision);
+    - integer ops (annotated, an add of row ids would come out float)."""
     placeholders = [n for n in graph_module.graph.nodes if n.op == "placeholder"]
     from_tokens = {placeholders[0]}  # input_ids: first positional input
     for node in graph_module.graph.nodes:
@@ -218,6 +227,9 @@ def mask_bias_filter(graph_module: torch.fx.GraphModule) -> Callable[[torch.fx.N
     def keep(node: torch.fx.Node) -> bool:
         if node.op != "call_function":
             return True
+        value = node.meta.get("val")
+        if isinstance(value, torch.Tensor) and not value.dtype.is_floating_point:
+            return False  # integer arithmetic (a quotient-remainder table's row ids) is not quantized
         if "add" in str(node.target) and node in from_tokens:
             inputs = [a for a in node.all_input_nodes if a.op not in ("get_attr", "placeholder")]
             return all(a in from_tokens for a in inputs)

@@ -14,6 +14,8 @@ before. Nothing in a lowering or an app changes.
   training texts use no more tokens than there are rows, each keeps a row of its own.
 - `hash`: the hashing trick (Weinberger et al. 2009): a fixed multiplicative hash of the
   token id picks the row; colliding tokens are unrelated, so it is the baseline to beat.
+- `qr`: quotient-remainder (models/qr_embedding.py): no token shares a vector; the rows are
+  reached from the id inside the graph, so nothing is baked and the tokenizer is unchanged.
 
 Special tokens ([PAD], [CLS], ...) always keep rows of their own (rows 0..S-1).
 """
@@ -26,6 +28,8 @@ import torch
 from torch import nn
 
 from edgesdk.compress.vocab import best_matches, with_word_table
+from edgesdk.models.qr_embedding import qr_shape
+from edgesdk.models.registry import build_model
 from edgesdk.tokenizer import Tokenizer
 
 KMEANS_ITERATIONS = 15
@@ -125,3 +129,19 @@ def bake_word_rows(model: nn.Module, tokenizer: Tokenizer) -> tuple[nn.Module, T
     shared = model.word_embeddings
     baked = with_word_table(model, shared.weight, int(shared.index[tokenizer.pad_id]))
     return baked, tokenizer.remapped(shared.index.tolist())
+
+
+def to_quotient_remainder(model: nn.Module, rows: int) -> tuple[nn.Module, dict]:
+    """A copy of a CNN/BiLSTM student whose word table is quotient-remainder within `rows`
+    rows, started from the factorization nearest its current table; what it did."""
+    table = model.word_embeddings.weight.detach()
+    remainders, quotients = qr_shape(table.shape[0], rows)
+    replaced = build_model(model.config.model_copy(update={"word_remainders": remainders}))
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("word_embeddings.")}
+    missing = replaced.load_state_dict(state, strict=False).missing_keys
+    assert all(k.startswith("word_embeddings.") for k in missing), missing
+    replaced.word_embeddings.fit(table)
+    fitted = replaced.word_embeddings(torch.arange(table.shape[0])[None])[0]
+    error = float((fitted - table).norm() / table.norm().clamp(min=1e-12))
+    info = {"method": "qr", "rows": remainders + quotients, "remainders": remainders, "quotients": quotients}
+    return replaced, {**info, "tokens": int(table.shape[0]), "initial_relative_error": round(error, 4)}

@@ -8,13 +8,14 @@ neither XNNPACK nor TFLM lowers as such), and padding is handled with masks, not
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from edgesdk.models.dropout import Dropout
+from edgesdk.models.qr_embedding import word_embeddings
 
 
 class CNNConfig(BaseModel):
@@ -28,6 +29,7 @@ class CNNConfig(BaseModel):
     num_labels: int = Field(2, ge=1)
     dropout: float = 0.1
     pad_token_id: int = 0
+    word_remainders: Optional[int] = Field(None, ge=2, description="quotient-remainder table (models/qr_embedding.py)")
 
 
 class CNNClassifier(nn.Module):
@@ -36,7 +38,9 @@ class CNNClassifier(nn.Module):
     def __init__(self, cfg: CNNConfig):
         super().__init__()
         self.config = cfg
-        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.embedding_size, padding_idx=cfg.pad_token_id)
+        self.word_embeddings = word_embeddings(
+            cfg.vocab_size, cfg.embedding_size, cfg.pad_token_id, cfg.word_remainders
+        )
         self.convs = nn.ModuleList(nn.Conv1d(cfg.embedding_size, cfg.filters, k) for k in cfg.kernel_sizes)
         self.dropout = Dropout(cfg.dropout)
         self.classifier = nn.Linear(cfg.filters * len(cfg.kernel_sizes), cfg.num_labels)
@@ -65,6 +69,7 @@ class BiLSTMConfig(BaseModel):
     num_labels: int = Field(2, ge=1)
     dropout: float = 0.1
     pad_token_id: int = 0
+    word_remainders: Optional[int] = Field(None, ge=2, description="quotient-remainder table (models/qr_embedding.py)")
 
 
 class _Direction(nn.Module):
@@ -100,7 +105,9 @@ class BiLSTMClassifier(nn.Module):
     def __init__(self, cfg: BiLSTMConfig):
         super().__init__()
         self.config = cfg
-        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.embedding_size, padding_idx=cfg.pad_token_id)
+        self.word_embeddings = word_embeddings(
+            cfg.vocab_size, cfg.embedding_size, cfg.pad_token_id, cfg.word_remainders
+        )
         self.forward_lstm = _Direction(cfg.embedding_size, cfg.hidden_size)
         self.backward_lstm = _Direction(cfg.embedding_size, cfg.hidden_size)
         self.dropout = Dropout(cfg.dropout)

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from edgesdk.compress.distill import distill
 from edgesdk.compress.vocab import learned_rows, token_counts, with_word_table
-from edgesdk.compress.word_rows import bake_word_rows, share_word_rows
+from edgesdk.compress.word_rows import bake_word_rows, share_word_rows, to_quotient_remainder
 from edgesdk.errors import RecipeError
 from edgesdk.fsutil import atomic_copy_dir, atomic_write_json, cache_root
 from edgesdk.models.model_dir import labels_json, load_model_dir, write_model_dir
@@ -46,11 +46,13 @@ def build_student_dir(teacher_dir: Path, task: Task, recipe: Recipe, teacher_has
         f"student: {recipe.student.family}, {param_count(student) / 1e6:.2f}M parameters "
         f"(teacher {param_count(teacher) / 1e6:.1f}M)"
     )
-    shared, own_tokenizer = None, None
-    if recipe.student.word_rows is not None:
+    shared, own_tokenizer, qr = None, None, None
+    if recipe.student.word_rows is not None and recipe.student.word_table != "qr":
         shared = share_rows(student, tokenizer, task, recipe.student)
     if recipe.student.learned_vocab is not None:
         student, own_tokenizer = learn_vocabulary(student, tokenizer, task.train.texts, recipe.student.learned_vocab)
+    if recipe.student.word_table == "qr":
+        student, qr = quotient_remainder(student, recipe.student.word_rows)
     result = distill(
         student,
         teacher,
@@ -66,6 +68,8 @@ def build_student_dir(teacher_dir: Path, task: Task, recipe: Recipe, teacher_has
     if shared is not None:
         student, tokenizer = bake_word_rows(student, tokenizer)
         info["word_rows"] = shared
+    if qr is not None:
+        info["word_rows"] = qr
     if own_tokenizer is not None:
         tokenizer = own_tokenizer
         info["learned_vocab"] = {"pieces": own_tokenizer.vocab_size}
@@ -90,6 +94,19 @@ def share_rows(student, tokenizer, task: Task, cfg: StudentConfig) -> dict:
         return share_word_rows(student, cfg.word_table, cfg.word_rows, seen, tokenizer.special_ids())
     except ValueError as exc:
         raise RecipeError(f"student: {exc}; adjust the recipe's student section") from None
+
+
+def quotient_remainder(student, rows: int):
+    """student.word_table: qr over the student's vocabulary (the teacher's or its learned one)."""
+    try:
+        student, info = to_quotient_remainder(student, rows)
+    except ValueError as exc:
+        raise RecipeError(f"student: {exc}; adjust the recipe's student section") from None
+    status(
+        f"student: quotient-remainder word table, {info['quotients']} + {info['remainders']} rows for "
+        f"{info['tokens']:,} tokens (initial relative error {info['initial_relative_error']:.2f})"
+    )
+    return student, info
 
 
 def learn_vocabulary(student, tokenizer, texts: Sequence[str], size: int):

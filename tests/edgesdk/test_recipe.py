@@ -71,6 +71,8 @@ def test_empty_recipe_gives_defaults():
         ("student: {learned_vocab: 4000}\ndistill: {theseus: {epochs: 1}}", "distill.theseus needs"),
         ("student: {learned_vocab: 4000}\nprune: {heads: 0.5}", "prune reshaping needs"),
         ("student: {family: cnn, learned_vocab: 4000, word_rows: 512}", "student.word_rows needs"),
+        ("student: {family: encoder, word_rows: 512, word_table: qr}", "qr needs family cnn or bilstm (not encoder)"),
+        ("student: {family: cnn, word_table: qr}", "and student.word_rows (its row budget; here None)"),
         ("exits: {layers: [3, 1]}", "ascending"),
         ("exits: {head: tree}", "'exits.head'"),
         ("exits: {budget_confidence: 0.3}", "'exits.budget_confidence'"),
@@ -119,3 +121,8 @@ def test_every_recipe_key_is_documented():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "recipes.md").read_text()
     missing = [k for k in _keys(Recipe) if f"`{k}`" not in doc]
     assert not missing, f"undocumented recipe keys: {missing}"
+
+
+def test_a_qr_table_goes_over_a_learned_vocabulary():
+    recipe = parse_recipe("student: {family: cnn, learned_vocab: 4000, word_rows: 128, word_table: qr}")
+    assert (recipe.student.word_table, recipe.student.word_rows, recipe.student.learned_vocab) == ("qr", 128, 4000)

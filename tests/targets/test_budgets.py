@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from edgesdk.targets.budgets import shipping_choice
+from edgesdk.targets.budgets import shipping_choice, word_table_rows
+
+from edgesdk.recipe import StudentConfig
 
 MB = 1_000_000
 
@@ -74,3 +76,13 @@ def test_a_retimed_artifact_runs_where_it_was_profiled_and_keeps_its_first_figur
     row = {"latency_ms_mean": 2.0}
     record_rounds(row, [1.5, 1.2, 9.0, 1.4, 1.3], "latency_ms_profile")
     assert row == {"latency_ms_mean": 1.4, "latency_ms_profile": 2.0, "latency_ms_rounds": [1.5, 1.2, 9.0, 1.4, 1.3]}
+
+
+def test_the_flash_floor_counts_the_rows_each_word_table_ships():
+
+    assert word_table_rows(StudentConfig(family="cnn"), 6000) == 6000
+    assert word_table_rows(StudentConfig(family="cnn", word_rows=512), 6000) == 512
+    assert word_table_rows(StudentConfig(family="cnn", word_rows=512), 300) == 300
+    assert word_table_rows(StudentConfig(family="cnn", word_rows=128, word_table="qr"), 4000) == 64 + 63
+    # too small a budget fails in the student step with its own message; the floor stays a floor
+    assert word_table_rows(StudentConfig(family="cnn", word_rows=16, word_table="qr"), 4000) == 16

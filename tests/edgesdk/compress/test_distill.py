@@ -204,3 +204,21 @@ def test_a_student_with_a_learned_vocabulary_learns_from_the_teacher_on_its_own_
     result = distill(student, teacher, tok, SPLIT, cfg, seed=0, cache=tmp_path, teacher_hash="t", student_tokenizer=own)
     assert result.augmented_rows == 32
     assert _accuracy(student, own) == 1.0
+
+
+def test_a_quotient_remainder_student_learns_from_the_teacher(teacher, tok, tmp_path):
+    """student.word_table: qr over a learned vocabulary, as the student step composes them."""
+    from edgesdk.compress.word_rows import to_quotient_remainder
+    from edgesdk.models.qr_embedding import QuotientRemainderEmbedding
+    from edgesdk.recipe import AugmentConfig
+    from edgesdk.steps.student import learn_vocabulary
+
+    student = build_student(StudentConfig(family="cnn", embedding_size=16, filters=8), teacher, dropout=0.0)
+    student, own = learn_vocabulary(student, tok, SPLIT.texts, 64)
+    student, info = to_quotient_remainder(student, 24)
+    assert isinstance(student.word_embeddings, QuotientRemainderEmbedding) and info["rows"] <= 24
+    before = [p.detach().clone() for p in student.word_embeddings.parameters()]
+    cfg = DistillConfig(epochs=12, batch_size=8, learning_rate=3e-3, max_length=16, augment=AugmentConfig(factor=1))
+    distill(student, teacher, tok, SPLIT, cfg, seed=0, cache=tmp_path, teacher_hash="t", student_tokenizer=own)
+    assert _accuracy(student, own) == 1.0
+    assert all(not torch.equal(b, p) for b, p in zip(before, student.word_embeddings.parameters()))  # both tables train
