@@ -141,7 +141,8 @@ def to_quotient_remainder(model: nn.Module, rows: int) -> tuple[nn.Module, dict]
     missing = replaced.load_state_dict(state, strict=False).missing_keys
     assert all(k.startswith("word_embeddings.") for k in missing), missing
     replaced.word_embeddings.fit(table)
-    fitted = replaced.word_embeddings(torch.arange(table.shape[0])[None])[0]
-    error = float((fitted - table).norm() / table.norm().clamp(min=1e-12))
+    with torch.no_grad():
+        fitted = replaced.word_embeddings(torch.arange(table.shape[0])[None])[0]
+        error = float((fitted - table).norm() / table.norm().clamp(min=1e-12))
     info = {"method": "qr", "rows": remainders + quotients, "remainders": remainders, "quotients": quotients}
     return replaced, {**info, "tokens": int(table.shape[0]), "initial_relative_error": round(error, 4)}
