@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 from edgesdk.fsutil import (
     atomic_copy_dir,
     cache_root,
     publish_dir,
     sha256_dir,
-    sha256_json,
 )
 from edgesdk.models.hf_import import import_hf_bert
 from edgesdk.models.model_dir import check_teacher_labels, is_model_dir, load_model_dir, write_model_dir
@@ -41,20 +41,18 @@ def keyed_teacher(cfg: TeacherConfig, rows: int) -> dict:
     return {**cfg.model_dump(exclude={"path", "min_steps"}), "epochs": teacher_epochs(cfg, rows)}
 
 
-def teacher_inputs(base_dir: Path, task_hash: str, cfg: TeacherConfig, seed: int, labels: LabelMap, rows: int) -> dict:
-    """Everything the fine-tuned weights depend on (`rows`: training rows), as the step key has it."""
-    return {
-        "trainer": TRAINER_VERSION,
-        "base": sha256_dir(base_dir) if base_dir.is_dir() else "missing",
-        "data": task_hash,
-        "teacher": keyed_teacher(cfg, rows),
-        "seed": seed,
-        "labels": list(labels.names),
-    }
-
-
 def teacher_key(base_dir: Path, task_hash: str, cfg: TeacherConfig, seed: int, labels: LabelMap, rows: int) -> str:
-    return sha256_json(teacher_inputs(base_dir, task_hash, cfg, seed, labels, rows))
+    """The teacher step's key (its user-cache entry) outside a build, for `rows` training rows
+    on the default device: what tests and bench/teacher_recipe.py fine-tune under, computed by
+    the step's own declaration so the two cannot drift apart."""
+    build = SimpleNamespace(
+        teacher_base=base_dir,
+        data_hash=task_hash,
+        recipe=SimpleNamespace(teacher=cfg, seed=seed),
+        task=SimpleNamespace(train=range(rows), label_map=labels),
+        device=SimpleNamespace(is_default=True),
+    )
+    return STEP.resolve(build, manifest=None, done=set())[0].key
 
 
 def build_teacher(base_dir: Path, task: Task, cfg: TeacherConfig, seed: int, key: str, out_dir: Path) -> dict:
