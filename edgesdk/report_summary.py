@@ -178,7 +178,11 @@ CONFIG_DESCRIBERS: dict[str, Callable[[dict], str]] = {
 def describe_config(config: dict) -> str:
     """A model config in a few words (the full config stays in report.json's student.config)."""
     describe = CONFIG_DESCRIBERS.get(config.get("family", ""))
-    return f"{describe(config)}, vocabulary {config['vocab_size']}" if describe else config.get("family", "?")
+    if not describe:
+        return config.get("family", "?")
+    remainders = config.get("word_remainders")
+    qr = f" on a qr table of {-(-config['vocab_size'] // remainders)} + {remainders} rows" if remainders else ""
+    return f"{describe(config)}, vocabulary {config['vocab_size']}{qr}"
 
 
 def headline(summary: dict) -> list[tuple[str, str]]:

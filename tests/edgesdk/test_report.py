@@ -294,3 +294,12 @@ def test_memory_column_says_what_each_row_measured(built):
     assert _artifact_table(only_firmware)[firmware["path"]]["static RAM (firmware)"] == "92.0 KB"
     assert "peak RSS" not in only_firmware.split("## Artifacts")[1].split("## ")[0]
     assert [sorted(a) for a in report["artifacts"]] == keys_before  # report.json keys: unchanged
+
+
+def test_a_student_shape_names_its_word_table():
+    from edgesdk.report_summary import describe_config
+
+    cnn = {"family": "cnn", "embedding_size": 64, "filters": 128, "kernel_sizes": [3, 4, 5], "vocab_size": 4000}
+    assert describe_config(cnn) == "embedding 64, 128 filters of widths [3, 4, 5], vocabulary 4000"
+    qr = describe_config({**cnn, "word_remainders": 64})
+    assert qr.endswith("vocabulary 4000 on a qr table of 63 + 64 rows")
