@@ -271,3 +271,24 @@ def guard_outcome(verdict: Optional[str]) -> str:
     if "crashed the runtime" in verdict:
         return "crashed child"
     return "hung child" if "hung the runtime" in verdict else "rejected"
+
+
+def fitted_to_sst2(model: torch.nn.Module, seq_len: int, steps: int, learning_rate: float) -> tuple:
+    """(model, tokenizer, texts, ids, mask): `model` trained for `steps` batches of 32 on 200
+    SST-2 training rows in the teacher's tokenization, so its predictions have margins that a
+    quantized artifact must keep."""
+    from edgesdk.tokenizer import Tokenizer
+    from tests.conftest import sst2_rows
+
+    rows = [line.split("\t") for line in sst2_rows("train", 200)[1:]]
+    texts, labels = [r[0] for r in rows], torch.tensor([int(r[1]) for r in rows])
+    tokenizer = Tokenizer.from_dir(default_teacher_dir())
+    ids, mask = (torch.from_numpy(a) for a in tokenizer.pad(tokenizer.encode(texts, seq_len), seq_len))
+    opt = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    for _ in range(steps):
+        batch = torch.randint(0, len(texts), (32,))
+        loss = torch.nn.functional.cross_entropy(model(ids[batch], mask[batch]), labels[batch])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval(), tokenizer, texts, ids.numpy(), mask.numpy()

@@ -17,11 +17,8 @@ from edgesdk.converters.quantizer_registry import quantizer_for
 from edgesdk.converters.tflite_flatbuffer import inline_buffers, summarize
 
 from edgesdk.compress.quant_methods import calibration_set, deployable, reference_logits
-from edgesdk.models.model_dir import default_teacher_dir
 from edgesdk.recipe import QuantizeConfig
-from edgesdk.tokenizer import Tokenizer
-from tests.conftest import sst2_rows
-from tests.helpers import run_rows, tiny_encoder
+from tests.helpers import fitted_to_sst2, run_rows, tiny_encoder
 
 SEQ_LEN = 32
 COMBOS = [
@@ -41,21 +38,10 @@ def example_inputs():
 
 @pytest.fixture(scope="module")
 def trained():
-    """(model, tokenizer, ids, mask): a 2-layer x 32 encoder fitted to 200 SST-2 rows."""
-    rows = [line.split("\t") for line in sst2_rows("train", 200)[1:]]
-    texts, labels = [r[0] for r in rows], torch.tensor([int(r[1]) for r in rows])
-    tokenizer = Tokenizer.from_dir(default_teacher_dir())
-    ids, mask = (torch.from_numpy(a) for a in tokenizer.pad(tokenizer.encode(texts, SEQ_LEN), SEQ_LEN))
+    """(model, tokenizer, texts, ids, mask): a 2-layer x 32 encoder fitted to 200 SST-2 rows."""
     model = tiny_encoder(hidden=32, heads=2, ffn=64, dropout=0.0)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    torch.manual_seed(0)
-    for _ in range(60):
-        batch = torch.randint(0, len(texts), (32,))
-        loss = torch.nn.functional.cross_entropy(model(ids[batch], mask[batch]), labels[batch])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model.eval(), tokenizer, texts, ids.numpy(), mask.numpy()
+    torch.manual_seed(0)  # the batches
+    return fitted_to_sst2(model, SEQ_LEN, steps=60, learning_rate=3e-3)
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,11 @@ from edgesdk.converters.tflite_flatbuffer import summarize
 
 from edgesdk.compress.quant_methods import calibration_set, deployable, reference_logits
 from edgesdk.compress.word_rows import to_quotient_remainder
-from edgesdk.models.model_dir import default_teacher_dir
 from edgesdk.models.qr_embedding import QuotientRemainderEmbedding, qr_shape
 from edgesdk.models.registry import load_model, save_model
 from edgesdk.models.small import CNNClassifier, CNNConfig
 from edgesdk.recipe import QuantizeConfig
-from edgesdk.tokenizer import Tokenizer
-from tests.conftest import sst2_rows
-from tests.helpers import run_rows
+from tests.helpers import fitted_to_sst2, run_rows
 
 SEQ_LEN = 24
 
@@ -82,20 +79,9 @@ def test_a_student_converts_saves_and_loads_with_its_table(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained():
-    """A CNN with a qr table over the teacher's 30,522 tokens (256 + 120 rows) fitted to 200 SST-2 rows."""
-    rows = [line.split("\t") for line in sst2_rows("train", 200)[1:]]
-    texts, labels = [r[0] for r in rows], torch.tensor([int(r[1]) for r in rows])
-    tokenizer = Tokenizer.from_dir(default_teacher_dir())
-    ids, mask = (torch.from_numpy(a) for a in tokenizer.pad(tokenizer.encode(texts, SEQ_LEN), SEQ_LEN))
-    model, _ = to_quotient_remainder(_cnn(tokenizer.vocab_size), 512)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        batch = torch.randint(0, len(texts), (32,))
-        loss = torch.nn.functional.cross_entropy(model(ids[batch], mask[batch]), labels[batch])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model.eval(), tokenizer, texts, ids.numpy(), mask.numpy()
+    """A CNN with a qr table over the teacher's 30,522 tokens (256 + 120 rows) fitted to SST-2 rows."""
+    model, _ = to_quotient_remainder(_cnn(30522), 512)
+    return fitted_to_sst2(model, SEQ_LEN, steps=150, learning_rate=1e-2)
 
 
 @pytest.mark.parametrize("runtime,precision", [("executorch", "int8"), ("litert", "int8"), ("tflm", "int8")])
