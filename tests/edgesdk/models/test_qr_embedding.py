@@ -15,7 +15,7 @@ from edgesdk.compress.quant_methods import calibration_set, deployable, referenc
 from edgesdk.compress.word_rows import to_quotient_remainder
 from edgesdk.models.qr_embedding import QuotientRemainderEmbedding, qr_shape
 from edgesdk.models.registry import load_model, save_model
-from edgesdk.models.small import CNNClassifier, CNNConfig
+from edgesdk.models.small import BiLSTMClassifier, BiLSTMConfig, CNNClassifier, CNNConfig
 from edgesdk.recipe import QuantizeConfig
 from tests.helpers import fitted_to_sst2, run_rows
 
@@ -62,13 +62,16 @@ def _cnn(vocab: int) -> CNNClassifier:
     return CNNClassifier(CNNConfig(vocab_size=vocab, embedding_size=16, kernel_sizes=(2, 3), filters=16, dropout=0.0))
 
 
-def test_a_student_converts_saves_and_loads_with_its_table(tmp_path):
-    plain = _cnn(500).eval()
+@pytest.mark.parametrize("family", ["cnn", "bilstm"])
+def test_a_student_converts_saves_and_loads_with_its_table(family, tmp_path):
+    torch.manual_seed(0)
+    plain = (_cnn(500) if family == "cnn" else BiLSTMClassifier(BiLSTMConfig(vocab_size=500, embedding_size=16))).eval()
     qr, info = to_quotient_remainder(plain, 64)
     assert (info["remainders"], info["quotients"], info["rows"]) == (32, 16, 48)
     assert 0 < info["initial_relative_error"] < 1
     assert qr.config.word_remainders == 32
-    assert all(torch.equal(qr.state_dict()[k], v) for k, v in plain.state_dict().items() if k.startswith("convs."))
+    kept = {k: v for k, v in plain.state_dict().items() if not k.startswith("word_embeddings.")}
+    assert kept and all(torch.equal(qr.state_dict()[k], v) for k, v in kept.items())
     save_model(qr, tmp_path / "m")
     loaded = load_model(tmp_path / "m").eval()
     ids = torch.randint(0, 500, (3, SEQ_LEN), dtype=torch.int32)
