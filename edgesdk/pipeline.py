@@ -39,6 +39,7 @@ from edgesdk.steps.artifacts import artifact_entries
 from edgesdk.steps.base import Inputs
 from edgesdk.steps.data import prepare_task, task_hash
 from edgesdk.steps.prune import deployed_tokens
+from edgesdk.steps.student import check_qr_rows
 from edgesdk.targets.budgets import check_fits_before_training, check_runtimes, image_floor
 from edgesdk.targets.registry import TargetSpec
 from edgesdk.version import tool_versions
@@ -108,8 +109,11 @@ def validate(request: BuildRequest, team: World = SINGLE) -> Build:
     base_dir = resolve_teacher_dir(recipe.teacher, request.teacher_dir)
     check_teacher_source(base_dir)
     check_teacher_labels(base_dir, task.label_map)
+    qr = recipe.student.word_table == "qr"
+    tokens = deployed_tokens(base_dir, task, recipe) if target.flash_bytes is not None or qr else []
+    if qr:
+        check_qr_rows(len(tokens), recipe.student.word_rows)
     if target.flash_bytes is not None:
-        tokens = deployed_tokens(base_dir, task, recipe)
         floor = image_floor(target, recipe, teacher_shape(base_dir), len(task.label_map), tokens)
         check_fits_before_training(target, floor)
     package_preflight(target)

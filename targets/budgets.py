@@ -287,11 +287,8 @@ def word_table_rows(student, tokens: int) -> int:
     token): all of them, the shared rows, or a quotient-remainder table's two."""
     if student.word_rows is None:
         return tokens
-    if student.word_table == "qr":
-        try:
-            return sum(qr_shape(tokens, student.word_rows))
-        except ValueError:  # the student step names the problem; the floor stays a floor
-            return min(student.word_rows, tokens)
+    if student.word_table == "qr":  # the budget holds the tokens: the build's validation checked it first
+        return sum(qr_shape(tokens, student.word_rows))
     return min(student.word_rows, tokens)
 
 

@@ -13,6 +13,7 @@ from typing import Sequence
 from edgesdk.compress.distill import distill
 from edgesdk.compress.vocab import learned_rows, token_counts, with_word_table
 from edgesdk.compress.word_rows import bake_word_rows, share_word_rows, to_quotient_remainder
+from edgesdk.models.qr_embedding import qr_shape
 from edgesdk.errors import RecipeError
 from edgesdk.fsutil import atomic_copy_dir, atomic_write_json, cache_root
 from edgesdk.models.model_dir import labels_json, load_model_dir, write_model_dir
@@ -96,12 +97,18 @@ def share_rows(student, tokenizer, task: Task, cfg: StudentConfig) -> dict:
         raise RecipeError(f"student: {exc}; adjust the recipe's student section") from None
 
 
-def quotient_remainder(student, rows: int):
-    """student.word_table: qr over the student's vocabulary (the teacher's or its learned one)."""
+def check_qr_rows(tokens: int, rows: int) -> None:
+    """Before any training (the build's validation): the qr budget holds the student's vocabulary."""
     try:
-        student, info = to_quotient_remainder(student, rows)
+        qr_shape(tokens, rows)
     except ValueError as exc:
         raise RecipeError(f"student: {exc}; adjust the recipe's student section") from None
+
+
+def quotient_remainder(student, rows: int):
+    """student.word_table: qr over the student's vocabulary (the teacher's or its learned one);
+    the budget was checked before training (check_qr_rows)."""
+    student, info = to_quotient_remainder(student, rows)
     status(
         f"student: quotient-remainder word table, {info['quotients']} + {info['remainders']} rows for "
         f"{info['tokens']:,} tokens (initial relative error {info['initial_relative_error']:.2f})"

@@ -232,6 +232,7 @@ def _build_with(tmp_path, tiny_teacher, sst2_slice, tiny_recipe, **changes):
         ("recipe_int4_group", "'quantize.group_size'"),
         ("recipe_qat_without_steps", "qat_steps is 0"),
         ("recipe_unknown_runtime", "'export.runtimes.0'"),
+        ("recipe_qr_too_few_rows", "student.word_rows 64 is too few for a qr table over 30,522 tokens; it needs at least 350"),
         ("teacher_missing", "does not exist"),
         ("teacher_no_weights", "no model.safetensors"),
     ],
@@ -262,6 +263,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_teacher, sst2_s
             "recipe_int4_group": "quantize: {precisions: [int4w], group_size: 48}\n",
             "recipe_qat_without_steps": "quantize: {precisions: [int8-qat]}\n",
             "recipe_unknown_runtime": "export: {runtimes: [coreml]}\n",
+            "recipe_qr_too_few_rows": "student: {family: cnn, word_rows: 64, word_table: qr}\n",  # before training
         }[case]
         (tmp_path / "r.yaml").write_text(text)
         changes["--recipe"] = tmp_path / "r.yaml"
