@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from edgesdk.apps.packager_registry import shipped_artifact
 from edgesdk.fmt import fmt_bytes, fmt_ms
+from edgesdk.models.qr_embedding import quotient_rows
 
 
 def summarize(report: dict) -> dict:
@@ -181,7 +182,7 @@ def describe_config(config: dict) -> str:
     if not describe:
         return config.get("family", "?")
     remainders = config.get("word_remainders")
-    qr = f" on a qr table of {-(-config['vocab_size'] // remainders)} + {remainders} rows" if remainders else ""
+    qr = f" on a qr table of {quotient_rows(config['vocab_size'], remainders)} + {remainders} rows" if remainders else ""
     return f"{describe(config)}, vocabulary {config['vocab_size']}{qr}"
 
 

@@ -26,10 +26,8 @@ FIT_ROUNDS = 100
 def qr_shape(vocab: int, rows: int) -> tuple[int, int]:
     """(remainder rows m, quotient rows ceil(vocab / m)) within a budget of `rows` rows: half
     the budget for the remainders (at most 256), the quotients whatever that leaves them."""
-    remainders = min(rows // 2, MAX_TABLE_ROWS)
-    quotients = math.ceil(vocab / max(remainders, 1))
     if _fits(vocab, rows):
-        return remainders, quotients
+        return _split(vocab, rows)
     if not _fits(vocab, 2 * MAX_TABLE_ROWS):
         raise ValueError(f"a qr table holds at most {MAX_TABLE_ROWS**2:,} tokens (two int8 id maps), not {vocab:,}")
     least = next(r for r in range(4, 2 * MAX_TABLE_ROWS + 1) if _fits(vocab, r))
@@ -38,9 +36,18 @@ def qr_shape(vocab: int, rows: int) -> tuple[int, int]:
     )
 
 
-def _fits(vocab: int, rows: int) -> bool:
+def quotient_rows(vocab: int, remainders: int) -> int:
+    return math.ceil(vocab / remainders)
+
+
+def _split(vocab: int, rows: int) -> tuple[int, int]:
     remainders = min(rows // 2, MAX_TABLE_ROWS)
-    return remainders >= 2 and math.ceil(vocab / remainders) <= min(MAX_TABLE_ROWS, rows - remainders)
+    return remainders, quotient_rows(vocab, max(remainders, 1))
+
+
+def _fits(vocab: int, rows: int) -> bool:
+    remainders, quotients = _split(vocab, rows)
+    return remainders >= 2 and quotients <= min(MAX_TABLE_ROWS, rows - remainders)
 
 
 def _row_map(rows: torch.Tensor) -> torch.Tensor:
@@ -55,8 +62,7 @@ class QuotientRemainderEmbedding(nn.Module):
     def __init__(self, vocab_size: int, embedding_size: int, remainders: int):
         super().__init__()
         ids = torch.arange(vocab_size)
-        quotients = math.ceil(vocab_size / remainders)
-        self.quotient = nn.Embedding(quotients, embedding_size)
+        self.quotient = nn.Embedding(quotient_rows(vocab_size, remainders), embedding_size)
         self.remainder = nn.Embedding(remainders, embedding_size)
         self.register_buffer("quotient_of", _row_map(ids // remainders), persistent=False)
         self.register_buffer("remainder_of", _row_map(ids % remainders), persistent=False)
